@@ -1,0 +1,309 @@
+//! The byte layout of a stats segment.
+//!
+//! A segment is one fixed-size file, mapped shared by the process that writes
+//! it and read-only by any number of readers. Every field that changes after
+//! the file is published is an atomic; the rest of the header is written once
+//! before the file is renamed into place. An all-zero `Layout` is valid, which
+//! is what a freshly truncated file holds.
+//!
+//! Any change of size or offset must bump [`LAYOUT_VERSION`]; the test
+//! `layout_is_pinned` fails otherwise.
+
+use crate::histogram::BUCKETS;
+use crate::ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot};
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// First eight bytes of every segment.
+pub const MAGIC: [u8; 8] = *b"VFSCOPE\0";
+/// Bumped on every change of the layout.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Databases with their own row; later ones share the overflow row.
+pub const MAX_DBS: usize = 32;
+/// The db index for databases beyond [`MAX_DBS`].
+pub const DB_OVERFLOW: u16 = MAX_DBS as u16;
+/// The db index for calls that belong to no database (the clock, temp files).
+pub const DB_NONE: u16 = MAX_DBS as u16 + 1;
+/// Rows in every per-db table.
+pub const DB_SLOTS: usize = MAX_DBS + 2;
+/// Cells (op × file kind × db with at least one call).
+pub const MAX_CELLS: usize = 1024;
+/// Latency histograms shared by cells and lock statistics.
+pub const MAX_HISTS: usize = 256;
+/// Entries in the slow-call ring.
+pub const SLOW_RING: usize = 1024;
+/// Open files tracked individually (lock level, shm locks held).
+pub const MAX_OPEN_FILES: usize = 256;
+/// Bytes of the command line kept in the header.
+pub const CMDLINE_BYTES: usize = 1024;
+/// Bytes of a database path kept (the tail, where the file name is).
+pub const DB_PATH_BYTES: usize = 488;
+/// VFS registrations recorded in the header.
+pub const MAX_REGISTRATIONS: usize = 8;
+/// Bytes of a VFS name in the header.
+pub const VFS_NAME_BYTES: usize = 32;
+
+/// Index of the cell directory for one op × kind × db.
+pub const fn directory_index(op: Op, kind: FileKind, db: u16) -> usize {
+    (op.index() * FileKind::COUNT + kind.index()) * DB_SLOTS + db as usize
+}
+/// Entries in the cell directory.
+pub const DIRECTORY_LEN: usize = Op::COUNT * FileKind::COUNT * DB_SLOTS;
+
+/// Header `state`: the writer is (as far as it knows) running.
+pub const STATE_RUNNING: u32 = 1;
+/// Header `state`: the process ran its exit handlers.
+pub const STATE_EXITED: u32 = 2;
+
+/// Written once at creation, except the atomics.
+#[repr(C)]
+pub struct Header {
+    pub magic: [u8; 8],
+    pub layout_version: u32,
+    pub header_size: u32,
+    pub total_size: u64,
+    pub pid: u32,
+    pub uid: u32,
+    /// Process start time in clock ticks since boot (/proc/PID/stat field
+    /// 22), so a reused pid is not mistaken for the writer.
+    pub proc_start_ticks: u64,
+    pub start_realtime_ns: u64,
+    pub start_monotonic_ns: u64,
+    pub slow_threshold_ns: u64,
+    pub block_size: u64,
+    pub cmdline_len: u32,
+    pub sqlite_version_len: u32,
+    pub cmdline: [u8; CMDLINE_BYTES],
+    pub sqlite_version: [u8; 32],
+    pub state: AtomicU32,
+    pub registrations: AtomicU32,
+    /// `name\0parent\0` pairs, one per registered vfscope VFS.
+    pub vfs_names: [[AtomicU64; VFS_NAME_BYTES * 2 / 8]; MAX_REGISTRATIONS],
+    /// Databases that did not get their own row.
+    pub db_overflow: AtomicU64,
+    /// Calls recorded without a cell of their own (cell table full).
+    pub cell_overflow: AtomicU64,
+    /// Histograms that could not be allocated (pool full).
+    pub hist_overflow: AtomicU64,
+    /// Opens not tracked in the open-file table.
+    pub open_file_overflow: AtomicU64,
+    /// Internal faults (a caught panic); recording stops after the first.
+    pub faults: AtomicU64,
+    pub reserved: [AtomicU64; 8],
+}
+
+/// Settings that readers (vfscope run, later the CLI) change while the
+/// process runs.
+#[repr(C)]
+pub struct Control {
+    pub latency_enabled: AtomicU32,
+    pub generation: AtomicU32,
+    pub reserved: [AtomicU64; 31],
+}
+
+/// One row of the database table.
+#[repr(C)]
+pub struct DbEntry {
+    /// 0 free, 1 being written, 2 ready.
+    pub state: AtomicU32,
+    /// The real path length; more than [`DB_PATH_BYTES`] means the head of the
+    /// path was cut.
+    pub path_len: AtomicU32,
+    /// The database page size once seen in a header, else 0.
+    pub page_size: AtomicU32,
+    pub _pad: u32,
+    pub path: [AtomicU64; DB_PATH_BYTES / 8],
+}
+
+/// Counters of one op × file kind × db.
+#[repr(C)]
+pub struct Cell {
+    /// `op | kind << 8 | db << 16`, written before the cell is published.
+    pub key: AtomicU32,
+    /// Histogram index + 1, 0 while none is assigned, `u32::MAX` when the pool
+    /// was full.
+    pub hist: AtomicU32,
+    pub results: [AtomicU64; ResultClass::COUNT],
+    pub bytes: AtomicU64,
+    pub total_ns: AtomicU64,
+    pub max_ns: AtomicU64,
+    /// The last extended `SQLITE_IOERR_*` code seen.
+    pub last_ioerr: AtomicU32,
+    pub _pad: u32,
+}
+
+/// Counts per latency bucket.
+#[repr(C)]
+pub struct Hist {
+    pub counts: [AtomicU64; BUCKETS],
+}
+
+/// Lock activity of one database's files.
+#[repr(C)]
+pub struct LockStats {
+    pub transitions: [[AtomicU64; LockLevel::COUNT]; LockLevel::COUNT],
+    /// `xLock` calls answered BUSY, by requested level.
+    pub busy: [AtomicU64; LockLevel::COUNT],
+    /// Files closed while still holding a level.
+    pub closed_holding: [AtomicU64; LockLevel::COUNT],
+    /// Waits (first BUSY onwards) that ended in a release, not the lock.
+    pub waits_abandoned: AtomicU64,
+    /// Histogram refs (see [`Cell::hist`]): time held at each level.
+    pub hold_hist: [AtomicU32; LockLevel::COUNT],
+    /// Histogram ref: time from the first BUSY to the granted lock.
+    pub wait_hist: AtomicU32,
+    pub _pad: [u32; 2],
+    /// WAL-index lock acquisitions per slot: `[shared, exclusive]`.
+    pub shm_acquired: [[AtomicU64; 2]; ShmSlot::COUNT],
+    pub shm_busy: [AtomicU64; ShmSlot::COUNT],
+    /// Histogram refs: how long each WAL-index slot was held.
+    pub shm_hold_hist: [AtomicU32; ShmSlot::COUNT],
+}
+
+/// The shape of the I/O on one file kind of one database.
+#[repr(C)]
+pub struct Shape {
+    pub opens: AtomicU64,
+    pub closes: AtomicU64,
+    /// Writes at or past the highest offset known for the file.
+    pub writes_append: AtomicU64,
+    /// Writes that start where the previous write ended.
+    pub writes_sequential: AtomicU64,
+    pub writes_random: AtomicU64,
+    pub reads_sequential: AtomicU64,
+    pub reads_random: AtomicU64,
+    /// Reads and writes whose offset or length is not a page multiple.
+    pub unaligned_page: AtomicU64,
+    /// Reads and writes whose offset or length is not a block multiple.
+    pub unaligned_block: AtomicU64,
+    /// Bytes a block store would move for the writes (whole blocks).
+    pub block_bytes_written: AtomicU64,
+    pub block_bytes_read: AtomicU64,
+    /// WAL frames written (frame header at a frame boundary).
+    pub wal_frames: AtomicU64,
+    /// WAL frames that end a transaction (non-zero database size).
+    pub wal_commits: AtomicU64,
+    /// Page bytes carried by those frames.
+    pub wal_frame_bytes: AtomicU64,
+    /// `xFetch` calls that returned a mapped page.
+    pub fetch_mapped: AtomicU64,
+    pub _reserved: AtomicU64,
+}
+
+/// One slow call, guarded by a sequence number (odd while being written).
+#[repr(C)]
+pub struct SlowEntry {
+    pub seq: AtomicU64,
+    /// Monotonic start time (see [`Header::start_monotonic_ns`]).
+    pub start_ns: AtomicU64,
+    pub latency_ns: AtomicU64,
+    pub offset: AtomicU64,
+    pub size: AtomicU32,
+    pub rc: AtomicU32,
+    /// `op | kind << 8 | db << 16`.
+    pub key: AtomicU32,
+    pub _pad: u32,
+}
+
+/// One open file: its lock level and the WAL-index locks it holds.
+#[repr(C)]
+pub struct OpenFile {
+    /// 0 free, 1 in use.
+    pub state: AtomicU32,
+    /// `kind << 8 | db << 16`.
+    pub key: AtomicU32,
+    pub lock_level: AtomicU32,
+    /// Shared slots in bits 0..8, exclusive slots in bits 8..16.
+    pub shm_held: AtomicU32,
+    pub level_since_ns: AtomicU64,
+    pub opened_ns: AtomicU64,
+}
+
+/// The whole segment.
+#[repr(C)]
+pub struct Layout {
+    pub header: Header,
+    pub control: Control,
+    pub dbs: [DbEntry; MAX_DBS],
+    pub directory: [AtomicU32; DIRECTORY_LEN],
+    pub cells_used: AtomicU32,
+    pub hists_used: AtomicU32,
+    pub cells: [Cell; MAX_CELLS],
+    pub locks: [LockStats; DB_SLOTS],
+    pub shapes: [[Shape; DB_SLOTS]; FileKind::COUNT],
+    pub slow_head: AtomicU64,
+    pub slow: [SlowEntry; SLOW_RING],
+    pub open_files: [OpenFile; MAX_OPEN_FILES],
+    pub hists: [Hist; MAX_HISTS],
+}
+
+/// Size of a segment file.
+pub const SEGMENT_SIZE: usize = std::mem::size_of::<Layout>();
+
+const _: () = assert!(SEGMENT_SIZE <= 8 << 20, "a segment must stay within 8 MiB");
+
+/// Packs an op × kind × db key.
+pub const fn pack_key(op: u8, kind: FileKind, db: u16) -> u32 {
+    op as u32 | (kind as u32) << 8 | (db as u32) << 16
+}
+
+/// Unpacks a key written by [`pack_key`]; `None` if a part is out of range.
+pub fn unpack_key(key: u32) -> Option<(u8, FileKind, u16)> {
+    let kind = FileKind::from_index(((key >> 8) & 0xff) as usize)?;
+    let db = (key >> 16) as u16;
+    ((db as usize) < DB_SLOTS).then_some(((key & 0xff) as u8, kind, db))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// Pins the layout. If this fails you changed the layout: bump
+    /// LAYOUT_VERSION, then update the numbers below together with it.
+    #[test]
+    fn layout_is_pinned() {
+        let pinned = (
+            LAYOUT_VERSION,
+            SEGMENT_SIZE,
+            [
+                offset_of!(Layout, control),
+                offset_of!(Layout, dbs),
+                offset_of!(Layout, directory),
+                offset_of!(Layout, cells),
+                offset_of!(Layout, locks),
+                offset_of!(Layout, shapes),
+                offset_of!(Layout, slow),
+                offset_of!(Layout, open_files),
+                offset_of!(Layout, hists),
+            ],
+            [
+                size_of::<Header>(),
+                size_of::<DbEntry>(),
+                size_of::<Cell>(),
+                size_of::<Hist>(),
+                size_of::<LockStats>(),
+                size_of::<Shape>(),
+                size_of::<SlowEntry>(),
+                size_of::<OpenFile>(),
+            ],
+            [
+                offset_of!(Header, layout_version),
+                offset_of!(Header, total_size),
+                offset_of!(Header, pid),
+                offset_of!(Header, cmdline),
+                offset_of!(Header, state),
+            ],
+        );
+        assert_eq!(pinned, PINNED, "layout changed: bump LAYOUT_VERSION and re-pin");
+    }
+
+    type Pin = (u32, usize, [usize; 9], [usize; 8], [usize; 5]);
+    const PINNED: Pin = (
+        1,
+        8_163_552,
+        [1760, 2016, 18144, 69016, 175512, 194008, 241888, 291040, 299232],
+        [1760, 504, 104, 30720, 544, 128, 48, 32],
+        [8, 16, 24, 80, 1136],
+    );
+}

@@ -1,0 +1,46 @@
+//! # vfscope-segment
+//!
+//! The stats segment is how vfscope's data leaves an instrumented process:
+//! one fixed-size file per process in the segment directory, mapped shared.
+//! The VFS shim records into it with atomics only (no lock, no allocation, no
+//! system call beyond the clock); `vfstop`, `vfscope serve` and `vfscope run`
+//! map it read-only and copy it into [`Snapshot`]s. This crate holds the
+//! layout, the writer's lock-free operations and the reader; it has no FFI
+//! and does not know SQLite.
+//!
+//! ```
+//! use vfscope_segment::{FileKind, Op, ProcessMeta, SegmentReader, SegmentWriter};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let dir = dir.path().join("segments");
+//! let writer = SegmentWriter::create(&dir, &ProcessMeta::current("3.46.0", 1_000_000, 4096)).unwrap();
+//! let db = writer.layout().db_index(b"/data/app.db");
+//! writer.layout().record_call(Op::Read, FileKind::MainDb, db, 0, 4096, 12_000);
+//!
+//! let reader = SegmentReader::open(writer.path().unwrap()).unwrap();
+//! let snapshot = reader.snapshot();
+//! assert_eq!(snapshot.calls(Op::Read, FileKind::MainDb), 1);
+//! assert_eq!(snapshot.db_label(db), "app.db");
+//! ```
+
+mod dir;
+mod error;
+mod histogram;
+mod ids;
+pub mod layout;
+mod process;
+mod reader;
+mod record;
+mod snapshot;
+mod writer;
+
+pub use dir::{check_dir, default_dir, ensure_dir, list_segments, SEGMENT_SUFFIX};
+pub use error::{Error, ErrorKind, Result};
+pub use histogram::{bucket_midpoint, bucket_of, bucket_range, Buckets, BUCKETS};
+pub use ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot};
+pub use layout::{Layout, DB_NONE, DB_OVERFLOW, MAX_DBS, SEGMENT_SIZE};
+pub use process::{monotonic_ns, proc_start_ticks, realtime_ns, ProcessMeta};
+pub use reader::{open_all, Liveness, SegmentReader};
+pub use record::SlowCallRecord;
+pub use snapshot::*;
+pub use writer::SegmentWriter;

@@ -1,0 +1,427 @@
+//! Mapping a segment read-only and copying it into a [`Snapshot`].
+//!
+//! The reader never stops or slows the writer: it loads the same atomics the
+//! writer increments. Result counts are loaded first with acquire ordering,
+//! so every call a snapshot counts has its latency and bytes in it too (a
+//! histogram may hold a few calls more, from calls finishing meanwhile).
+//! Indices read from the file are bounds-checked: a damaged segment yields
+//! less data, never a panic.
+
+use crate::dir::euid;
+use crate::error::{Error, ErrorKind, Result};
+use crate::histogram::Buckets;
+use crate::ids::{FileKind, LockLevel, Op};
+use crate::layout::*;
+use crate::process::{monotonic_ns, ProcessMeta};
+use crate::record::{load_words, DB_READY};
+use crate::snapshot::*;
+use memmap2::Mmap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
+
+/// Whether the process behind a segment still runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// The writer holds its lock.
+    Running,
+    /// The writer ran its exit handlers.
+    Exited,
+    /// The writer is gone without exiting normally (killed, crashed).
+    Dead,
+}
+
+impl Liveness {
+    /// A lowercase word for display.
+    pub fn name(self) -> &'static str {
+        match self {
+            Liveness::Running => "running",
+            Liveness::Exited => "exited",
+            Liveness::Dead => "dead",
+        }
+    }
+}
+
+/// A segment mapped read-only.
+pub struct SegmentReader {
+    map: Mmap,
+    file: File,
+    path: PathBuf,
+}
+
+impl SegmentReader {
+    /// Opens and validates a segment: a regular file (not a symlink) of this
+    /// user, with vfscope's magic, this layout version and its full size.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| Error::io("cannot open segment", path, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("cannot inspect segment", path, e))?;
+        if !meta.is_file() {
+            return Err(Error::new(
+                ErrorKind::Foreign,
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
+        if meta.uid() != euid() {
+            return Err(Error::new(
+                ErrorKind::NotOwned,
+                format!("{} belongs to uid {}, not to this user", path.display(), meta.uid()),
+            ));
+        }
+        let header_size = std::mem::size_of::<Header>() as u64;
+        if meta.len() < 16 {
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                format!("{} is {} bytes, too short for a segment", path.display(), meta.len()),
+            ));
+        }
+        // SAFETY: read-only shared mapping of a file we own. A writer never
+        // shrinks its segment; a file shrunk by someone else after this check
+        // is outside what vfscope defends against (it would raise SIGBUS).
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("cannot map segment", path, e))?;
+        if map[..8] != MAGIC {
+            return Err(Error::new(
+                ErrorKind::Foreign,
+                format!("{} is not a vfscope segment (bad magic)", path.display()),
+            ));
+        }
+        let version = u32::from_le_bytes(map[8..12].try_into().expect("4 bytes"));
+        if version != LAYOUT_VERSION {
+            return Err(Error::new(
+                ErrorKind::WrongVersion,
+                format!(
+                    "{} has segment layout version {version}; this build reads version {LAYOUT_VERSION}",
+                    path.display()
+                ),
+            ));
+        }
+        if meta.len() < header_size || (map.len() as u64) < SEGMENT_SIZE as u64 {
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                format!(
+                    "{} is truncated: {} bytes, a version {LAYOUT_VERSION} segment has {SEGMENT_SIZE}",
+                    path.display(),
+                    meta.len()
+                ),
+            ));
+        }
+        Ok(SegmentReader {
+            map,
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn layout(&self) -> &Layout {
+        // SAFETY: `open` checked the mapping holds at least SEGMENT_SIZE bytes;
+        // it is page-aligned; Layout is integers, byte arrays and atomics,
+        // valid for any bytes; only loads are done (atomic loads of read-only
+        // memory are sound at these widths).
+        unsafe { &*(self.map.as_ptr() as *const Layout) }
+    }
+
+    /// The file this reader maps.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The writer's pid.
+    pub fn pid(&self) -> u32 {
+        self.layout().header.pid
+    }
+
+    /// Whether the writer runs, exited, or died.
+    pub fn liveness(&self) -> Liveness {
+        if self.layout().header.state.load(Acquire) == STATE_EXITED {
+            return Liveness::Exited;
+        }
+        let fd = self.file.as_raw_fd();
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+            // SAFETY: as above; releases the probe lock just taken.
+            unsafe { libc::flock(fd, libc::LOCK_UN) };
+            Liveness::Dead
+        } else {
+            Liveness::Running
+        }
+    }
+
+    /// Removes the segment file if its writer is gone. Returns whether it
+    /// was removed.
+    pub fn remove_if_gone(&self) -> Result<bool> {
+        if self.liveness() == Liveness::Running {
+            return Ok(false);
+        }
+        std::fs::remove_file(&self.path)
+            .map_err(|e| Error::io("cannot remove segment", &self.path, e))?;
+        Ok(true)
+    }
+
+    /// The writer's identity and settings.
+    pub fn meta(&self) -> ProcessMeta {
+        let h = &self.layout().header;
+        let text = |bytes: &[u8], len: u32| {
+            String::from_utf8_lossy(&bytes[..(len as usize).min(bytes.len())]).into_owned()
+        };
+        ProcessMeta {
+            pid: h.pid,
+            uid: h.uid,
+            proc_start_ticks: h.proc_start_ticks,
+            start_realtime_ns: h.start_realtime_ns,
+            start_monotonic_ns: h.start_monotonic_ns,
+            cmdline: text(&h.cmdline, h.cmdline_len),
+            sqlite_version: text(&h.sqlite_version, h.sqlite_version_len),
+            slow_threshold_ns: h.slow_threshold_ns,
+            block_size: h.block_size,
+        }
+    }
+
+    /// Copies the segment's current contents.
+    pub fn snapshot(&self) -> Snapshot {
+        let l = self.layout();
+        let h = &l.header;
+        Snapshot {
+            taken_monotonic_ns: monotonic_ns(),
+            meta: self.meta(),
+            registrations: registrations(l),
+            latency_enabled: l.control.latency_enabled.load(Relaxed) != 0,
+            dbs: dbs(l),
+            cells: cells(l),
+            locks: locks(l),
+            shapes: shapes(l),
+            slow: slow_calls(l),
+            slow_total: l.slow_head.load(Acquire),
+            open_files: open_files(l),
+            overflow: Overflow {
+                dbs: h.db_overflow.load(Relaxed),
+                cells: h.cell_overflow.load(Relaxed),
+                hists: h.hist_overflow.load(Relaxed),
+                open_files: h.open_file_overflow.load(Relaxed),
+                faults: h.faults.load(Relaxed),
+            },
+        }
+    }
+}
+
+fn registrations(l: &Layout) -> Vec<(String, String)> {
+    let n = (l.header.registrations.load(Acquire) as usize).min(MAX_REGISTRATIONS);
+    l.header.vfs_names[..n]
+        .iter()
+        .map(|words| {
+            let bytes = load_words(words, VFS_NAME_BYTES * 2);
+            let field = |b: &[u8]| {
+                let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+                String::from_utf8_lossy(&b[..end]).into_owned()
+            };
+            (field(&bytes[..VFS_NAME_BYTES]), field(&bytes[VFS_NAME_BYTES..]))
+        })
+        .collect()
+}
+
+fn dbs(l: &Layout) -> Vec<DbInfo> {
+    l.dbs
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.state.load(Acquire) == DB_READY)
+        .map(|(i, e)| {
+            let len = e.path_len.load(Relaxed) as usize;
+            let kept = len.min(DB_PATH_BYTES);
+            DbInfo {
+                index: i as u16,
+                path: String::from_utf8_lossy(&load_words(&e.path, kept)).into_owned(),
+                truncated: len > DB_PATH_BYTES,
+                page_size: e.page_size.load(Relaxed),
+            }
+        })
+        .collect()
+}
+
+/// A histogram ref's buckets: `None` for the shared overflow histogram.
+fn buckets(l: &Layout, slot: &AtomicU32) -> Option<Buckets> {
+    match slot.load(Acquire) {
+        0 => Some(Buckets::default()),
+        v if (v as usize) < MAX_HISTS => Some(Buckets(
+            l.hists[v as usize]
+                .counts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    let n = c.load(Relaxed);
+                    (n != 0).then_some((i as u16, n))
+                })
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+fn cells(l: &Layout) -> Vec<CellStats> {
+    let mut out = Vec::new();
+    for (index, cell) in l.cells.iter().enumerate().skip(1) {
+        let Some((op, kind, db)) = crate::layout::unpack_key(cell.key.load(Acquire)) else {
+            continue;
+        };
+        let Some(op) = Op::from_index(op as usize) else {
+            continue;
+        };
+        // Orphans (a lost claim race) are not in the directory; skip them.
+        if l.directory[directory_index(op, kind, db)].load(Acquire) as usize != index {
+            continue;
+        }
+        out.push(cell_stats(l, cell, op, kind, db));
+    }
+    let overflow = &l.cells[0];
+    if overflow.results.iter().any(|r| r.load(Relaxed) != 0) {
+        out.push(cell_stats(l, overflow, Op::Open, FileKind::Other, DB_OVERFLOW));
+    }
+    out
+}
+
+fn cell_stats(l: &Layout, cell: &Cell, op: Op, kind: FileKind, db: u16) -> CellStats {
+    let results = cell.results.each_ref().map(|r| r.load(Acquire));
+    fence(Acquire);
+    CellStats {
+        op,
+        kind,
+        db,
+        results,
+        bytes: cell.bytes.load(Relaxed),
+        total_ns: cell.total_ns.load(Relaxed),
+        max_ns: cell.max_ns.load(Relaxed),
+        last_ioerr: cell.last_ioerr.load(Relaxed),
+        latency: buckets(l, &cell.hist),
+    }
+}
+
+fn load_all<const N: usize>(a: &[AtomicU64; N]) -> [u64; N] {
+    a.each_ref().map(|x| x.load(Relaxed))
+}
+
+fn locks(l: &Layout) -> Vec<LockSnapshot> {
+    let hist = |slot: &AtomicU32| buckets(l, slot).unwrap_or_default();
+    l.locks
+        .iter()
+        .enumerate()
+        .map(|(db, s)| LockSnapshot {
+            db: db as u16,
+            transitions: s.transitions.each_ref().map(load_all),
+            busy: load_all(&s.busy),
+            closed_holding: load_all(&s.closed_holding),
+            waits_abandoned: s.waits_abandoned.load(Relaxed),
+            hold: s.hold_hist.each_ref().map(hist),
+            wait: hist(&s.wait_hist),
+            shm_acquired: s.shm_acquired.each_ref().map(load_all),
+            shm_busy: load_all(&s.shm_busy),
+            shm_hold: s.shm_hold_hist.each_ref().map(hist),
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn shapes(l: &Layout) -> Vec<ShapeStats> {
+    let mut out = Vec::new();
+    for (kind, row) in l.shapes.iter().enumerate() {
+        for (db, s) in row.iter().enumerate() {
+            let n = |a: &AtomicU64| a.load(Relaxed);
+            let stats = ShapeStats {
+                kind: FileKind::from_index(kind),
+                db: db as u16,
+                opens: n(&s.opens),
+                closes: n(&s.closes),
+                writes_append: n(&s.writes_append),
+                writes_sequential: n(&s.writes_sequential),
+                writes_random: n(&s.writes_random),
+                reads_sequential: n(&s.reads_sequential),
+                reads_random: n(&s.reads_random),
+                unaligned_page: n(&s.unaligned_page),
+                unaligned_block: n(&s.unaligned_block),
+                block_bytes_written: n(&s.block_bytes_written),
+                block_bytes_read: n(&s.block_bytes_read),
+                wal_frames: n(&s.wal_frames),
+                wal_commits: n(&s.wal_commits),
+                wal_frame_bytes: n(&s.wal_frame_bytes),
+                fetch_mapped: n(&s.fetch_mapped),
+            };
+            if stats != (ShapeStats { kind: stats.kind, db: stats.db, ..Default::default() }) {
+                out.push(stats);
+            }
+        }
+    }
+    out
+}
+
+fn slow_calls(l: &Layout) -> Vec<SlowCall> {
+    let head = l.slow_head.load(Acquire);
+    let first = head.saturating_sub(SLOW_RING as u64);
+    let mut out = Vec::new();
+    for n in first..head {
+        let e = &l.slow[(n % SLOW_RING as u64) as usize];
+        let seq = e.seq.load(Acquire);
+        if seq != 2 * n + 2 {
+            continue; // being written, or already overwritten
+        }
+        let (start_ns, latency_ns, offset) = (
+            e.start_ns.load(Relaxed),
+            e.latency_ns.load(Relaxed),
+            e.offset.load(Relaxed),
+        );
+        let (size, rc, key) = (e.size.load(Relaxed), e.rc.load(Relaxed), e.key.load(Relaxed));
+        fence(Acquire);
+        if e.seq.load(Relaxed) != seq {
+            continue;
+        }
+        let Some((op, kind, db)) = unpack_key(key) else { continue };
+        let Some(op) = Op::from_index(op as usize) else { continue };
+        out.push(SlowCall {
+            op,
+            kind,
+            db,
+            start_ns,
+            latency_ns,
+            offset,
+            size,
+            rc: rc as i32,
+        });
+    }
+    out
+}
+
+fn open_files(l: &Layout) -> Vec<OpenFileInfo> {
+    l.open_files
+        .iter()
+        .filter(|f| f.state.load(Acquire) == 1)
+        .filter_map(|f| {
+            let (_, kind, db) = unpack_key(f.key.load(Relaxed))?;
+            let held = f.shm_held.load(Relaxed);
+            Some(OpenFileInfo {
+                kind,
+                db,
+                lock_level: LockLevel::from_index(f.lock_level.load(Relaxed) as usize)?,
+                shm_shared: (held & 0xff) as u8,
+                shm_exclusive: (held >> 8) as u8,
+                level_since_ns: f.level_since_ns.load(Relaxed),
+                opened_ns: f.opened_ns.load(Relaxed),
+            })
+        })
+        .collect()
+}
+
+/// Opens every segment in `dir`; unreadable ones come back as errors, so a
+/// caller can show them and carry on.
+pub fn open_all(dir: &Path) -> Result<Vec<(PathBuf, Result<SegmentReader>)>> {
+    Ok(crate::dir::list_segments(dir)?
+        .into_iter()
+        .map(|path| {
+            let reader = SegmentReader::open(&path);
+            (path, reader)
+        })
+        .collect())
+}
+

@@ -1,0 +1,322 @@
+//! The writer's operations on a mapped [`Layout`]: lock-free claims of cells,
+//! histograms, database rows and open-file rows, and the recording of calls.
+//!
+//! Everything here is atomics only. Claims happen once per new cell/db/file
+//! and may lose a race, wasting an entry but never double-counting; the
+//! per-call path (`record_call`) is a directory load and four or five relaxed
+//! or release increments. Bounded tables overflow into a shared row whose use
+//! is counted in the header.
+
+use crate::histogram::bucket_of;
+use crate::ids::{FileKind, Op, ResultClass};
+use crate::layout::*;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
+
+/// `Cell::hist`/`LockStats::*_hist` value of a ref whose pool was full.
+const HIST_OVERFLOW: u32 = u32::MAX;
+/// Directory value of a cell that did not fit.
+const CELL_OVERFLOW: u32 = u32::MAX;
+
+/// Fields of one slow call, as the writer sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlowCallRecord {
+    pub op: Op,
+    pub kind: FileKind,
+    pub db: u16,
+    pub start_ns: u64,
+    pub latency_ns: u64,
+    pub offset: u64,
+    pub size: u32,
+    pub rc: i32,
+}
+
+impl Layout {
+    /// The cell of `op × kind × db`, claimed on first use. Cell 0 is the shared
+    /// overflow cell once the table is full.
+    #[inline]
+    pub fn cell(&self, op: Op, kind: FileKind, db: u16) -> &Cell {
+        let db = db.min(DB_NONE);
+        let slot = &self.directory[directory_index(op, kind, db)];
+        match slot.load(Acquire) {
+            0 => self.claim_cell(slot, op, kind, db),
+            CELL_OVERFLOW => {
+                self.header.cell_overflow.fetch_add(1, Relaxed);
+                &self.cells[0]
+            }
+            v => self.cells.get(v as usize).unwrap_or(&self.cells[0]),
+        }
+    }
+
+    #[cold]
+    fn claim_cell(&self, slot: &AtomicU32, op: Op, kind: FileKind, db: u16) -> &Cell {
+        let index = self.cells_used.fetch_add(1, Relaxed) as usize + 1;
+        let value = if index < MAX_CELLS {
+            self.cells[index]
+                .key
+                .store(pack_key(op as u8, kind, db), Relaxed);
+            index as u32
+        } else {
+            CELL_OVERFLOW
+        };
+        // Release publishes the key; a loser of the race leaves an orphan cell
+        // that readers skip because the directory does not point at it.
+        let _ = slot.compare_exchange(0, value, Release, Acquire);
+        self.cell(op, kind, db)
+    }
+
+    /// The histogram behind a ref, allocated from the pool on first use.
+    /// Histogram 0 is shared by every ref that found the pool full.
+    #[inline]
+    pub fn hist(&self, slot: &AtomicU32) -> &Hist {
+        match slot.load(Acquire) {
+            0 => self.claim_hist(slot),
+            v => self.hists.get(v as usize).unwrap_or(&self.hists[0]),
+        }
+    }
+
+    #[cold]
+    fn claim_hist(&self, slot: &AtomicU32) -> &Hist {
+        let index = self.hists_used.fetch_add(1, Relaxed) as usize + 1;
+        let value = if index < MAX_HISTS {
+            index as u32
+        } else {
+            HIST_OVERFLOW
+        };
+        if slot.compare_exchange(0, value, AcqRel, Acquire).is_ok() && value == HIST_OVERFLOW {
+            self.header.hist_overflow.fetch_add(1, Relaxed);
+        }
+        self.hist(slot)
+    }
+
+    /// Adds one latency to the histogram behind `slot`.
+    #[inline]
+    pub fn record_latency(&self, slot: &AtomicU32, latency_ns: u64) {
+        self.hist(slot).counts[bucket_of(latency_ns)].fetch_add(1, Relaxed);
+    }
+
+    /// Records one finished call. The result count is incremented last with
+    /// release ordering, so a reader that sees the count also sees its
+    /// latency, bytes and time.
+    #[inline]
+    pub fn record_call(&self, op: Op, kind: FileKind, db: u16, rc: i32, bytes: u64, latency_ns: u64) {
+        let cell = self.cell(op, kind, db);
+        self.record_latency(&cell.hist, latency_ns);
+        cell.total_ns.fetch_add(latency_ns, Relaxed);
+        if bytes != 0 {
+            cell.bytes.fetch_add(bytes, Relaxed);
+        }
+        if latency_ns > cell.max_ns.load(Relaxed) {
+            cell.max_ns.fetch_max(latency_ns, Relaxed);
+        }
+        let class = ResultClass::of_rc(rc);
+        if class == ResultClass::IoErr {
+            cell.last_ioerr.store(rc as u32, Relaxed);
+        }
+        cell.results[class.index()].fetch_add(1, Release);
+    }
+
+    /// Appends a call to the slow-call ring, overwriting the oldest entry.
+    pub fn push_slow(&self, call: &SlowCallRecord) {
+        let n = self.slow_head.fetch_add(1, Relaxed);
+        let entry = &self.slow[(n % SLOW_RING as u64) as usize];
+        entry.seq.store(2 * n + 1, Relaxed);
+        fence(Release);
+        entry.start_ns.store(call.start_ns, Relaxed);
+        entry.latency_ns.store(call.latency_ns, Relaxed);
+        entry.offset.store(call.offset, Relaxed);
+        entry.size.store(call.size, Relaxed);
+        entry.rc.store(call.rc as u32, Relaxed);
+        entry
+            .key
+            .store(pack_key(call.op as u8, call.kind, call.db), Relaxed);
+        entry.seq.store(2 * n + 2, Release);
+    }
+
+    /// The row of the database at `path`, claimed on first use; the overflow
+    /// row when the table is full. Called at open, never per I/O call.
+    pub fn db_index(&self, path: &[u8]) -> u16 {
+        for (i, entry) in self.dbs.iter().enumerate() {
+            loop {
+                match entry.state.load(Acquire) {
+                    DB_READY => {
+                        if entry.holds(path) {
+                            return i as u16;
+                        }
+                        break;
+                    }
+                    DB_FREE => {
+                        if entry
+                            .state
+                            .compare_exchange(DB_FREE, DB_WRITING, Acquire, Relaxed)
+                            .is_ok()
+                        {
+                            entry.store_path(path);
+                            entry.state.store(DB_READY, Release);
+                            return i as u16;
+                        }
+                    }
+                    // Another thread is writing this row; it takes nanoseconds.
+                    _ => std::thread::yield_now(),
+                }
+            }
+        }
+        self.header.db_overflow.fetch_add(1, Relaxed);
+        DB_OVERFLOW
+    }
+
+    /// Notes the page size of a database, once known.
+    pub fn set_page_size(&self, db: u16, page_size: u32) {
+        if let Some(entry) = self.dbs.get(db as usize) {
+            entry.page_size.store(page_size, Relaxed);
+        }
+    }
+
+    /// The page size noted for a database, if any.
+    pub fn page_size(&self, db: u16) -> Option<u32> {
+        let size = self.dbs.get(db as usize)?.page_size.load(Relaxed);
+        (size != 0).then_some(size)
+    }
+
+    /// Takes a row of the open-file table; `None` (counted) when it is full.
+    pub fn claim_open_file(&self, kind: FileKind, db: u16, now_ns: u64) -> Option<u16> {
+        for (i, row) in self.open_files.iter().enumerate() {
+            if row.state.load(Relaxed) == 0
+                && row.state.compare_exchange(0, 2, Acquire, Relaxed).is_ok()
+            {
+                row.key.store(pack_key(0, kind, db), Relaxed);
+                row.lock_level.store(0, Relaxed);
+                row.shm_held.store(0, Relaxed);
+                row.level_since_ns.store(now_ns, Relaxed);
+                row.opened_ns.store(now_ns, Relaxed);
+                row.state.store(1, Release);
+                return Some(i as u16);
+            }
+        }
+        self.header.open_file_overflow.fetch_add(1, Relaxed);
+        None
+    }
+
+    /// Gives an open-file row back.
+    pub fn release_open_file(&self, row: u16) {
+        if let Some(row) = self.open_files.get(row as usize) {
+            row.state.store(0, Release);
+        }
+    }
+
+    /// The shape counters of one file kind of one database.
+    #[inline]
+    pub fn shape(&self, kind: FileKind, db: u16) -> &Shape {
+        &self.shapes[kind.index()][(db as usize).min(DB_SLOTS - 1)]
+    }
+
+    /// The lock counters of one database.
+    #[inline]
+    pub fn lock_stats(&self, db: u16) -> &LockStats {
+        &self.locks[(db as usize).min(DB_SLOTS - 1)]
+    }
+
+    /// Adds a VFS registration (`name` over `parent`) to the header.
+    pub fn note_registration(&self, name: &str, parent: &str) {
+        let n = self.header.registrations.fetch_add(1, AcqRel) as usize;
+        let Some(words) = self.header.vfs_names.get(n) else {
+            return;
+        };
+        let mut bytes = [0u8; VFS_NAME_BYTES * 2];
+        copy_truncated(&mut bytes[..VFS_NAME_BYTES - 1], name.as_bytes());
+        copy_truncated(&mut bytes[VFS_NAME_BYTES..2 * VFS_NAME_BYTES - 1], parent.as_bytes());
+        store_words(words, &bytes);
+    }
+}
+
+impl Layout {
+    /// In a forked child's new segment: takes over the parent's database rows
+    /// (at the same indices, so files inherited across the fork keep their
+    /// db) and its VFS registrations.
+    pub fn inherit_from(&self, parent: &Layout) {
+        for (mine, theirs) in self.dbs.iter().zip(parent.dbs.iter()) {
+            if theirs.state.load(Acquire) != DB_READY {
+                continue;
+            }
+            for (m, t) in mine.path.iter().zip(theirs.path.iter()) {
+                m.store(t.load(Relaxed), Relaxed);
+            }
+            mine.path_len.store(theirs.path_len.load(Relaxed), Relaxed);
+            mine.page_size.store(theirs.page_size.load(Relaxed), Relaxed);
+            mine.state.store(DB_READY, Release);
+        }
+        let n = parent.header.registrations.load(Acquire);
+        for (mine, theirs) in self.header.vfs_names.iter().zip(parent.header.vfs_names.iter()) {
+            for (m, t) in mine.iter().zip(theirs.iter()) {
+                m.store(t.load(Relaxed), Relaxed);
+            }
+        }
+        self.header.registrations.store(n, Release);
+    }
+
+    /// The row of an already known database, without claiming one.
+    pub fn find_db(&self, path: &[u8]) -> Option<u16> {
+        self.dbs
+            .iter()
+            .position(|e| e.state.load(Acquire) == DB_READY && e.holds(path))
+            .map(|i| i as u16)
+    }
+}
+
+pub(crate) const DB_FREE: u32 = 0;
+pub(crate) const DB_WRITING: u32 = 1;
+pub(crate) const DB_READY: u32 = 2;
+
+impl DbEntry {
+    fn store_path(&self, path: &[u8]) {
+        let tail = &path[path.len().saturating_sub(DB_PATH_BYTES)..];
+        let mut bytes = [0u8; DB_PATH_BYTES];
+        bytes[..tail.len()].copy_from_slice(tail);
+        store_words(&self.path, &bytes);
+        self.path_len.store(path.len() as u32, Relaxed);
+    }
+
+    fn holds(&self, path: &[u8]) -> bool {
+        if self.path_len.load(Relaxed) as usize != path.len() {
+            return false;
+        }
+        let tail = &path[path.len().saturating_sub(DB_PATH_BYTES)..];
+        let mut chunk = [0u8; 8];
+        for (i, word) in self.path.iter().enumerate() {
+            let part = tail.get(i * 8..).unwrap_or(&[]);
+            let part = &part[..part.len().min(8)];
+            chunk.fill(0);
+            chunk[..part.len()].copy_from_slice(part);
+            if word.load(Relaxed) != u64::from_le_bytes(chunk) {
+                return false;
+            }
+            if part.len() < 8 {
+                return true;
+            }
+        }
+        true
+    }
+}
+
+fn copy_truncated(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    dst[..n].copy_from_slice(&src[..n]);
+}
+
+/// Stores bytes into atomic words, little-endian, zero-padded.
+pub(crate) fn store_words(words: &[AtomicU64], bytes: &[u8]) {
+    for (word, chunk) in words.iter().zip(bytes.chunks(8)) {
+        let mut buf = [0u8; 8];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        word.store(u64::from_le_bytes(buf), Relaxed);
+    }
+}
+
+/// Loads `len` bytes back out of atomic words.
+pub(crate) fn load_words(words: &[AtomicU64], len: usize) -> Vec<u8> {
+    let mut out: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.load(Relaxed).to_le_bytes())
+        .collect();
+    out.truncate(len);
+    out
+}

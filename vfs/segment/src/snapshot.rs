@@ -1,0 +1,257 @@
+//! Owned, plain-data copies of a segment, as readers use them.
+
+use crate::histogram::Buckets;
+use crate::ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot};
+use crate::layout::{DB_NONE, DB_OVERFLOW};
+use crate::process::ProcessMeta;
+
+/// Everything a segment held at one moment.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// CLOCK_MONOTONIC when the snapshot was taken.
+    pub taken_monotonic_ns: u64,
+    pub meta: ProcessMeta,
+    /// `(vfscope name, parent VFS name)` per registration.
+    pub registrations: Vec<(String, String)>,
+    pub latency_enabled: bool,
+    pub dbs: Vec<DbInfo>,
+    pub cells: Vec<CellStats>,
+    pub locks: Vec<LockSnapshot>,
+    pub shapes: Vec<ShapeStats>,
+    /// The slow-call ring, oldest first.
+    pub slow: Vec<SlowCall>,
+    /// Slow calls ever recorded (the ring keeps the latest ones).
+    pub slow_total: u64,
+    pub open_files: Vec<OpenFileInfo>,
+    pub overflow: Overflow,
+}
+
+/// One row of the database table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbInfo {
+    pub index: u16,
+    /// The path, or its tail when `truncated`.
+    pub path: String,
+    pub truncated: bool,
+    /// 0 while unknown.
+    pub page_size: u32,
+}
+
+impl DbInfo {
+    /// The file name, the label exporters use.
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// Counters of one op × file kind × db.
+#[derive(Clone, Debug)]
+pub struct CellStats {
+    pub op: Op,
+    pub kind: FileKind,
+    pub db: u16,
+    pub results: [u64; ResultClass::COUNT],
+    pub bytes: u64,
+    pub total_ns: u64,
+    pub max_ns: u64,
+    pub last_ioerr: u32,
+    /// `None` when the histogram pool was full and this cell shared the
+    /// overflow histogram (its counts stay exact, its percentiles do not).
+    pub latency: Option<Buckets>,
+}
+
+impl CellStats {
+    /// Calls, whatever their result.
+    pub fn calls(&self) -> u64 {
+        self.results.iter().sum()
+    }
+
+    /// Calls whose result is an error (see [`ResultClass::is_error`]).
+    pub fn errors(&self) -> u64 {
+        ResultClass::ALL
+            .iter()
+            .filter(|c| c.is_error())
+            .map(|c| self.results[c.index()])
+            .sum()
+    }
+
+    /// Calls with one result class.
+    pub fn result(&self, class: ResultClass) -> u64 {
+        self.results[class.index()]
+    }
+}
+
+/// Lock activity of one database's files.
+#[derive(Clone, Debug, Default)]
+pub struct LockSnapshot {
+    pub db: u16,
+    /// `transitions[from][to]`.
+    pub transitions: [[u64; LockLevel::COUNT]; LockLevel::COUNT],
+    pub busy: [u64; LockLevel::COUNT],
+    pub closed_holding: [u64; LockLevel::COUNT],
+    pub waits_abandoned: u64,
+    pub hold: [Buckets; LockLevel::COUNT],
+    pub wait: Buckets,
+    /// `shm_acquired[slot] = [shared, exclusive]`.
+    pub shm_acquired: [[u64; 2]; ShmSlot::COUNT],
+    pub shm_busy: [u64; ShmSlot::COUNT],
+    pub shm_hold: [Buckets; ShmSlot::COUNT],
+}
+
+impl LockSnapshot {
+    /// Transitions from one level to another.
+    pub fn transition(&self, from: LockLevel, to: LockLevel) -> u64 {
+        self.transitions[from.index()][to.index()]
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.transitions.iter().flatten().all(|&n| n == 0)
+            && self.busy.iter().all(|&n| n == 0)
+            && self.shm_acquired.iter().flatten().all(|&n| n == 0)
+            && self.shm_busy.iter().all(|&n| n == 0)
+    }
+}
+
+/// The shape of the I/O on one file kind of one database (see
+/// [`crate::layout::Shape`] for each counter's meaning).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShapeStats {
+    pub kind: Option<FileKind>,
+    pub db: u16,
+    pub opens: u64,
+    pub closes: u64,
+    pub writes_append: u64,
+    pub writes_sequential: u64,
+    pub writes_random: u64,
+    pub reads_sequential: u64,
+    pub reads_random: u64,
+    pub unaligned_page: u64,
+    pub unaligned_block: u64,
+    pub block_bytes_written: u64,
+    pub block_bytes_read: u64,
+    pub wal_frames: u64,
+    pub wal_commits: u64,
+    pub wal_frame_bytes: u64,
+    pub fetch_mapped: u64,
+}
+
+impl ShapeStats {
+    /// Files of this kind open now.
+    pub fn open_now(&self) -> u64 {
+        self.opens.saturating_sub(self.closes)
+    }
+}
+
+/// One entry of the slow-call ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlowCall {
+    pub op: Op,
+    pub kind: FileKind,
+    pub db: u16,
+    /// CLOCK_MONOTONIC at the start of the call.
+    pub start_ns: u64,
+    pub latency_ns: u64,
+    pub offset: u64,
+    pub size: u32,
+    pub rc: i32,
+}
+
+/// A file open at snapshot time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenFileInfo {
+    pub kind: FileKind,
+    pub db: u16,
+    pub lock_level: LockLevel,
+    /// WAL-index slots held shared (bit = [`ShmSlot`] index).
+    pub shm_shared: u8,
+    pub shm_exclusive: u8,
+    pub level_since_ns: u64,
+    pub opened_ns: u64,
+}
+
+/// How often bounded tables were full.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overflow {
+    pub dbs: u64,
+    pub cells: u64,
+    pub hists: u64,
+    pub open_files: u64,
+    pub faults: u64,
+}
+
+impl Snapshot {
+    /// The label of a db index: the file name, `(overflow)` or `(none)`.
+    pub fn db_label(&self, db: u16) -> String {
+        match db {
+            DB_OVERFLOW => "(overflow)".to_string(),
+            DB_NONE => "(none)".to_string(),
+            _ => self
+                .dbs
+                .iter()
+                .find(|d| d.index == db)
+                .map(|d| d.name().to_string())
+                .unwrap_or_else(|| format!("(db {db})")),
+        }
+    }
+
+    /// The counters of one op × kind summed over databases.
+    pub fn calls(&self, op: Op, kind: FileKind) -> u64 {
+        self.cells
+            .iter()
+            .filter(|c| c.op == op && c.kind == kind)
+            .map(CellStats::calls)
+            .sum()
+    }
+
+    /// Shape counters of one kind summed over databases.
+    pub fn shape(&self, kind: FileKind) -> ShapeStats {
+        let mut total = ShapeStats {
+            kind: Some(kind),
+            ..ShapeStats::default()
+        };
+        for s in self.shapes.iter().filter(|s| s.kind == Some(kind)) {
+            total.opens += s.opens;
+            total.closes += s.closes;
+            total.writes_append += s.writes_append;
+            total.writes_sequential += s.writes_sequential;
+            total.writes_random += s.writes_random;
+            total.reads_sequential += s.reads_sequential;
+            total.reads_random += s.reads_random;
+            total.unaligned_page += s.unaligned_page;
+            total.unaligned_block += s.unaligned_block;
+            total.block_bytes_written += s.block_bytes_written;
+            total.block_bytes_read += s.block_bytes_read;
+            total.wal_frames += s.wal_frames;
+            total.wal_commits += s.wal_commits;
+            total.wal_frame_bytes += s.wal_frame_bytes;
+            total.fetch_mapped += s.fetch_mapped;
+        }
+        total
+    }
+
+    /// Lock activity summed over databases.
+    pub fn locks_total(&self) -> LockSnapshot {
+        let mut total = LockSnapshot::default();
+        for l in &self.locks {
+            for (from, row) in l.transitions.iter().enumerate() {
+                for (to, n) in row.iter().enumerate() {
+                    total.transitions[from][to] += n;
+                }
+            }
+            for i in 0..LockLevel::COUNT {
+                total.busy[i] += l.busy[i];
+                total.closed_holding[i] += l.closed_holding[i];
+                total.hold[i].merge(&l.hold[i]);
+            }
+            total.waits_abandoned += l.waits_abandoned;
+            total.wait.merge(&l.wait);
+            for s in 0..ShmSlot::COUNT {
+                total.shm_acquired[s][0] += l.shm_acquired[s][0];
+                total.shm_acquired[s][1] += l.shm_acquired[s][1];
+                total.shm_busy[s] += l.shm_busy[s];
+                total.shm_hold[s].merge(&l.shm_hold[s]);
+            }
+        }
+        total
+    }
+}

@@ -1,0 +1,443 @@
+//! The `sqlite3_io_methods` trampolines: forward to the real file's method,
+//! time it, record it. Each is named after the C slot it fills.
+//!
+//! The real call happens first and its result is kept before anything is
+//! recorded; recording runs inside `catch_unwind`, so an internal fault
+//! switches vfscope to plain passthrough and never changes a result or
+//! unwinds into SQLite.
+
+use crate::ffi::*;
+use crate::file::{FileState, Timed, TracedFile};
+use crate::recorder;
+use std::os::raw::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use vfscope_segment::{monotonic_ns, FileKind, Layout, LockLevel, Op};
+
+/// The traced file's state, the real file, and its real methods.
+///
+/// # Safety
+/// `file` must be a file that `x_open` opened and that SQLite has not closed
+/// yet; then its real file was opened and has a non-NULL method table.
+#[inline(always)]
+unsafe fn parts<'a>(
+    file: *mut sqlite3_file,
+) -> (&'a mut FileState, *mut sqlite3_file, &'a sqlite3_io_methods) {
+    let traced = file.cast::<TracedFile>();
+    // SAFETY: per the contract above; `state` and `real` are disjoint fields,
+    // and the real file's table outlives the file.
+    unsafe {
+        let real = std::ptr::addr_of_mut!((*traced).real);
+        (&mut (*traced).state, real, &*(*real).pMethods)
+    }
+}
+
+/// Runs `body` (forward, then record); a panic inside it degrades vfscope.
+#[inline(always)]
+pub(crate) fn guarded(what: &'static str, body: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(body)).is_err() {
+        recorder::degrade(what);
+    }
+}
+
+/// Times one forwarded call.
+#[inline(always)]
+pub(crate) fn timed(call: impl FnOnce() -> c_int) -> Timed {
+    let start_ns = monotonic_ns();
+    let rc = call();
+    Timed {
+        start_ns,
+        end_ns: monotonic_ns(),
+        rc,
+    }
+}
+
+/// Runs `record` with the current segment, if recording.
+#[inline(always)]
+fn with_layout(record: impl FnOnce(&Layout)) {
+    if let Some(layout) = recorder::layout() {
+        record(layout);
+    }
+}
+
+fn level(level: c_int) -> LockLevel {
+    LockLevel::from_index(level.clamp(0, 4) as usize).unwrap_or(LockLevel::None)
+}
+
+fn ok_bytes(call: Timed, amount: c_int) -> u64 {
+    if call.rc == SQLITE_OK {
+        amount.max(0) as u64
+    } else {
+        0
+    }
+}
+
+pub unsafe extern "C" fn x_close(file: *mut sqlite3_file) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xClose", || {
+        // SAFETY: SQLite closes only files x_open opened; see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(close) = methods.xClose else { return };
+        // SAFETY: forwarding SQLite's own argument to the real method.
+        let call = timed(|| unsafe { close(real) });
+        rc = call.rc;
+        with_layout(|layout| {
+            state.record(layout, Op::Close, call, 0, 0, 0);
+            state.closed(layout, call.end_ns);
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_read(file: *mut sqlite3_file, buf: *mut c_void, amount: c_int, offset: i64) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xRead", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(read) = methods.xRead else { return };
+        // SAFETY: forwarding SQLite's own arguments; the real method keeps
+        // the short-read contract (zero-fill) and vfscope does not touch it.
+        let call = timed(|| unsafe { read(real, buf, amount, offset) });
+        rc = call.rc;
+        with_layout(|layout| {
+            let bytes = ok_bytes(call, amount);
+            state.record(layout, Op::Read, call, bytes, offset as u64, amount as u32);
+            if call.rc == SQLITE_OK {
+                state.read_done(layout, buf, bytes, offset as u64);
+            }
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_write(
+    file: *mut sqlite3_file,
+    buf: *const c_void,
+    amount: c_int,
+    offset: i64,
+) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xWrite", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(write) = methods.xWrite else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { write(real, buf, amount, offset) });
+        rc = call.rc;
+        with_layout(|layout| {
+            let bytes = ok_bytes(call, amount);
+            state.record(layout, Op::Write, call, bytes, offset as u64, amount as u32);
+            if call.rc == SQLITE_OK {
+                state.write_done(layout, buf, bytes, offset as u64);
+            }
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_truncate(file: *mut sqlite3_file, size: i64) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xTruncate", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(truncate) = methods.xTruncate else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { truncate(real, size) });
+        rc = call.rc;
+        with_layout(|layout| {
+            state.record(layout, Op::Truncate, call, 0, size as u64, 0);
+            if call.rc == SQLITE_OK {
+                state.sized(size.max(0) as u64);
+            }
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_sync(file: *mut sqlite3_file, flags: c_int) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xSync", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(sync) = methods.xSync else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { sync(real, flags) });
+        rc = call.rc;
+        with_layout(|layout| state.record(layout, Op::Sync, call, 0, 0, 0));
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_file_size(file: *mut sqlite3_file, size: *mut i64) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xFileSize", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(file_size) = methods.xFileSize else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { file_size(real, size) });
+        rc = call.rc;
+        with_layout(|layout| {
+            state.record(layout, Op::FileSize, call, 0, 0, 0);
+            if call.rc == SQLITE_OK && !size.is_null() {
+                // SAFETY: the real method just stored the size through it.
+                state.sized(unsafe { *size }.max(0) as u64);
+            }
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_lock(file: *mut sqlite3_file, target: c_int) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xLock", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(lock) = methods.xLock else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { lock(real, target) });
+        rc = call.rc;
+        with_layout(|layout| {
+            state.record(layout, Op::Lock, call, 0, 0, 0);
+            // SAFETY: every traced file points at its VfsState, which is
+            // leaked at registration and so outlives every file.
+            let unix_rules = unsafe { (*state.vfs).unix_lock_rules };
+            state.locked(layout, level(target), call.rc, call, unix_rules);
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_unlock(file: *mut sqlite3_file, target: c_int) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xUnlock", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(unlock) = methods.xUnlock else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { unlock(real, target) });
+        rc = call.rc;
+        with_layout(|layout| {
+            state.record(layout, Op::Unlock, call, 0, 0, 0);
+            state.unlocked(layout, level(target), call.rc, call);
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_check_reserved_lock(file: *mut sqlite3_file, out: *mut c_int) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xCheckReservedLock", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(check) = methods.xCheckReservedLock else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { check(real, out) });
+        rc = call.rc;
+        with_layout(|layout| state.record(layout, Op::CheckReservedLock, call, 0, 0, 0));
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_file_control(file: *mut sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+    let mut rc = SQLITE_NOTFOUND;
+    guarded("xFileControl", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(control) = methods.xFileControl else { return };
+        // SAFETY: forwarding SQLite's own arguments; unknown opcodes and
+        // PRAGMAs pass through untouched.
+        let call = timed(|| unsafe { control(real, op, arg) });
+        rc = call.rc;
+        if op == SQLITE_FCNTL_VFSNAME {
+            // SAFETY: for this opcode `arg` is a `char **` (SQLite's contract)
+            // and `state.vfs` outlives the file (see x_lock).
+            rc = unsafe { prefix_vfs_name(&*state.vfs, arg.cast(), rc) };
+        }
+        with_layout(|layout| state.record(layout, Op::FileControl, Timed { rc, ..call }, 0, 0, 0));
+    });
+    rc
+}
+
+/// Puts vfscope's name in front of the answer to SQLITE_FCNTL_VFSNAME, the
+/// way SQLite's own shims do ("vfscope/unix").
+///
+/// # Safety
+/// `out` must be SQLite's `char **` for SQLITE_FCNTL_VFSNAME: NULL-or-string
+/// from `sqlite3_malloc`, owned by the caller.
+unsafe fn prefix_vfs_name(vfs: &crate::vfs::VfsState, out: *mut *mut c_char, rc: c_int) -> c_int {
+    if out.is_null() {
+        return rc;
+    }
+    // SAFETY: per the contract, `*out` is NULL or a NUL-terminated string.
+    let theirs = unsafe { *out };
+    let below: &[u8] = if rc == SQLITE_OK && !theirs.is_null() {
+        // SAFETY: as above.
+        unsafe { std::ffi::CStr::from_ptr(theirs) }.to_bytes()
+    } else {
+        vfs.parent_name.to_bytes()
+    };
+    let ours = vfs.name.to_bytes();
+    let len = ours.len() + 1 + below.len() + 1;
+    // SAFETY: sqlite3_malloc64 has no preconditions.
+    let text = unsafe { (vfs.api.malloc64)(len as u64) }.cast::<u8>();
+    if text.is_null() {
+        return if rc == SQLITE_OK { rc } else { SQLITE_NOMEM };
+    }
+    // SAFETY: `text` has `len` bytes; the sources do not overlap it; the old
+    // string came from SQLite's allocator and is freed after its last use.
+    unsafe {
+        std::ptr::copy_nonoverlapping(ours.as_ptr(), text, ours.len());
+        *text.add(ours.len()) = b'/';
+        std::ptr::copy_nonoverlapping(below.as_ptr(), text.add(ours.len() + 1), below.len());
+        *text.add(len - 1) = 0;
+        if rc == SQLITE_OK && !theirs.is_null() {
+            (vfs.api.free)(theirs.cast());
+        }
+        *out = text.cast();
+    }
+    SQLITE_OK
+}
+
+pub unsafe extern "C" fn x_sector_size(file: *mut sqlite3_file) -> c_int {
+    let mut size = 4096;
+    guarded("xSectorSize", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(sector_size) = methods.xSectorSize else { return };
+        // SAFETY: forwarding SQLite's own argument.
+        let call = timed(|| unsafe { sector_size(real) });
+        size = call.rc;
+        with_layout(|layout| state.record(layout, Op::SectorSize, Timed { rc: 0, ..call }, 0, 0, 0));
+    });
+    size
+}
+
+pub unsafe extern "C" fn x_device_characteristics(file: *mut sqlite3_file) -> c_int {
+    let mut flags = 0;
+    guarded("xDeviceCharacteristics", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(characteristics) = methods.xDeviceCharacteristics else { return };
+        // SAFETY: forwarding SQLite's own argument.
+        let call = timed(|| unsafe { characteristics(real) });
+        flags = call.rc;
+        with_layout(|layout| {
+            state.record(layout, Op::DeviceCharacteristics, Timed { rc: 0, ..call }, 0, 0, 0)
+        });
+    });
+    flags
+}
+
+pub unsafe extern "C" fn x_shm_map(
+    file: *mut sqlite3_file,
+    page: c_int,
+    page_size: c_int,
+    extend: c_int,
+    out: *mut *mut c_void,
+) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xShmMap", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(shm_map) = methods.xShmMap else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { shm_map(real, page, page_size, extend, out) });
+        rc = call.rc;
+        with_layout(|layout| {
+            let offset = page.max(0) as u64 * page_size.max(0) as u64;
+            state.record_as(layout, Op::ShmMap, FileKind::Shm, call, 0, offset, page_size as u32)
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_shm_lock(file: *mut sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xShmLock", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(shm_lock) = methods.xShmLock else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { shm_lock(real, offset, n, flags) });
+        rc = call.rc;
+        with_layout(|layout| {
+            state.record_as(layout, Op::ShmLock, FileKind::Shm, call, 0, offset as u64, n as u32);
+            state.shm_locked(layout, offset, n, flags, call.rc, call.end_ns);
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_shm_barrier(file: *mut sqlite3_file) {
+    guarded("xShmBarrier", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(barrier) = methods.xShmBarrier else { return };
+        let call = timed(|| {
+            // SAFETY: forwarding SQLite's own argument.
+            unsafe { barrier(real) };
+            SQLITE_OK
+        });
+        with_layout(|layout| state.record_as(layout, Op::ShmBarrier, FileKind::Shm, call, 0, 0, 0));
+    });
+}
+
+pub unsafe extern "C" fn x_shm_unmap(file: *mut sqlite3_file, delete: c_int) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xShmUnmap", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(shm_unmap) = methods.xShmUnmap else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { shm_unmap(real, delete) });
+        rc = call.rc;
+        with_layout(|layout| {
+            state.record_as(layout, Op::ShmUnmap, FileKind::Shm, call, 0, 0, 0);
+            // Unmapping drops this connection's WAL-index locks.
+            state.release_shm(layout, 0xff, call.end_ns);
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_fetch(file: *mut sqlite3_file, offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xFetch", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(fetch) = methods.xFetch else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { fetch(real, offset, amount, out) });
+        rc = call.rc;
+        with_layout(|layout| {
+            // SAFETY: `out` is SQLite's `void **`; the real method set it.
+            let page = if out.is_null() { std::ptr::null_mut() } else { unsafe { *out } };
+            let mapped = call.rc == SQLITE_OK && !page.is_null();
+            let bytes = if mapped { amount.max(0) as u64 } else { 0 };
+            state.record(layout, Op::Fetch, call, bytes, offset as u64, amount as u32);
+            if mapped {
+                layout.shape(state.kind, state.db).fetch_mapped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if offset == 0 {
+                    // SAFETY: a successful fetch maps `amount` readable bytes.
+                    let head = unsafe { std::slice::from_raw_parts(page as *const u8, amount as usize) };
+                    state.learn_page_size(layout, head);
+                }
+            }
+        });
+    });
+    rc
+}
+
+pub unsafe extern "C" fn x_unfetch(file: *mut sqlite3_file, offset: i64, page: *mut c_void) -> c_int {
+    let mut rc = SQLITE_IOERR;
+    guarded("xUnfetch", || {
+        // SAFETY: see `parts`.
+        let (state, real, methods) = unsafe { parts(file) };
+        let Some(unfetch) = methods.xUnfetch else { return };
+        // SAFETY: forwarding SQLite's own arguments.
+        let call = timed(|| unsafe { unfetch(real, offset, page) });
+        rc = call.rc;
+        with_layout(|layout| state.record(layout, Op::Unfetch, call, 0, offset as u64, 0));
+    });
+    rc
+}

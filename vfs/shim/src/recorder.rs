@@ -1,0 +1,227 @@
+//! The process-wide recorder: which segment calls are recorded into, and
+//! its life across fork, exit and internal faults.
+//!
+//! The hot path reads one atomic pointer ([`layout`]). Everything else here
+//! runs at registration, after a fork, at exit or on a fault, and may lock
+//! and allocate.
+
+use crate::config::Config;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::{Mutex, Once};
+use vfscope_segment::{Layout, ProcessMeta, SegmentWriter};
+
+/// The segment calls are recorded into; null while not recording.
+static LAYOUT: AtomicPtr<Layout> = AtomicPtr::new(std::ptr::null_mut());
+/// The parent's segment, in a forked child that has not recorded yet.
+static PARENT_LAYOUT: AtomicPtr<Layout> = AtomicPtr::new(std::ptr::null_mut());
+/// Set in a forked child until its own segment exists.
+static FORKED: AtomicBool = AtomicBool::new(false);
+/// Set after an internal fault: vfscope stays a plain passthrough.
+static DEGRADED: AtomicBool = AtomicBool::new(false);
+static SLOW_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+static BLOCK_SIZE: AtomicU64 = AtomicU64::new(4096);
+
+struct Global {
+    /// `None` only in a forked child between the fork and its first call.
+    writer: Option<SegmentWriter>,
+    dir: Option<PathBuf>,
+    config: Config,
+    sqlite_version: String,
+}
+
+static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
+static HOOKS: Once = Once::new();
+
+/// The segment to record into, if recording.
+#[inline]
+pub fn layout() -> Option<&'static Layout> {
+    let p = LAYOUT.load(Acquire);
+    if p.is_null() {
+        return layout_after_fork();
+    }
+    // SAFETY: LAYOUT only ever holds pointers into segment mappings that are
+    // never unmapped (writers live in GLOBAL or are leaked by
+    // `forget_in_child`).
+    Some(unsafe { &*p })
+}
+
+/// The slow-call threshold in nanoseconds.
+#[inline]
+pub fn slow_threshold_ns() -> u64 {
+    SLOW_NS.load(Relaxed)
+}
+
+/// The modelled backend block size in bytes.
+#[inline]
+pub fn block_size() -> u64 {
+    BLOCK_SIZE.load(Relaxed)
+}
+
+/// Starts recording into a new segment in the configured directory. The first
+/// call wins; later calls return the segment already in use. `Ok(None)`
+/// means recording goes to memory only (see [`start_in_memory`]).
+pub fn start(config: &Config, sqlite_version: &str) -> Result<Option<PathBuf>, vfscope_segment::Error> {
+    let mut global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(g) = global.as_ref() {
+        return Ok(g.writer.as_ref().and_then(|w| w.path().map(PathBuf::from)));
+    }
+    let dir = match &config.dir {
+        Some(dir) => dir.clone(),
+        None => vfscope_segment::default_dir()?,
+    };
+    let writer = SegmentWriter::create(&dir, &meta(config, sqlite_version))?;
+    let path = writer.path().map(PathBuf::from);
+    install(&mut global, writer, Some(dir), config, sqlite_version);
+    Ok(path)
+}
+
+/// Starts recording into private memory: for hosts where no segment file can
+/// be made, so vfscope keeps working (and counting) unseen.
+pub fn start_in_memory(config: &Config, sqlite_version: &str) -> Result<(), vfscope_segment::Error> {
+    let mut global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    if global.is_none() {
+        let writer = SegmentWriter::anonymous(&meta(config, sqlite_version))?;
+        install(&mut global, writer, None, config, sqlite_version);
+    }
+    Ok(())
+}
+
+fn meta(config: &Config, sqlite_version: &str) -> ProcessMeta {
+    ProcessMeta::current(
+        sqlite_version,
+        config.slow_threshold.as_nanos().min(u64::MAX as u128) as u64,
+        config.block_size,
+    )
+}
+
+fn install(
+    global: &mut Option<Global>,
+    writer: SegmentWriter,
+    dir: Option<PathBuf>,
+    config: &Config,
+    sqlite_version: &str,
+) {
+    SLOW_NS.store(config.slow_threshold.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+    BLOCK_SIZE.store(config.block_size, Relaxed);
+    LAYOUT.store(writer.layout() as *const Layout as *mut Layout, Release);
+    *global = Some(Global {
+        writer: Some(writer),
+        dir,
+        config: config.clone(),
+        sqlite_version: sqlite_version.to_string(),
+    });
+    HOOKS.call_once(|| {
+        // SAFETY: both handlers are `extern "C" fn()` items of this library,
+        // which is never unloaded (LD_PRELOAD, or a loadable extension that
+        // asks to stay loaded); registering them has no other precondition.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(in_forked_child));
+            libc::atexit(at_exit);
+        }
+    });
+}
+
+/// Where the current segment lives, if it is a file.
+pub fn segment_path() -> Option<PathBuf> {
+    let global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    global.as_ref()?.writer.as_ref()?.path().map(PathBuf::from)
+}
+
+/// Notes a VFS registration in the segment header.
+pub fn note_registration(name: &str, parent: &str) {
+    if let Some(layout) = layout() {
+        layout.note_registration(name, parent);
+    }
+}
+
+extern "C" fn in_forked_child() {
+    // Only the forking thread exists here. The parent's lock must stop
+    // meaning "alive" for the child, so the inherited descriptor is closed
+    // now; the child's own segment is made at its first recorded call, so a
+    // child that only execs leaves no segment behind.
+    let parent = LAYOUT.swap(std::ptr::null_mut(), AcqRel);
+    if parent.is_null() {
+        return;
+    }
+    PARENT_LAYOUT.store(parent, Release);
+    if let Ok(mut global) = GLOBAL.try_lock() {
+        if let Some(g) = global.as_mut() {
+            if let Some(writer) = g.writer.take() {
+                writer.forget_in_child();
+            }
+            FORKED.store(true, Release);
+        }
+    }
+}
+
+#[cold]
+fn layout_after_fork() -> Option<&'static Layout> {
+    if !FORKED.load(Acquire) || DEGRADED.load(Relaxed) {
+        return None;
+    }
+    let mut global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    if FORKED.load(Acquire) {
+        let g = global.as_mut()?;
+        let meta = meta(&g.config, &g.sqlite_version);
+        let writer = match &g.dir {
+            Some(dir) => SegmentWriter::create(dir, &meta).or_else(|e| {
+                warn(&format!("cannot create a segment for forked child: {e}; recording in memory"));
+                SegmentWriter::anonymous(&meta)
+            }),
+            None => SegmentWriter::anonymous(&meta),
+        };
+        let writer = writer.ok()?;
+        let parent = PARENT_LAYOUT.load(Acquire);
+        if !parent.is_null() {
+            // SAFETY: the parent's mapping was leaked by `forget_in_child`, so
+            // it stays mapped for the life of this process.
+            writer.layout().inherit_from(unsafe { &*parent });
+        }
+        LAYOUT.store(writer.layout() as *const Layout as *mut Layout, Release);
+        g.writer = Some(writer);
+        FORKED.store(false, Release);
+    }
+    drop(global);
+    let p = LAYOUT.load(Acquire);
+    // SAFETY: as in `layout`.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+extern "C" fn at_exit() {
+    let p = LAYOUT.load(Acquire);
+    if !p.is_null() {
+        // SAFETY: as in `layout`.
+        let layout = unsafe { &*p };
+        layout
+            .header
+            .state
+            .store(vfscope_segment::layout::STATE_EXITED, Release);
+    }
+}
+
+/// Stops recording after an internal fault, saying so once on stderr.
+#[cold]
+pub fn degrade(what: &str) {
+    if let Some(layout) = layout() {
+        layout.header.faults.fetch_add(1, Relaxed);
+    }
+    FORKED.store(false, Release);
+    LAYOUT.store(std::ptr::null_mut(), Release);
+    if !DEGRADED.swap(true, AcqRel) {
+        warn(&format!(
+            "internal fault in {what}; continuing as a plain passthrough without recording"
+        ));
+    }
+}
+
+/// Whether an internal fault switched recording off.
+pub fn is_degraded() -> bool {
+    DEGRADED.load(Relaxed)
+}
+
+/// One line on stderr, prefixed so users know who speaks.
+#[cold]
+pub fn warn(message: &str) {
+    eprintln!("vfscope: {message}");
+}

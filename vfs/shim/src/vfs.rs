@@ -1,0 +1,401 @@
+//! The `sqlite3_vfs` vfscope registers: one per name, each wrapping a parent
+//! VFS. Its methods forward to the parent and record; `x_open` wraps the
+//! parent's file in a [`TracedFile`].
+
+use crate::api::SqliteApi;
+use crate::config::Error;
+use crate::ffi::*;
+use crate::file::{record_call, FileState, Timed, TracedFile};
+use crate::io::{guarded, timed};
+use crate::{recorder, tables};
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int, c_void};
+use std::ptr::addr_of_mut;
+use vfscope_segment::{FileKind, Layout, Op, DB_NONE};
+
+/// One registered vfscope VFS. Leaked at registration: SQLite may use a VFS
+/// until the process ends.
+#[repr(C)]
+pub struct VfsState {
+    /// What SQLite sees; `pAppData` points back at this struct.
+    pub vfs: sqlite3_vfs,
+    pub parent: *mut sqlite3_vfs,
+    pub api: SqliteApi,
+    pub name: CString,
+    pub parent_name: CString,
+    /// The parent follows os_unix.c's locking (see `FileState::locked`).
+    pub unix_lock_rules: bool,
+}
+
+/// The state behind one of vfscope's VFSes.
+///
+/// # Safety
+/// `vfs` must be a VFS made by [`register`].
+unsafe fn state<'a>(vfs: *mut sqlite3_vfs) -> &'a VfsState {
+    // SAFETY: register() set pAppData to the leaked VfsState.
+    unsafe { &*((*vfs).pAppData as *const VfsState) }
+}
+
+/// The file kind SQLite asked for.
+pub fn kind_of(flags: c_int) -> FileKind {
+    const KINDS: [(c_int, FileKind); 8] = [
+        (SQLITE_OPEN_MAIN_DB, FileKind::MainDb),
+        (SQLITE_OPEN_MAIN_JOURNAL, FileKind::MainJournal),
+        (SQLITE_OPEN_WAL, FileKind::Wal),
+        (SQLITE_OPEN_TEMP_DB, FileKind::TempDb),
+        (SQLITE_OPEN_TEMP_JOURNAL, FileKind::TempJournal),
+        (SQLITE_OPEN_TRANSIENT_DB, FileKind::TransientDb),
+        (SQLITE_OPEN_SUBJOURNAL, FileKind::Subjournal),
+        (SQLITE_OPEN_SUPER_JOURNAL, FileKind::SuperJournal),
+    ];
+    KINDS
+        .iter()
+        .find(|(flag, _)| flags & flag != 0)
+        .map_or(FileKind::Other, |&(_, kind)| kind)
+}
+
+/// The file kind a bare path suggests (for xDelete and xAccess, which get no
+/// flags), and the path of the database it belongs to.
+pub fn kind_of_path(path: &[u8]) -> (FileKind, &[u8]) {
+    for (suffix, kind) in [
+        (&b"-journal"[..], FileKind::MainJournal),
+        (b"-wal", FileKind::Wal),
+        (b"-shm", FileKind::Shm),
+    ] {
+        if let Some(db) = path.strip_suffix(suffix) {
+            return (kind, db);
+        }
+    }
+    if let Some(at) = path.windows(3).rposition(|w| w == b"-mj") {
+        return (FileKind::SuperJournal, &path[..at]);
+    }
+    (FileKind::MainDb, path)
+}
+
+/// The database row of a file SQLite opens. Journals and WAL files share
+/// their database's row; temp files have none.
+fn db_of(layout: &Layout, name: *const c_char, kind: FileKind) -> u16 {
+    if name.is_null() {
+        return DB_NONE;
+    }
+    // SAFETY: a non-NULL name from SQLite is NUL-terminated.
+    let path = unsafe { CStr::from_ptr(name) }.to_bytes();
+    match kind {
+        FileKind::MainDb | FileKind::MainJournal | FileKind::Wal | FileKind::SuperJournal => {
+            layout.db_index(kind_of_path(path).1)
+        }
+        _ => DB_NONE,
+    }
+}
+
+/// The row of an already known database a path belongs to.
+fn known_db(layout: &Layout, name: *const c_char) -> (FileKind, u16) {
+    if name.is_null() {
+        return (FileKind::Other, DB_NONE);
+    }
+    // SAFETY: a non-NULL name from SQLite is NUL-terminated.
+    let path = unsafe { CStr::from_ptr(name) }.to_bytes();
+    let (kind, db) = kind_of_path(path);
+    (kind, layout.find_db(db).unwrap_or(DB_NONE))
+}
+
+unsafe extern "C" fn x_open(
+    vfs: *mut sqlite3_vfs,
+    name: *const c_char,
+    file: *mut sqlite3_file,
+    flags: c_int,
+    out_flags: *mut c_int,
+) -> c_int {
+    let mut rc = SQLITE_CANTOPEN;
+    guarded("xOpen", || {
+        // SAFETY: SQLite calls xOpen on the VFS register() made.
+        let st = unsafe { state(vfs) };
+        // SAFETY: the parent VFS is registered for the life of the process.
+        let Some(open) = (unsafe { (*st.parent).xOpen }) else { return };
+        let traced = file.cast::<TracedFile>();
+        let kind = kind_of(flags);
+        // SAFETY: SQLite hands xOpen `szOsFile` writable bytes at `file`:
+        // a TracedFile followed by room for the parent's file.
+        let real = unsafe {
+            addr_of_mut!((*traced).base.pMethods).write(std::ptr::null());
+            addr_of_mut!((*traced).state).write(FileState::new(st, kind, DB_NONE));
+            addr_of_mut!((*traced).real)
+        };
+        // SAFETY: forwarding SQLite's own arguments, with the real file's
+        // memory in place of `file`.
+        let call = timed(|| unsafe { open(st.parent, name, real, flags, out_flags) });
+        rc = call.rc;
+        // SAFETY: `real` is the parent's file, just (maybe) opened. A NULL
+        // real table means SQLite must not call any method: ours stays NULL.
+        let real_methods = unsafe { (*real).pMethods };
+        if !real_methods.is_null() {
+            // SAFETY: as above; the real table lives as long as the file.
+            unsafe { (*traced).base.pMethods = tables::wrapper_for(&*real_methods) };
+        }
+        if let Some(layout) = recorder::layout() {
+            // SAFETY: initialised above; nothing else uses the file yet.
+            let state = unsafe { &mut (*traced).state };
+            state.db = db_of(layout, name, kind);
+            if !real_methods.is_null() {
+                state.opened(layout, call.end_ns);
+            }
+            state.record(layout, Op::Open, call, 0, 0, 0);
+        }
+    });
+    rc
+}
+
+/// Records a VFS-level call that concerns a path.
+fn record_path_call(op: Op, name: *const c_char, call: Timed) {
+    if let Some(layout) = recorder::layout() {
+        let (kind, db) = known_db(layout, name);
+        record_call(layout, op, kind, db, call, 0, 0, 0);
+    }
+}
+
+/// Records a VFS-level call that concerns no file.
+fn record_plain_call(op: Op, call: Timed, bytes: u64) {
+    if let Some(layout) = recorder::layout() {
+        record_call(layout, op, FileKind::None, DB_NONE, call, bytes, 0, 0);
+    }
+}
+
+/// Forwards a VFS method that returns a value rather than a result code.
+macro_rules! forward_value {
+    ($what:literal, $op:expr, $vfs:ident, $slot:ident, $default:expr, ($($arg:expr),*)) => {{
+        let mut out = $default;
+        guarded($what, || {
+            // SAFETY: SQLite calls this method on the VFS register() made,
+            // whose parent stays registered; the method exists because
+            // register() mirrored only the parent's non-NULL slots.
+            let st = unsafe { state($vfs) };
+            let Some(method) = (unsafe { (*st.parent).$slot }) else { return };
+            let call = timed(|| {
+                // SAFETY: forwarding SQLite's own arguments to the parent.
+                out = unsafe { method(st.parent, $($arg),*) };
+                SQLITE_OK
+            });
+            record_plain_call($op, call, 0);
+        });
+        out
+    }};
+}
+
+/// Forwards a VFS method that returns a result code.
+macro_rules! forward_rc {
+    ($what:literal, $vfs:ident, $slot:ident, ($($arg:expr),*), |$call:ident| $record:expr) => {{
+        let mut rc = SQLITE_ERROR;
+        guarded($what, || {
+            // SAFETY: as in `forward_value`.
+            let st = unsafe { state($vfs) };
+            let Some(method) = (unsafe { (*st.parent).$slot }) else { return };
+            // SAFETY: forwarding SQLite's own arguments to the parent.
+            let $call = timed(|| unsafe { method(st.parent, $($arg),*) });
+            rc = $call.rc;
+            $record;
+        });
+        rc
+    }};
+}
+
+unsafe extern "C" fn x_delete(vfs: *mut sqlite3_vfs, name: *const c_char, sync_dir: c_int) -> c_int {
+    forward_rc!("xDelete", vfs, xDelete, (name, sync_dir), |call| record_path_call(Op::Delete, name, call))
+}
+
+unsafe extern "C" fn x_access(vfs: *mut sqlite3_vfs, name: *const c_char, flags: c_int, out: *mut c_int) -> c_int {
+    forward_rc!("xAccess", vfs, xAccess, (name, flags, out), |call| record_path_call(Op::Access, name, call))
+}
+
+unsafe extern "C" fn x_full_pathname(
+    vfs: *mut sqlite3_vfs,
+    name: *const c_char,
+    n: c_int,
+    out: *mut c_char,
+) -> c_int {
+    forward_rc!("xFullPathname", vfs, xFullPathname, (name, n, out), |call| {
+        record_path_call(Op::FullPathname, name, call)
+    })
+}
+
+unsafe extern "C" fn x_dl_open(vfs: *mut sqlite3_vfs, name: *const c_char) -> *mut c_void {
+    forward_value!("xDlOpen", Op::DlOpen, vfs, xDlOpen, std::ptr::null_mut(), (name))
+}
+
+unsafe extern "C" fn x_dl_error(vfs: *mut sqlite3_vfs, n: c_int, out: *mut c_char) {
+    forward_value!("xDlError", Op::DlError, vfs, xDlError, (), (n, out))
+}
+
+unsafe extern "C" fn x_dl_sym(
+    vfs: *mut sqlite3_vfs,
+    handle: *mut c_void,
+    symbol: *const c_char,
+) -> Option<unsafe extern "C" fn()> {
+    forward_value!("xDlSym", Op::DlSym, vfs, xDlSym, None, (handle, symbol))
+}
+
+unsafe extern "C" fn x_dl_close(vfs: *mut sqlite3_vfs, handle: *mut c_void) {
+    forward_value!("xDlClose", Op::DlClose, vfs, xDlClose, (), (handle))
+}
+
+unsafe extern "C" fn x_randomness(vfs: *mut sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
+    forward_value!("xRandomness", Op::Randomness, vfs, xRandomness, 0, (n, out))
+}
+
+unsafe extern "C" fn x_sleep(vfs: *mut sqlite3_vfs, micros: c_int) -> c_int {
+    forward_value!("xSleep", Op::Sleep, vfs, xSleep, 0, (micros))
+}
+
+unsafe extern "C" fn x_current_time(vfs: *mut sqlite3_vfs, out: *mut f64) -> c_int {
+    forward_rc!("xCurrentTime", vfs, xCurrentTime, (out), |call| record_plain_call(Op::CurrentTime, call, 0))
+}
+
+unsafe extern "C" fn x_get_last_error(vfs: *mut sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
+    forward_value!("xGetLastError", Op::GetLastError, vfs, xGetLastError, 0, (n, out))
+}
+
+unsafe extern "C" fn x_current_time_int64(vfs: *mut sqlite3_vfs, out: *mut i64) -> c_int {
+    forward_rc!("xCurrentTimeInt64", vfs, xCurrentTimeInt64, (out), |call| {
+        record_plain_call(Op::CurrentTimeInt64, call, 0)
+    })
+}
+
+unsafe extern "C" fn x_set_system_call(
+    vfs: *mut sqlite3_vfs,
+    name: *const c_char,
+    new: sqlite3_syscall_ptr,
+) -> c_int {
+    forward_rc!("xSetSystemCall", vfs, xSetSystemCall, (name, new), |call| {
+        record_plain_call(Op::SetSystemCall, call, 0)
+    })
+}
+
+unsafe extern "C" fn x_get_system_call(vfs: *mut sqlite3_vfs, name: *const c_char) -> sqlite3_syscall_ptr {
+    forward_value!("xGetSystemCall", Op::GetSystemCall, vfs, xGetSystemCall, None, (name))
+}
+
+unsafe extern "C" fn x_next_system_call(vfs: *mut sqlite3_vfs, name: *const c_char) -> *const c_char {
+    forward_value!("xNextSystemCall", Op::NextSystemCall, vfs, xNextSystemCall, std::ptr::null(), (name))
+}
+
+/// Registers a vfscope VFS named `name` over `parent` (the default VFS when
+/// `None`). Registering the same name over the same parent again returns the
+/// existing VFS (made default if asked).
+///
+/// # Safety
+/// `api` must point into one initialised SQLite library, the one the
+/// connections that should be traced use.
+pub unsafe fn register(
+    api: SqliteApi,
+    name: &str,
+    parent: Option<&str>,
+    make_default: bool,
+) -> Result<*mut sqlite3_vfs, Error> {
+    let c_name = CString::new(name)
+        .ok()
+        .filter(|n| (1..32).contains(&n.as_bytes().len()))
+        .ok_or_else(|| Error::BadName(name.to_string()))?;
+    let c_parent = parent
+        .map(|p| CString::new(p).map_err(|_| Error::NoSuchVfs(p.to_string())))
+        .transpose()?;
+    // SAFETY (this block): `api` is valid per the contract; VFS pointers that
+    // SQLite returns stay valid while registered, and vfscope never
+    // unregisters.
+    unsafe {
+        let parent_vfs = (api.vfs_find)(c_parent.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()));
+        if parent_vfs.is_null() {
+            return Err(Error::NoSuchVfs(parent.unwrap_or("(default)").to_string()));
+        }
+        let parent_name = CStr::from_ptr((*parent_vfs).zName).to_owned();
+        let existing = (api.vfs_find)(c_name.as_ptr());
+        if !existing.is_null() {
+            let ours = (*existing).xOpen.map(|f| f as *const ()) == Some(x_open as *const ());
+            if !ours || state(existing).parent != parent_vfs {
+                return Err(Error::NameTaken(name.to_string()));
+            }
+            if make_default {
+                (api.vfs_register)(existing, 1);
+            }
+            return Ok(existing);
+        }
+        let vfs = build_vfs(&*parent_vfs);
+        let state = Box::leak(Box::new(VfsState {
+            vfs,
+            parent: parent_vfs,
+            api,
+            name: c_name,
+            parent_name,
+            unix_lock_rules: false,
+        }));
+        state.unix_lock_rules = state.parent_name.to_bytes().starts_with(b"unix");
+        state.vfs.zName = state.name.as_ptr();
+        state.vfs.pAppData = (state as *mut VfsState).cast();
+        let rc = (api.vfs_register)(&mut state.vfs, make_default as c_int);
+        if rc != SQLITE_OK {
+            return Err(Error::Register {
+                name: name.to_string(),
+                rc,
+            });
+        }
+        recorder::note_registration(name, &state.parent_name.to_string_lossy());
+        Ok(&mut state.vfs)
+    }
+}
+
+/// A VFS struct mirroring the parent's version and NULL slots.
+fn build_vfs(parent: &sqlite3_vfs) -> sqlite3_vfs {
+    let version = parent.iVersion.clamp(1, 3);
+    macro_rules! mirror {
+        ($slot:ident, $ours:expr, $min:expr) => {
+            if parent.$slot.is_some() && version >= $min {
+                Some($ours)
+            } else {
+                None
+            }
+        };
+    }
+    sqlite3_vfs {
+        iVersion: version,
+        szOsFile: (std::mem::offset_of!(TracedFile, real) as c_int).saturating_add(parent.szOsFile),
+        mxPathname: parent.mxPathname,
+        pNext: std::ptr::null_mut(),
+        zName: std::ptr::null(),
+        pAppData: std::ptr::null_mut(),
+        xOpen: mirror!(xOpen, x_open, 1),
+        xDelete: mirror!(xDelete, x_delete, 1),
+        xAccess: mirror!(xAccess, x_access, 1),
+        xFullPathname: mirror!(xFullPathname, x_full_pathname, 1),
+        xDlOpen: mirror!(xDlOpen, x_dl_open, 1),
+        xDlError: mirror!(xDlError, x_dl_error, 1),
+        xDlSym: mirror!(xDlSym, x_dl_sym, 1),
+        xDlClose: mirror!(xDlClose, x_dl_close, 1),
+        xRandomness: mirror!(xRandomness, x_randomness, 1),
+        xSleep: mirror!(xSleep, x_sleep, 1),
+        xCurrentTime: mirror!(xCurrentTime, x_current_time, 1),
+        xGetLastError: mirror!(xGetLastError, x_get_last_error, 1),
+        xCurrentTimeInt64: mirror!(xCurrentTimeInt64, x_current_time_int64, 2),
+        xSetSystemCall: mirror!(xSetSystemCall, x_set_system_call, 3),
+        xGetSystemCall: mirror!(xGetSystemCall, x_get_system_call, 3),
+        xNextSystemCall: mirror!(xNextSystemCall, x_next_system_call, 3),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_their_database() {
+        assert_eq!(kind_of_path(b"/d/a.db-wal"), (FileKind::Wal, &b"/d/a.db"[..]));
+        assert_eq!(kind_of_path(b"/d/a.db-journal"), (FileKind::MainJournal, &b"/d/a.db"[..]));
+        assert_eq!(kind_of_path(b"/d/a.db-mj1F2E3D4C"), (FileKind::SuperJournal, &b"/d/a.db"[..]));
+        assert_eq!(kind_of_path(b"/d/a.db"), (FileKind::MainDb, &b"/d/a.db"[..]));
+    }
+
+    #[test]
+    fn open_flags_name_the_kind() {
+        assert_eq!(kind_of(SQLITE_OPEN_MAIN_DB | 0x6), FileKind::MainDb);
+        assert_eq!(kind_of(SQLITE_OPEN_WAL | 0x6), FileKind::Wal);
+        assert_eq!(kind_of(SQLITE_OPEN_SUBJOURNAL), FileKind::Subjournal);
+        assert_eq!(kind_of(0x6), FileKind::Other);
+    }
+}
