@@ -79,7 +79,7 @@ pub struct Header {
     pub registrations: AtomicU32,
     /// `name\0parent\0` pairs, one per registered vfscope VFS.
     pub vfs_names: [[AtomicU64; VFS_NAME_BYTES * 2 / 8]; MAX_REGISTRATIONS],
-    /// Databases that did not get their own row.
+    /// Database lookups (file opens) that found the table full.
     pub db_overflow: AtomicU64,
     /// Calls recorded without a cell of their own (cell table full).
     pub cell_overflow: AtomicU64,
