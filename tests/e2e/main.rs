@@ -1,1 +1,8 @@
+//! End-to-end tests: real SQLite (rusqlite's bundled build) through vfscope,
+//! checked against the same workload without it and against the segment.
 
+mod exactness;
+mod locks;
+mod multiprocess;
+mod parents;
+mod transparency;

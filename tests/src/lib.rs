@@ -1,1 +1,337 @@
+//! Shared harness of the end-to-end tests: vfscope registered once per test
+//! process over several parents, connections opened with or without it, and
+//! the process's own segment read back the way other processes read it.
 
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use vfscope_segment::{CellStats, FileKind, LockSnapshot, Op, ShapeStats, Snapshot};
+
+/// Where this test process's segment goes.
+pub fn segment_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("vfscope-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    })
+}
+
+/// Registers `vfscope` over the default VFS (once) and returns its name.
+pub fn vfscope() -> &'static str {
+    registered(None)
+}
+
+/// Registers `vfscope-PARENT` over `parent` (once) and returns its name.
+pub fn vfscope_over(parent: &'static str) -> &'static str {
+    registered(Some(parent))
+}
+
+fn registered(parent: Option<&'static str>) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static NAMES: OnceLock<Mutex<HashMap<Option<&'static str>, &'static str>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap();
+    names.entry(parent).or_insert_with(|| {
+        let name: &'static str = match parent {
+            None => "vfscope",
+            Some(p) => Box::leak(format!("vfscope-{p}").into_boxed_str()),
+        };
+        let mut builder = vfscope::Builder::new()
+            .name(name)
+            .dir(segment_dir())
+            .slow_threshold(std::time::Duration::from_millis(50));
+        if let Some(p) = parent {
+            builder = builder.parent(p);
+        }
+        builder.register().expect("register vfscope");
+        name
+    })
+}
+
+/// Opens `path` read-write-create through `vfs` (`None`: SQLite's default),
+/// with no busy timeout.
+pub fn open(path: &Path, vfs: Option<&str>) -> Connection {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_URI;
+    match vfs {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
+        None => Connection::open_with_flags(path, flags),
+    }
+    .map(|conn| {
+        // rusqlite waits 5 s on BUSY by default; the tests want to see BUSY.
+        conn.busy_timeout(std::time::Duration::ZERO).expect("busy_timeout");
+        conn
+    })
+    .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+}
+
+/// This process's segment, now.
+pub fn snapshot() -> Snapshot {
+    vfscope();
+    let path = vfscope_shim_path();
+    vfscope_segment::SegmentReader::open(&path)
+        .expect("open own segment")
+        .snapshot()
+}
+
+fn vfscope_shim_path() -> PathBuf {
+    let segs = vfscope_segment::list_segments(segment_dir()).expect("list segments");
+    let pid = std::process::id().to_string();
+    segs.into_iter()
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.split('-').next() == Some(pid.as_str()))
+        })
+        .expect("this process has a segment")
+}
+
+/// What the segment knows about one database, by path.
+pub struct DbView {
+    pub index: u16,
+    pub cells: Vec<CellStats>,
+    pub locks: LockSnapshot,
+    pub shapes: Vec<ShapeStats>,
+}
+
+impl DbView {
+    /// Calls of `op` on files of `kind` of this database.
+    pub fn calls(&self, op: Op, kind: FileKind) -> u64 {
+        self.cell(op, kind).map_or(0, CellStats::calls)
+    }
+
+    pub fn cell(&self, op: Op, kind: FileKind) -> Option<&CellStats> {
+        self.cells.iter().find(|c| c.op == op && c.kind == kind)
+    }
+
+    pub fn shape(&self, kind: FileKind) -> ShapeStats {
+        self.shapes
+            .iter()
+            .find(|s| s.kind == Some(kind))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The view of the database at `path` in `snapshot`.
+pub fn db_view(snapshot: &Snapshot, path: &Path) -> DbView {
+    let wanted = path.to_str().expect("utf-8 path");
+    let info = snapshot
+        .dbs
+        .iter()
+        .find(|d| d.path == wanted)
+        .unwrap_or_else(|| panic!("{wanted} is not in the segment"));
+    DbView {
+        index: info.index,
+        cells: snapshot.cells.iter().filter(|c| c.db == info.index).cloned().collect(),
+        locks: snapshot
+            .locks
+            .iter()
+            .find(|l| l.db == info.index)
+            .cloned()
+            .unwrap_or_default(),
+        shapes: snapshot.shapes.iter().filter(|s| s.db == info.index).cloned().collect(),
+    }
+}
+
+/// Runs statements one by one and writes down what each returned: rows as
+/// text, or the extended error code. Paths are not part of it.
+pub fn transcript<S: AsRef<str>>(conn: &Connection, statements: &[S]) -> Vec<String> {
+    statements
+        .iter()
+        .map(|sql| sql.as_ref())
+        .map(|sql| match run(conn, sql) {
+            Ok(rows) => format!("{sql} => {}", rows.join("|")),
+            Err(rusqlite::Error::SqliteFailure(e, _)) => format!("{sql} => error {}", e.extended_code),
+            Err(e) => format!("{sql} => error {e}"),
+        })
+        .collect()
+}
+
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let columns = stmt.column_count();
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let fields: Vec<String> = (0..columns)
+            .map(|i| match row.get_ref(i) {
+                Ok(rusqlite::types::ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+                Ok(rusqlite::types::ValueRef::Blob(b)) => format!("blob of {} bytes", b.len()),
+                Ok(v) => format!("{v:?}"),
+                Err(e) => format!("<{e}>"),
+            })
+            .collect();
+        out.push(fields.join(","));
+    }
+    Ok(out)
+}
+
+/// How many lines of a transcript are errors.
+pub fn errors(transcript: &[String]) -> usize {
+    transcript.iter().filter(|l| l.contains("=> error")).count()
+}
+
+/// A subquery yielding `value` 1..=n (the bundled SQLite has no
+/// generate_series).
+pub fn series(n: u32) -> String {
+    format!("(WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s WHERE value < {n}) SELECT value FROM s)")
+}
+
+/// Runs the calling test in a fresh process of this test binary, so that
+/// it has a segment of its own (the segment is per process, and tests in one
+/// process would share its bounded tables). Returns true in that child, where
+/// the test body should run; false in the parent, after the child passed.
+pub fn in_own_process(test: &str) -> bool {
+    const VAR: &str = "VFSCOPE_E2E_TEST";
+    // module_path!() starts with the test crate's name; test names do not.
+    let name = test.split_once("::").map_or(test, |(_, rest)| rest);
+    if std::env::var(VAR).as_deref() == Ok(name) {
+        return true;
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(VAR, name)
+        .status()
+        .expect("run the test in its own process");
+    assert!(status.success(), "{name} failed in its own process");
+    false
+}
+
+/// Runs the rest of the test in its own process (see [`in_own_process`]).
+#[macro_export]
+macro_rules! own_process {
+    ($test:ident) => {
+        if !$crate::in_own_process(concat!(module_path!(), "::", stringify!($test))) {
+            return;
+        }
+    };
+}
+
+/// `PRAGMA integrity_check` says ok.
+pub fn assert_intact(conn: &Connection) {
+    let result: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(result, "ok");
+}
+
+/// A file opened directly through a VFS's C methods, for workloads whose
+/// every call is known.
+pub struct RawFile {
+    vfs: *mut libsqlite3_sys::sqlite3_vfs,
+    memory: Vec<u64>,
+    _path: Vec<u8>,
+}
+
+/// Open flags of a main database that is created if missing.
+pub const MAIN_DB_FLAGS: i32 = libsqlite3_sys::SQLITE_OPEN_MAIN_DB
+    | libsqlite3_sys::SQLITE_OPEN_READWRITE
+    | libsqlite3_sys::SQLITE_OPEN_CREATE;
+
+impl RawFile {
+    /// Opens `path` through the VFS named `vfs` with `flags`.
+    pub fn open(vfs: &str, path: &Path, flags: i32) -> RawFile {
+        let name = std::ffi::CString::new(vfs).unwrap();
+        // Paths handed to xOpen end with extra NULs (SQLite's URI layout).
+        let mut c_path = path.to_str().unwrap().as_bytes().to_vec();
+        c_path.extend_from_slice(&[0, 0, 0]);
+        // SAFETY: sqlite3_vfs_find takes a NUL-terminated name.
+        let vfs = unsafe { libsqlite3_sys::sqlite3_vfs_find(name.as_ptr()) };
+        assert!(!vfs.is_null(), "no VFS {name:?}");
+        // SAFETY: `vfs` is a registered VFS.
+        let size = unsafe { (*vfs).szOsFile } as usize;
+        let mut file = RawFile {
+            vfs,
+            memory: vec![0u64; size.div_ceil(8)],
+            _path: c_path,
+        };
+        let mut out_flags = 0;
+        // SAFETY: `memory` has szOsFile bytes, 8-aligned; the path outlives
+        // the file (it is kept in `_path`).
+        let rc = unsafe {
+            (*vfs).xOpen.unwrap()(vfs, file._path.as_ptr().cast(), file.file(), flags, &mut out_flags)
+        };
+        assert_eq!(rc, 0, "xOpen {}", path.display());
+        file
+    }
+
+    fn file(&mut self) -> *mut libsqlite3_sys::sqlite3_file {
+        self.memory.as_mut_ptr().cast()
+    }
+
+    fn methods(&mut self) -> &libsqlite3_sys::sqlite3_io_methods {
+        // SAFETY: the file was opened, so pMethods is set.
+        unsafe { &*(*self.file()).pMethods }
+    }
+
+    pub fn write(&mut self, data: &[u8], offset: i64) -> i32 {
+        let (f, write) = (self.file(), self.methods().xWrite.unwrap());
+        // SAFETY: an open file and a buffer of data.len() bytes.
+        unsafe { write(f, data.as_ptr().cast(), data.len() as i32, offset) }
+    }
+
+    pub fn read(&mut self, buf: &mut [u8], offset: i64) -> i32 {
+        let (f, read) = (self.file(), self.methods().xRead.unwrap());
+        // SAFETY: an open file and a buffer of buf.len() bytes.
+        unsafe { read(f, buf.as_mut_ptr().cast(), buf.len() as i32, offset) }
+    }
+
+    pub fn sync(&mut self) -> i32 {
+        let (f, sync) = (self.file(), self.methods().xSync.unwrap());
+        // SAFETY: an open file.
+        unsafe { sync(f, libsqlite3_sys::SQLITE_SYNC_NORMAL) }
+    }
+
+    pub fn size(&mut self) -> i64 {
+        let (f, size) = (self.file(), self.methods().xFileSize.unwrap());
+        let mut n = 0;
+        // SAFETY: an open file and a place for the size.
+        assert_eq!(unsafe { size(f, &mut n) }, 0);
+        n
+    }
+
+    pub fn lock(&mut self, level: i32) -> i32 {
+        let (f, lock) = (self.file(), self.methods().xLock.unwrap());
+        // SAFETY: an open file.
+        unsafe { lock(f, level) }
+    }
+
+    pub fn unlock(&mut self, level: i32) -> i32 {
+        let (f, unlock) = (self.file(), self.methods().xUnlock.unwrap());
+        // SAFETY: an open file.
+        unsafe { unlock(f, level) }
+    }
+
+    pub fn shm_map(&mut self) -> i32 {
+        let (f, map) = (self.file(), self.methods().xShmMap.unwrap());
+        let mut region = std::ptr::null_mut();
+        // SAFETY: an open file; region 0 of 32 KiB, created if missing.
+        unsafe { map(f, 0, 32768, 1, &mut region) }
+    }
+
+    pub fn shm_lock(&mut self, offset: i32, n: i32, flags: i32) -> i32 {
+        let (f, lock) = (self.file(), self.methods().xShmLock.unwrap());
+        // SAFETY: an open file with a mapped WAL index.
+        unsafe { lock(f, offset, n, flags) }
+    }
+
+    pub fn shm_unmap(&mut self, delete: bool) -> i32 {
+        let (f, unmap) = (self.file(), self.methods().xShmUnmap.unwrap());
+        // SAFETY: an open file.
+        unsafe { unmap(f, delete as i32) }
+    }
+
+    /// The VFS this file was opened through.
+    pub fn vfs(&self) -> *mut libsqlite3_sys::sqlite3_vfs {
+        self.vfs
+    }
+}
+
+impl Drop for RawFile {
+    fn drop(&mut self) {
+        let (f, close) = (self.file(), self.methods().xClose.unwrap());
+        // SAFETY: an open file, closed once.
+        unsafe { close(f) };
+    }
+}
