@@ -1,7 +1,9 @@
 //! Known workloads give exactly the counts they made.
 
 use vfscope_segment::{FileKind, LockLevel, Op, ResultClass, ShmSlot};
-use vfscope_tests::{db_view, open, own_process, series, snapshot, vfscope, RawFile, MAIN_DB_FLAGS};
+use vfscope_tests::{
+    db_view, open, own_process, series, snapshot, vfscope, RawFile, MAIN_DB_FLAGS,
+};
 
 #[test]
 fn direct_calls_are_counted_exactly() {
@@ -21,7 +23,10 @@ fn direct_calls_are_counted_exactly() {
             assert_eq!(buf[0], i as u8);
         }
         // Reading past the end: a short read, zero-filled, as without vfscope.
-        assert_eq!(f.read(&mut buf, 1 << 30), libsqlite3_sys::SQLITE_IOERR_SHORT_READ);
+        assert_eq!(
+            f.read(&mut buf, 1 << 30),
+            libsqlite3_sys::SQLITE_IOERR_SHORT_READ
+        );
         assert!(buf.iter().all(|&b| b == 0));
         for _ in 0..3 {
             assert_eq!(f.sync(), 0);
@@ -57,7 +62,9 @@ fn concurrent_threads_are_counted_exactly() {
     const THREADS: usize = 4;
     const CALLS: u64 = 5_000;
     let dir = tempfile::tempdir().unwrap();
-    let paths: Vec<_> = (0..THREADS).map(|t| dir.path().join(format!("thread{t}.db"))).collect();
+    let paths: Vec<_> = (0..THREADS)
+        .map(|t| dir.path().join(format!("thread{t}.db")))
+        .collect();
     vfscope();
     std::thread::scope(|s| {
         for path in &paths {
@@ -76,31 +83,45 @@ fn concurrent_threads_are_counted_exactly() {
         let view = db_view(&snap, path);
         assert_eq!(view.calls(Op::Write, FileKind::MainDb), CALLS);
         assert_eq!(view.calls(Op::Read, FileKind::MainDb), CALLS);
-        assert_eq!(view.cell(Op::Write, FileKind::MainDb).unwrap().bytes, CALLS * 512);
+        assert_eq!(
+            view.cell(Op::Write, FileKind::MainDb).unwrap().bytes,
+            CALLS * 512
+        );
         let shape = view.shape(FileKind::MainDb);
         // 512-byte I/O: never a whole 4 KiB page or block; each one costs a block.
         assert_eq!(shape.unaligned_page, 2 * CALLS);
         assert_eq!(shape.unaligned_block, 2 * CALLS);
         assert_eq!(shape.block_bytes_written, CALLS * 4096);
         assert_eq!(shape.writes_append, CALLS);
-        assert_eq!(shape.reads_sequential, CALLS, "each read starts where the last one ended");
+        assert_eq!(
+            shape.reads_sequential, CALLS,
+            "each read starts where the last one ended"
+        );
     }
 }
 
 #[test]
 fn wal_index_locks_are_decoded_by_slot() {
     own_process!(wal_index_locks_are_decoded_by_slot);
-    use libsqlite3_sys::{SQLITE_SHM_EXCLUSIVE, SQLITE_SHM_LOCK, SQLITE_SHM_SHARED, SQLITE_SHM_UNLOCK};
+    use libsqlite3_sys::{
+        SQLITE_SHM_EXCLUSIVE, SQLITE_SHM_LOCK, SQLITE_SHM_SHARED, SQLITE_SHM_UNLOCK,
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shm.db");
     {
         let mut f = RawFile::open(vfscope(), &path, MAIN_DB_FLAGS);
         assert_eq!(f.shm_map(), 0);
         assert_eq!(f.shm_lock(0, 1, SQLITE_SHM_LOCK | SQLITE_SHM_EXCLUSIVE), 0);
-        assert_eq!(f.shm_lock(0, 1, SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE), 0);
+        assert_eq!(
+            f.shm_lock(0, 1, SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE),
+            0
+        );
         assert_eq!(f.shm_lock(3, 1, SQLITE_SHM_LOCK | SQLITE_SHM_SHARED), 0);
         assert_eq!(f.shm_lock(1, 2, SQLITE_SHM_LOCK | SQLITE_SHM_EXCLUSIVE), 0);
-        assert_eq!(f.shm_lock(1, 2, SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE), 0);
+        assert_eq!(
+            f.shm_lock(1, 2, SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE),
+            0
+        );
         // Unmapping while read0 is held ends that hold too.
         assert_eq!(f.shm_unmap(true), 0);
     }
@@ -114,7 +135,12 @@ fn wal_index_locks_are_decoded_by_slot() {
     assert_eq!(l.shm_acquired[ShmSlot::Checkpoint.index()], [0, 1]);
     assert_eq!(l.shm_acquired[ShmSlot::Recover.index()], [0, 1]);
     assert_eq!(l.shm_acquired[ShmSlot::Read1.index()], [0, 0]);
-    for slot in [ShmSlot::Write, ShmSlot::Checkpoint, ShmSlot::Recover, ShmSlot::Read0] {
+    for slot in [
+        ShmSlot::Write,
+        ShmSlot::Checkpoint,
+        ShmSlot::Recover,
+        ShmSlot::Read0,
+    ] {
         assert_eq!(l.shm_hold[slot.index()].count(), 1, "{slot} hold");
     }
 }
@@ -129,10 +155,14 @@ fn wal_commits_match_the_transactions() {
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t(v);")
         .unwrap();
     for i in 0..INSERTS {
-        conn.execute("INSERT INTO t VALUES (?1)", [i as i64]).unwrap();
+        conn.execute("INSERT INTO t VALUES (?1)", [i as i64])
+            .unwrap();
     }
-    conn.execute_batch(&format!("BEGIN; INSERT INTO t SELECT value FROM {}; COMMIT;", series(1000)))
-        .unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN; INSERT INTO t SELECT value FROM {}; COMMIT;",
+        series(1000)
+    ))
+    .unwrap();
     let view = db_view(&snapshot(), &path);
     let wal = view.shape(FileKind::Wal);
     let transactions = 1 + INSERTS + 1; // CREATE TABLE, the inserts, the batch
@@ -140,8 +170,13 @@ fn wal_commits_match_the_transactions() {
     // synchronous=FULL syncs each commit, and the header of a new WAL once
     // (sqlite3WalFrames syncs it unless the device is SEQUENTIAL).
     assert_eq!(view.calls(Op::Sync, FileKind::Wal), transactions + 1);
-    assert!(wal.wal_frames > transactions, "the batch spans several pages");
-    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert!(
+        wal.wal_frames > transactions,
+        "the batch spans several pages"
+    );
+    let page: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(wal.wal_frame_bytes, wal.wal_frames * page as u64);
     let levels = &view.locks;
     assert!(levels.transition(LockLevel::None, LockLevel::Shared) > 0);

@@ -3,16 +3,32 @@
 
 use libsqlite3_sys::{SQLITE_BUSY, SQLITE_LOCK_NONE, SQLITE_LOCK_RESERVED, SQLITE_LOCK_SHARED};
 use vfscope_segment::{LockLevel, LockSnapshot};
-use vfscope_tests::{assert_intact, db_view, open, own_process, snapshot, vfscope, RawFile, MAIN_DB_FLAGS};
+use vfscope_tests::{
+    assert_intact, db_view, open, own_process, snapshot, vfscope, RawFile, MAIN_DB_FLAGS,
+};
 
 /// For every level but NONE: entries = exits + files closed while holding it.
 fn assert_balanced(locks: &LockSnapshot) {
     for level in &LockLevel::ALL[1..] {
-        let into: u64 = LockLevel::ALL.iter().map(|from| locks.transition(*from, *level)).sum();
-        let out: u64 = LockLevel::ALL.iter().map(|to| locks.transition(*level, *to)).sum();
+        let into: u64 = LockLevel::ALL
+            .iter()
+            .map(|from| locks.transition(*from, *level))
+            .sum();
+        let out: u64 = LockLevel::ALL
+            .iter()
+            .map(|to| locks.transition(*level, *to))
+            .sum();
         let closed = locks.closed_holding[level.index()];
-        assert_eq!(into, out + closed, "{level}: {into} in, {out} out, {closed} closed holding");
-        assert_eq!(locks.hold[level.index()].count(), out + closed, "{level}: one hold time per exit");
+        assert_eq!(
+            into,
+            out + closed,
+            "{level}: {into} in, {out} out, {closed} closed holding"
+        );
+        assert_eq!(
+            locks.hold[level.index()].count(),
+            out + closed,
+            "{level}: one hold time per exit"
+        );
     }
 }
 
@@ -60,18 +76,28 @@ fn sqlite_workload_releases_every_lock_it_takes() {
         {
             let a = open(&path, Some(vfscope()));
             let b = open(&path, Some(vfscope()));
-            a.execute_batch(&format!("PRAGMA journal_mode={mode}; CREATE TABLE t(v);")).unwrap();
+            a.execute_batch(&format!("PRAGMA journal_mode={mode}; CREATE TABLE t(v);"))
+                .unwrap();
             for i in 0..20 {
                 a.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
-                let _: i64 = b.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+                let _: i64 = b
+                    .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .unwrap();
             }
-            a.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (-1);").unwrap();
-            assert!(b.execute("INSERT INTO t VALUES (-2)", []).is_err(), "b is kept out");
+            a.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (-1);")
+                .unwrap();
+            assert!(
+                b.execute("INSERT INTO t VALUES (-2)", []).is_err(),
+                "b is kept out"
+            );
             a.execute_batch("COMMIT").unwrap();
             assert_intact(&b);
         }
         let locks = db_view(&snapshot(), &path).locks;
-        assert!(locks.busy.iter().sum::<u64>() >= 1, "{mode}: the refused insert was BUSY");
+        assert!(
+            locks.busy.iter().sum::<u64>() >= 1,
+            "{mode}: the refused insert was BUSY"
+        );
         assert_balanced(&locks);
     }
 }

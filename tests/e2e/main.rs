@@ -2,6 +2,7 @@
 //! checked against the same workload without it and against the segment.
 
 mod exactness;
+mod fork;
 mod locks;
 mod multiprocess;
 mod parents;

@@ -30,9 +30,17 @@ fn two_processes_write_one_wal_database() {
     }
 
     let (rows, distinct): (u32, u32) = setup
-        .query_row("SELECT count(*), count(DISTINCT worker || n) FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT count(*), count(DISTINCT worker || n) FROM t",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    assert_eq!((rows, distinct), (2 * ROWS, 2 * ROWS), "no row lost or duplicated");
+    assert_eq!(
+        (rows, distinct),
+        (2 * ROWS, 2 * ROWS),
+        "no row lost or duplicated"
+    );
     assert_intact(&setup);
 
     let files = list_segments(&segments).unwrap();
@@ -42,7 +50,12 @@ fn two_processes_write_one_wal_database() {
         assert!(pids.contains(&reader.pid()));
         assert_eq!(reader.liveness(), Liveness::Exited);
         let snap = reader.snapshot();
-        assert_eq!(snap.shape(FileKind::Wal).wal_commits, ROWS as u64, "{}", path.display());
+        assert_eq!(
+            snap.shape(FileKind::Wal).wal_commits,
+            ROWS as u64,
+            "{}",
+            path.display()
+        );
         assert!(snap.calls(Op::ShmLock, FileKind::Shm) > 0);
     }
 }

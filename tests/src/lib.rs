@@ -52,15 +52,17 @@ fn registered(parent: Option<&'static str>) -> &'static str {
 /// Opens `path` read-write-create through `vfs` (`None`: SQLite's default),
 /// with no busy timeout.
 pub fn open(path: &Path, vfs: Option<&str>) -> Connection {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_URI;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI;
     match vfs {
         Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
         None => Connection::open_with_flags(path, flags),
     }
-    .map(|conn| {
+    .inspect(|conn| {
         // rusqlite waits 5 s on BUSY by default; the tests want to see BUSY.
-        conn.busy_timeout(std::time::Duration::ZERO).expect("busy_timeout");
-        conn
+        conn.busy_timeout(std::time::Duration::ZERO)
+            .expect("busy_timeout");
     })
     .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
 }
@@ -123,14 +125,24 @@ pub fn db_view(snapshot: &Snapshot, path: &Path) -> DbView {
         .unwrap_or_else(|| panic!("{wanted} is not in the segment"));
     DbView {
         index: info.index,
-        cells: snapshot.cells.iter().filter(|c| c.db == info.index).cloned().collect(),
+        cells: snapshot
+            .cells
+            .iter()
+            .filter(|c| c.db == info.index)
+            .cloned()
+            .collect(),
         locks: snapshot
             .locks
             .iter()
             .find(|l| l.db == info.index)
             .cloned()
             .unwrap_or_default(),
-        shapes: snapshot.shapes.iter().filter(|s| s.db == info.index).cloned().collect(),
+        shapes: snapshot
+            .shapes
+            .iter()
+            .filter(|s| s.db == info.index)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -142,7 +154,9 @@ pub fn transcript<S: AsRef<str>>(conn: &Connection, statements: &[S]) -> Vec<Str
         .map(|sql| sql.as_ref())
         .map(|sql| match run(conn, sql) {
             Ok(rows) => format!("{sql} => {}", rows.join("|")),
-            Err(rusqlite::Error::SqliteFailure(e, _)) => format!("{sql} => error {}", e.extended_code),
+            Err(rusqlite::Error::SqliteFailure(e, _)) => {
+                format!("{sql} => error {}", e.extended_code)
+            }
             Err(e) => format!("{sql} => error {e}"),
         })
         .collect()
@@ -250,7 +264,13 @@ impl RawFile {
         // SAFETY: `memory` has szOsFile bytes, 8-aligned; the path outlives
         // the file (it is kept in `_path`).
         let rc = unsafe {
-            (*vfs).xOpen.unwrap()(vfs, file._path.as_ptr().cast(), file.file(), flags, &mut out_flags)
+            (*vfs).xOpen.unwrap()(
+                vfs,
+                file._path.as_ptr().cast(),
+                file.file(),
+                flags,
+                &mut out_flags,
+            )
         };
         assert_eq!(rc, 0, "xOpen {}", path.display());
         file
@@ -334,4 +354,62 @@ impl Drop for RawFile {
         // SAFETY: an open file, closed once.
         unsafe { close(f) };
     }
+}
+
+/// The mixed workload the overhead benchmarks run with and without vfscope:
+/// WAL and rollback-journal databases, batched and autocommit writes, index
+/// lookups, a sort through temp files and a checkpoint. Returns a checksum
+/// so both runs can be compared.
+pub fn mixed_workload(dir: &Path, vfs: Option<&str>, scale: u32) -> i64 {
+    let wal = open(&dir.join("wal.db"), vfs);
+    wal.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+         CREATE TABLE IF NOT EXISTS orders(id INTEGER PRIMARY KEY, customer INTEGER, amount REAL, note TEXT);
+         CREATE INDEX IF NOT EXISTS orders_customer ON orders(customer);",
+    )
+    .expect("schema");
+    for batch in 0..scale {
+        wal.execute_batch(&format!(
+            "BEGIN; INSERT INTO orders(customer, amount, note)
+             SELECT (value * 31 + {batch}) % 97, value * 1.5, hex(randomblob(40)) FROM {}; COMMIT;",
+            series(100)
+        ))
+        .expect("batch insert");
+        wal.execute(
+            "UPDATE orders SET amount = amount + 1 WHERE id = ?1",
+            [batch as i64 * 13 + 1],
+        )
+        .expect("update");
+    }
+    let mut checksum = 0i64;
+    for customer in 0..97 {
+        checksum += wal
+            .query_row(
+                "SELECT count(*) FROM orders WHERE customer = ?1",
+                [customer],
+                |r| r.get::<_, i64>(0),
+            )
+            .expect("lookup");
+    }
+    checksum += wal
+        .query_row(
+            "SELECT count(*) FROM (SELECT note FROM orders ORDER BY note)",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .expect("sort");
+    wal.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .expect("checkpoint");
+    let journal = open(&dir.join("journal.db"), vfs);
+    journal
+        .execute_batch(
+            "PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF; CREATE TABLE IF NOT EXISTS l(v);",
+        )
+        .expect("journal schema");
+    for i in 0..scale {
+        journal
+            .execute("INSERT INTO l VALUES (?1)", [i])
+            .expect("journal insert");
+    }
+    checksum
 }

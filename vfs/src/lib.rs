@@ -128,7 +128,9 @@ impl Builder {
         let segment = vfscope_shim::start_recording(&self.config, &version)?;
         // SAFETY: `api` holds the entry points of the SQLite this program
         // links, which initialises itself on first use.
-        unsafe { vfscope_shim::register(api, &self.name, self.parent.as_deref(), self.make_default)? };
+        unsafe {
+            vfscope_shim::register(api, &self.name, self.parent.as_deref(), self.make_default)?
+        };
         Ok(Registration {
             name: self.name,
             segment,

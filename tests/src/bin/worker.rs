@@ -13,7 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: vfscope-test-worker DB ROWS WORKER_ID".into());
     };
     let rows: u32 = rows.parse()?;
-    vfscope::Builder::from_env()?.make_default(true).register()?;
+    vfscope::Builder::from_env()?
+        .make_default(true)
+        .register()?;
     let conn = Connection::open(db)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;

@@ -26,7 +26,9 @@ pub fn run() -> Result<()> {
         "vfscope demo: {} through vfscope in {:.0?}\nsegment: {} (SQLite {}, vfscope over {})\n",
         counts,
         elapsed,
-        registration.segment_path().map_or("-".into(), |p| p.display().to_string()),
+        registration
+            .segment_path()
+            .map_or("-".into(), |p| p.display().to_string()),
         snapshot.meta.sqlite_version,
         snapshot
             .registrations
@@ -58,7 +60,10 @@ fn workload(dir: &Path) -> Result<String> {
         tx.commit()?;
     }
     for i in 0..200 {
-        wal.execute("UPDATE orders SET amount = amount + 1 WHERE id = ?1", [i * 7 + 1])?;
+        wal.execute(
+            "UPDATE orders SET amount = amount + 1 WHERE id = ?1",
+            [i * 7 + 1],
+        )?;
     }
     let mut total = 0.0;
     for customer in 0..97 {
@@ -76,11 +81,16 @@ fn workload(dir: &Path) -> Result<String> {
     wal.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
 
     let journal = Connection::open(dir.join("ledger.db"))?;
-    journal.execute_batch("PRAGMA journal_mode=DELETE; CREATE TABLE ledger(id INTEGER PRIMARY KEY, v BLOB);")?;
+    journal.execute_batch(
+        "PRAGMA journal_mode=DELETE; CREATE TABLE ledger(id INTEGER PRIMARY KEY, v BLOB);",
+    )?;
     for i in 0..100 {
         journal.execute("INSERT INTO ledger(v) VALUES (randomblob(?1))", [200 + i])?;
     }
     let ok: String = journal.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-    anyhow::ensure!(ok == "ok" && sorted == 2000 && total > 0.0, "demo workload gave wrong results");
+    anyhow::ensure!(
+        ok == "ok" && sorted == 2000 && total > 0.0,
+        "demo workload gave wrong results"
+    );
     Ok("2000 inserts in 20 transactions + 200 updates + 97 index lookups + a 2000-row sort (WAL, mmap), then 100 autocommit inserts (rollback journal)".into())
 }

@@ -35,7 +35,9 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(())
         }
-        Some(other) => Err(anyhow::anyhow!("unknown command or argument {other:?}; see vfscope --help")),
+        Some(other) => Err(anyhow::anyhow!(
+            "unknown command or argument {other:?}; see vfscope --help"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

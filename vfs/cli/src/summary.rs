@@ -19,7 +19,10 @@ struct Row {
 fn rows(snapshot: &Snapshot) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     for cell in &snapshot.cells {
-        let row = match rows.iter_mut().find(|r| r.op == cell.op && r.kind == cell.kind) {
+        let row = match rows
+            .iter_mut()
+            .find(|r| r.op == cell.op && r.kind == cell.kind)
+        {
             Some(row) => row,
             None => {
                 rows.push(Row {
@@ -37,7 +40,7 @@ fn rows(snapshot: &Snapshot) -> Vec<Row> {
         };
         add(row, cell);
     }
-    rows.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.total_ns));
     rows
 }
 
@@ -89,7 +92,14 @@ pub fn render(snapshot: &Snapshot) -> String {
         );
     }
     let calls: u64 = rows.iter().map(|r| r.calls).sum();
-    let _ = writeln!(out, "{:<24} {:<13} {:>8} calls, {} in the VFS", "total", "", calls, duration_ns(total_ns));
+    let _ = writeln!(
+        out,
+        "{:<24} {:<13} {:>8} calls, {} in the VFS",
+        "total",
+        "",
+        calls,
+        duration_ns(total_ns)
+    );
     render_locks(&mut out, snapshot);
     render_shape(&mut out, snapshot);
     render_slow(&mut out, snapshot);
@@ -130,7 +140,11 @@ fn render_locks(out: &mut String, snapshot: &Snapshot) {
         })
         .collect();
     if !shm.is_empty() {
-        let _ = writeln!(out, "WAL-index locks (shared/exclusive): {}", shm.join(", "));
+        let _ = writeln!(
+            out,
+            "WAL-index locks (shared/exclusive): {}",
+            shm.join(", ")
+        );
     }
 }
 
@@ -177,7 +191,7 @@ fn render_slow(out: &mut String, snapshot: &Snapshot) {
         return;
     }
     let mut slow = snapshot.slow.clone();
-    slow.sort_by(|a, b| b.latency_ns.cmp(&a.latency_ns));
+    slow.sort_by_key(|c| std::cmp::Reverse(c.latency_ns));
     let _ = writeln!(
         out,
         "\nslow calls (≥ {}): {} in all; slowest:",

@@ -49,7 +49,10 @@ pub fn check_dir(dir: &Path) -> Result<()> {
     if meta.file_type().is_symlink() {
         return Err(Error::new(
             ErrorKind::Symlink,
-            format!("segment directory {} is a symlink; refusing to follow it", dir.display()),
+            format!(
+                "segment directory {} is a symlink; refusing to follow it",
+                dir.display()
+            ),
         ));
     }
     if !meta.is_dir() {

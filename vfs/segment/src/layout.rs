@@ -167,18 +167,21 @@ pub struct Shape {
     pub closes: AtomicU64,
     /// Writes at or past the highest offset known for the file.
     pub writes_append: AtomicU64,
-    /// Writes that start where the previous write ended.
-    pub writes_sequential: AtomicU64,
+    /// Writes that neither append nor start where the previous one ended.
+    /// (Sequential writes are the rest of the successful writes: readers
+    /// derive them, so the common case costs no increment.)
     pub writes_random: AtomicU64,
-    pub reads_sequential: AtomicU64,
+    /// Reads that do not start where the previous read ended (sequential
+    /// reads are derived the same way).
     pub reads_random: AtomicU64,
     /// Reads and writes whose offset or length is not a page multiple.
     pub unaligned_page: AtomicU64,
     /// Reads and writes whose offset or length is not a block multiple.
     pub unaligned_block: AtomicU64,
-    /// Bytes a block store would move for the writes (whole blocks).
-    pub block_bytes_written: AtomicU64,
-    pub block_bytes_read: AtomicU64,
+    /// Bytes a block store would move beyond the bytes written, because
+    /// writes do not cover whole blocks (0 for aligned I/O).
+    pub block_extra_written: AtomicU64,
+    pub block_extra_read: AtomicU64,
     /// WAL frames written (frame header at a frame boundary).
     pub wal_frames: AtomicU64,
     /// WAL frames that end a transaction (non-zero database size).
@@ -187,7 +190,7 @@ pub struct Shape {
     pub wal_frame_bytes: AtomicU64,
     /// `xFetch` calls that returned a mapped page.
     pub fetch_mapped: AtomicU64,
-    pub _reserved: AtomicU64,
+    pub _reserved: [AtomicU64; 3],
 }
 
 /// One slow call, guarded by a sequence number (odd while being written).
@@ -295,14 +298,19 @@ mod tests {
                 offset_of!(Header, state),
             ],
         );
-        assert_eq!(pinned, PINNED, "layout changed: bump LAYOUT_VERSION and re-pin");
+        assert_eq!(
+            pinned, PINNED,
+            "layout changed: bump LAYOUT_VERSION and re-pin"
+        );
     }
 
     type Pin = (u32, usize, [usize; 9], [usize; 8], [usize; 5]);
     const PINNED: Pin = (
         1,
         8_163_552,
-        [1760, 2016, 18144, 69016, 175512, 194008, 241888, 291040, 299232],
+        [
+            1760, 2016, 18144, 69016, 175512, 194008, 241888, 291040, 299232,
+        ],
         [1760, 504, 104, 30720, 544, 128, 48, 32],
         [8, 16, 24, 80, 1136],
     );

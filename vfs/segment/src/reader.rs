@@ -72,20 +72,29 @@ impl SegmentReader {
         if meta.uid() != euid() {
             return Err(Error::new(
                 ErrorKind::NotOwned,
-                format!("{} belongs to uid {}, not to this user", path.display(), meta.uid()),
+                format!(
+                    "{} belongs to uid {}, not to this user",
+                    path.display(),
+                    meta.uid()
+                ),
             ));
         }
         let header_size = std::mem::size_of::<Header>() as u64;
         if meta.len() < 16 {
             return Err(Error::new(
                 ErrorKind::Truncated,
-                format!("{} is {} bytes, too short for a segment", path.display(), meta.len()),
+                format!(
+                    "{} is {} bytes, too short for a segment",
+                    path.display(),
+                    meta.len()
+                ),
             ));
         }
         // SAFETY: read-only shared mapping of a file we own. A writer never
         // shrinks its segment; a file shrunk by someone else after this check
         // is outside what vfscope defends against (it would raise SIGBUS).
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("cannot map segment", path, e))?;
+        let map =
+            unsafe { Mmap::map(&file) }.map_err(|e| Error::io("cannot map segment", path, e))?;
         if map[..8] != MAGIC {
             return Err(Error::new(
                 ErrorKind::Foreign,
@@ -187,15 +196,16 @@ impl SegmentReader {
     pub fn snapshot(&self) -> Snapshot {
         let l = self.layout();
         let h = &l.header;
+        let cells = cells(l);
         Snapshot {
             taken_monotonic_ns: monotonic_ns(),
             meta: self.meta(),
             registrations: registrations(l),
             latency_enabled: l.control.latency_enabled.load(Relaxed) != 0,
             dbs: dbs(l),
-            cells: cells(l),
             locks: locks(l),
-            shapes: shapes(l),
+            shapes: shapes(l, &cells),
+            cells,
             slow: slow_calls(l),
             slow_total: l.slow_head.load(Acquire),
             open_files: open_files(l),
@@ -220,7 +230,10 @@ fn registrations(l: &Layout) -> Vec<(String, String)> {
                 let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
                 String::from_utf8_lossy(&b[..end]).into_owned()
             };
-            (field(&bytes[..VFS_NAME_BYTES]), field(&bytes[VFS_NAME_BYTES..]))
+            (
+                field(&bytes[..VFS_NAME_BYTES]),
+                field(&bytes[VFS_NAME_BYTES..]),
+            )
         })
         .collect()
 }
@@ -279,7 +292,13 @@ fn cells(l: &Layout) -> Vec<CellStats> {
     }
     let overflow = &l.cells[0];
     if overflow.results.iter().any(|r| r.load(Relaxed) != 0) {
-        out.push(cell_stats(l, overflow, Op::Open, FileKind::Other, DB_OVERFLOW));
+        out.push(cell_stats(
+            l,
+            overflow,
+            Op::Open,
+            FileKind::Other,
+            DB_OVERFLOW,
+        ));
     }
     out
 }
@@ -325,31 +344,50 @@ fn locks(l: &Layout) -> Vec<LockSnapshot> {
         .collect()
 }
 
-fn shapes(l: &Layout) -> Vec<ShapeStats> {
+/// Shapes, with the counts the writer leaves implicit filled in from the
+/// cells: sequential = successful calls − append − random, block bytes =
+/// bytes + extra.
+fn shapes(l: &Layout, cells: &[CellStats]) -> Vec<ShapeStats> {
     let mut out = Vec::new();
     for (kind, row) in l.shapes.iter().enumerate() {
         for (db, s) in row.iter().enumerate() {
             let n = |a: &AtomicU64| a.load(Relaxed);
+            let cell = |op: Op| {
+                cells
+                    .iter()
+                    .find(|c| c.op == op && c.kind.index() == kind && c.db as usize == db)
+                    .map_or((0, 0), |c| (c.result(crate::ids::ResultClass::Ok), c.bytes))
+            };
+            let (reads, read_bytes) = cell(Op::Read);
+            let (writes, written) = cell(Op::Write);
+            let (append, random_writes, random_reads) =
+                (n(&s.writes_append), n(&s.writes_random), n(&s.reads_random));
             let stats = ShapeStats {
                 kind: FileKind::from_index(kind),
                 db: db as u16,
                 opens: n(&s.opens),
                 closes: n(&s.closes),
-                writes_append: n(&s.writes_append),
-                writes_sequential: n(&s.writes_sequential),
-                writes_random: n(&s.writes_random),
-                reads_sequential: n(&s.reads_sequential),
-                reads_random: n(&s.reads_random),
+                writes_append: append,
+                writes_sequential: writes.saturating_sub(append + random_writes),
+                writes_random: random_writes,
+                reads_sequential: reads.saturating_sub(random_reads),
+                reads_random: random_reads,
                 unaligned_page: n(&s.unaligned_page),
                 unaligned_block: n(&s.unaligned_block),
-                block_bytes_written: n(&s.block_bytes_written),
-                block_bytes_read: n(&s.block_bytes_read),
+                block_bytes_written: written + n(&s.block_extra_written),
+                block_bytes_read: read_bytes + n(&s.block_extra_read),
                 wal_frames: n(&s.wal_frames),
                 wal_commits: n(&s.wal_commits),
                 wal_frame_bytes: n(&s.wal_frame_bytes),
                 fetch_mapped: n(&s.fetch_mapped),
             };
-            if stats != (ShapeStats { kind: stats.kind, db: stats.db, ..Default::default() }) {
+            if stats
+                != (ShapeStats {
+                    kind: stats.kind,
+                    db: stats.db,
+                    ..Default::default()
+                })
+            {
                 out.push(stats);
             }
         }
@@ -372,13 +410,21 @@ fn slow_calls(l: &Layout) -> Vec<SlowCall> {
             e.latency_ns.load(Relaxed),
             e.offset.load(Relaxed),
         );
-        let (size, rc, key) = (e.size.load(Relaxed), e.rc.load(Relaxed), e.key.load(Relaxed));
+        let (size, rc, key) = (
+            e.size.load(Relaxed),
+            e.rc.load(Relaxed),
+            e.key.load(Relaxed),
+        );
         fence(Acquire);
         if e.seq.load(Relaxed) != seq {
             continue;
         }
-        let Some((op, kind, db)) = unpack_key(key) else { continue };
-        let Some(op) = Op::from_index(op as usize) else { continue };
+        let Some((op, kind, db)) = unpack_key(key) else {
+            continue;
+        };
+        let Some(op) = Op::from_index(op as usize) else {
+            continue;
+        };
         out.push(SlowCall {
             op,
             kind,
@@ -424,4 +470,3 @@ pub fn open_all(dir: &Path) -> Result<Vec<(PathBuf, Result<SegmentReader>)>> {
         })
         .collect())
 }
-

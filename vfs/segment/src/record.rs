@@ -98,7 +98,15 @@ impl Layout {
     /// release ordering, so a reader that sees the count also sees its
     /// latency, bytes and time.
     #[inline]
-    pub fn record_call(&self, op: Op, kind: FileKind, db: u16, rc: i32, bytes: u64, latency_ns: u64) {
+    pub fn record_call(
+        &self,
+        op: Op,
+        kind: FileKind,
+        db: u16,
+        rc: i32,
+        bytes: u64,
+        latency_ns: u64,
+    ) {
         let cell = self.cell(op, kind, db);
         self.record_latency(&cell.hist, latency_ns);
         cell.total_ns.fetch_add(latency_ns, Relaxed);
@@ -223,7 +231,10 @@ impl Layout {
         };
         let mut bytes = [0u8; VFS_NAME_BYTES * 2];
         copy_truncated(&mut bytes[..VFS_NAME_BYTES - 1], name.as_bytes());
-        copy_truncated(&mut bytes[VFS_NAME_BYTES..2 * VFS_NAME_BYTES - 1], parent.as_bytes());
+        copy_truncated(
+            &mut bytes[VFS_NAME_BYTES..2 * VFS_NAME_BYTES - 1],
+            parent.as_bytes(),
+        );
         store_words(words, &bytes);
     }
 }
@@ -241,11 +252,17 @@ impl Layout {
                 m.store(t.load(Relaxed), Relaxed);
             }
             mine.path_len.store(theirs.path_len.load(Relaxed), Relaxed);
-            mine.page_size.store(theirs.page_size.load(Relaxed), Relaxed);
+            mine.page_size
+                .store(theirs.page_size.load(Relaxed), Relaxed);
             mine.state.store(DB_READY, Release);
         }
         let n = parent.header.registrations.load(Acquire);
-        for (mine, theirs) in self.header.vfs_names.iter().zip(parent.header.vfs_names.iter()) {
+        for (mine, theirs) in self
+            .header
+            .vfs_names
+            .iter()
+            .zip(parent.header.vfs_names.iter())
+        {
             for (m, t) in mine.iter().zip(theirs.iter()) {
                 m.store(t.load(Relaxed), Relaxed);
             }

@@ -54,7 +54,11 @@ impl SegmentWriter {
     fn init(file: File, path: &Path, meta: &ProcessMeta) -> Result<Self> {
         // SAFETY: flock on a file descriptor we own; no memory is involved.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(Error::io("cannot lock segment", path, std::io::Error::last_os_error()));
+            return Err(Error::io(
+                "cannot lock segment",
+                path,
+                std::io::Error::last_os_error(),
+            ));
         }
         file.set_len(SEGMENT_SIZE as u64)
             .map_err(|e| Error::io("cannot size segment", path, e))?;
@@ -75,7 +79,10 @@ impl SegmentWriter {
     /// segment file can be created, so the host never notices.
     pub fn anonymous(meta: &ProcessMeta) -> Result<Self> {
         let map = MmapMut::map_anon(SEGMENT_SIZE).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("cannot map an anonymous segment: {e}"))
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot map an anonymous segment: {e}"),
+            )
         })?;
         let mut writer = SegmentWriter {
             map,

@@ -28,7 +28,14 @@ fn snapshot_while_writer_runs_sees_growing_consistent_counts() {
             let layout = w.layout();
             s.spawn(move || {
                 for i in 0..CALLS {
-                    layout.record_call(Op::Read, FileKind::MainDb, db, 0, 4096, 1_000 + t * 10 + i % 7);
+                    layout.record_call(
+                        Op::Read,
+                        FileKind::MainDb,
+                        db,
+                        0,
+                        4096,
+                        1_000 + t * 10 + i % 7,
+                    );
                 }
             });
         }
@@ -92,7 +99,9 @@ fn foreign_file_is_refused_by_name() {
     std::fs::write(&path, vec![b'x'; SEGMENT_SIZE]).unwrap();
     let err = SegmentReader::open(&path).err().expect("must fail");
     assert_eq!(err.kind(), ErrorKind::Foreign);
-    assert!(err.to_string().contains("notes.seg") && err.to_string().contains("not a vfscope segment"));
+    assert!(
+        err.to_string().contains("notes.seg") && err.to_string().contains("not a vfscope segment")
+    );
 }
 
 #[test]
@@ -105,7 +114,11 @@ fn other_layout_version_is_refused_with_both_versions() {
     let err = SegmentReader::open(&copy).err().expect("must fail");
     assert_eq!(err.kind(), ErrorKind::WrongVersion);
     assert!(err.to_string().contains("version 99"), "{err}");
-    assert!(err.to_string().contains(&format!("version {}", layout::LAYOUT_VERSION)), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("version {}", layout::LAYOUT_VERSION)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -122,9 +135,15 @@ fn symlinked_segment_is_not_followed() {
 fn segment_files_are_private() {
     let tmp = tempfile::tempdir().unwrap();
     let w = writer(tmp.path());
-    let file_mode = std::fs::metadata(w.path().unwrap()).unwrap().permissions().mode();
+    let file_mode = std::fs::metadata(w.path().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(file_mode & 0o777, 0o600);
-    let dir_mode = std::fs::metadata(tmp.path().join("segs")).unwrap().permissions().mode();
+    let dir_mode = std::fs::metadata(tmp.path().join("segs"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
 }
 
@@ -134,7 +153,9 @@ fn open_directory_is_refused() {
     let dir = tmp.path().join("open");
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let err = SegmentWriter::create(&dir, &meta()).err().expect("must fail");
+    let err = SegmentWriter::create(&dir, &meta())
+        .err()
+        .expect("must fail");
     assert_eq!(err.kind(), ErrorKind::Insecure);
     assert!(err.to_string().contains("755"), "{err}");
 }
@@ -147,7 +168,9 @@ fn symlinked_directory_is_refused() {
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
     let link = tmp.path().join("link");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let err = SegmentWriter::create(&link, &meta()).err().expect("must fail");
+    let err = SegmentWriter::create(&link, &meta())
+        .err()
+        .expect("must fail");
     assert_eq!(err.kind(), ErrorKind::Symlink, "{err}");
 }
 
@@ -171,7 +194,10 @@ fn liveness_follows_the_writer() {
     let w = writer(tmp.path());
     let reader = SegmentReader::open(w.path().unwrap()).unwrap();
     assert_eq!(reader.liveness(), Liveness::Running);
-    assert!(!reader.remove_if_gone().unwrap(), "a running writer's segment stays");
+    assert!(
+        !reader.remove_if_gone().unwrap(),
+        "a running writer's segment stays"
+    );
     w.mark_exited();
     assert_eq!(reader.liveness(), Liveness::Exited);
 }
@@ -182,7 +208,8 @@ fn liveness_follows_the_writer() {
 fn helper_child_writer() {
     let dir = std::env::var("VFSCOPE_TEST_CHILD_DIR").expect("run by the parent test");
     let w = SegmentWriter::create(Path::new(&dir), &meta()).unwrap();
-    w.layout().record_call(Op::Sync, FileKind::Wal, 0, 0, 0, 1000);
+    w.layout()
+        .record_call(Op::Sync, FileKind::Wal, 0, 0, 0, 1000);
     std::thread::sleep(Duration::from_secs(60));
 }
 
@@ -209,7 +236,11 @@ fn killed_writer_is_reported_dead_and_cleaned_up() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(reader.liveness(), Liveness::Dead);
-    assert_eq!(reader.snapshot().calls(Op::Sync, FileKind::Wal), 1, "data survives the writer");
+    assert_eq!(
+        reader.snapshot().calls(Op::Sync, FileKind::Wal),
+        1,
+        "data survives the writer"
+    );
     assert!(reader.remove_if_gone().unwrap());
     assert!(list_segments(&dir).unwrap().is_empty());
 }
@@ -223,11 +254,18 @@ fn db_table_overflow_is_counted_and_calls_stay_exact() {
         let db = l.db_index(format!("/data/db{i}.sqlite").as_bytes());
         l.record_call(Op::Write, FileKind::MainDb, db, 0, 100, 5_000);
     }
-    assert_eq!(l.db_index(b"/data/db3.sqlite"), 3, "a known path keeps its row");
+    assert_eq!(
+        l.db_index(b"/data/db3.sqlite"),
+        3,
+        "a known path keeps its row"
+    );
     let snap = SegmentReader::open(w.path().unwrap()).unwrap().snapshot();
     assert_eq!(snap.dbs.len(), MAX_DBS);
     assert_eq!(snap.overflow.dbs, 8);
-    assert_eq!(snap.calls(Op::Write, FileKind::MainDb), (MAX_DBS + 8) as u64);
+    assert_eq!(
+        snap.calls(Op::Write, FileKind::MainDb),
+        (MAX_DBS + 8) as u64
+    );
     let overflow_row = snap.cells.iter().find(|c| c.db == DB_OVERFLOW).unwrap();
     assert_eq!(overflow_row.calls(), 8);
     assert_eq!(snap.db_label(DB_OVERFLOW), "(overflow)");
@@ -265,7 +303,10 @@ fn cell_and_histogram_pools_overflow_without_losing_calls() {
     let total: u64 = snap.cells.iter().map(|c| c.calls()).sum();
     assert_eq!(total, recorded, "every call counted somewhere");
     assert!(snap.overflow.cells > 0 && snap.overflow.hists > 0);
-    assert!(snap.cells.iter().any(|c| c.latency.is_none()), "shared histogram flagged");
+    assert!(
+        snap.cells.iter().any(|c| c.latency.is_none()),
+        "shared histogram flagged"
+    );
 }
 
 #[test]
@@ -297,7 +338,10 @@ fn listing_skips_files_being_created() {
     let w = writer(tmp.path());
     std::fs::write(tmp.path().join("segs/.9-9.seg.tmp"), b"").unwrap();
     std::fs::write(tmp.path().join("segs/notes.txt"), b"").unwrap();
-    assert_eq!(list_segments(&tmp.path().join("segs")).unwrap(), vec![w.path().unwrap().to_path_buf()]);
+    assert_eq!(
+        list_segments(&tmp.path().join("segs")).unwrap(),
+        vec![w.path().unwrap().to_path_buf()]
+    );
     let all = open_all(&tmp.path().join("segs")).unwrap();
     assert_eq!(all.len(), 1);
     assert!(all[0].1.is_ok());

@@ -90,7 +90,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
 pub fn parse_block_size(text: &str) -> Result<u64, &'static str> {
     const WHY: &str = "expected a power of two from 512 to 64M bytes (e.g. 4096, 64k, 1M)";
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| WHY)?;
     let scale = match unit.trim().to_ascii_lowercase().as_str() {
@@ -127,7 +129,10 @@ impl fmt::Display for Error {
             Error::Segment(e) => write!(f, "{e}"),
             Error::NoSuchVfs(name) => write!(f, "no SQLite VFS named {name:?} is registered"),
             Error::NameTaken(name) => {
-                write!(f, "a SQLite VFS named {name:?} already exists and is not vfscope")
+                write!(
+                    f,
+                    "a SQLite VFS named {name:?} already exists and is not vfscope"
+                )
             }
             Error::BadName(name) => write!(
                 f,
@@ -182,7 +187,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = SegmentError::bad_value("VFSCOPE_SLOW", "soon", parse_duration("soon").unwrap_err());
-        assert!(err.to_string().starts_with("VFSCOPE_SLOW=\"soon\" is not valid"));
+        let err =
+            SegmentError::bad_value("VFSCOPE_SLOW", "soon", parse_duration("soon").unwrap_err());
+        assert!(err
+            .to_string()
+            .starts_with("VFSCOPE_SLOW=\"soon\" is not valid"));
     }
 }

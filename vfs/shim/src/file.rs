@@ -92,7 +92,10 @@ impl FileState {
     }
 
     pub fn closed(&mut self, layout: &Layout, now_ns: u64) {
-        layout.shape(self.kind, self.db).closes.fetch_add(1, Relaxed);
+        layout
+            .shape(self.kind, self.db)
+            .closes
+            .fetch_add(1, Relaxed);
         if self.lock != LockLevel::None {
             let stats = layout.lock_stats(self.db);
             stats.closed_holding[self.lock.index()].fetch_add(1, Relaxed);
@@ -108,7 +111,14 @@ impl FileState {
     }
 
     /// After `xLock(target)` returned `rc`.
-    pub fn locked(&mut self, layout: &Layout, target: LockLevel, rc: i32, call: Timed, unix_rules: bool) {
+    pub fn locked(
+        &mut self,
+        layout: &Layout,
+        target: LockLevel,
+        rc: i32,
+        call: Timed,
+        unix_rules: bool,
+    ) {
         let stats = layout.lock_stats(self.db);
         if rc == SQLITE_OK {
             if self.waiting_since_ns != 0 {
@@ -136,7 +146,10 @@ impl FileState {
     /// After `xUnlock(target)` returned `rc`.
     pub fn unlocked(&mut self, layout: &Layout, target: LockLevel, rc: i32, call: Timed) {
         if self.waiting_since_ns != 0 {
-            layout.lock_stats(self.db).waits_abandoned.fetch_add(1, Relaxed);
+            layout
+                .lock_stats(self.db)
+                .waits_abandoned
+                .fetch_add(1, Relaxed);
             self.waiting_since_ns = 0;
         }
         if rc == SQLITE_OK && target < self.lock {
@@ -155,14 +168,25 @@ impl FileState {
         }
         self.lock = to;
         self.level_since_ns = now_ns;
-        if let Some(row) = self.open_row.and_then(|r| layout.open_files.get(r as usize)) {
+        if let Some(row) = self
+            .open_row
+            .and_then(|r| layout.open_files.get(r as usize))
+        {
             row.lock_level.store(to as u32, Relaxed);
             row.level_since_ns.store(now_ns, Relaxed);
         }
     }
 
     /// After `xShmLock(offset, n, flags)` returned `rc`.
-    pub fn shm_locked(&mut self, layout: &Layout, offset: i32, n: i32, flags: i32, rc: i32, now_ns: u64) {
+    pub fn shm_locked(
+        &mut self,
+        layout: &Layout,
+        offset: i32,
+        n: i32,
+        flags: i32,
+        rc: i32,
+        now_ns: u64,
+    ) {
         let first = offset.clamp(0, SQLITE_SHM_NLOCK);
         let last = offset.saturating_add(n).clamp(first, SQLITE_SHM_NLOCK);
         let mask = (first..last).fold(0u8, |m, slot| m | 1 << slot);
@@ -215,7 +239,10 @@ impl FileState {
     }
 
     fn publish_shm(&self, layout: &Layout) {
-        if let Some(row) = self.open_row.and_then(|r| layout.open_files.get(r as usize)) {
+        if let Some(row) = self
+            .open_row
+            .and_then(|r| layout.open_files.get(r as usize))
+        {
             let held = self.shm_shared as u32 | (self.shm_exclusive as u32) << 8;
             row.shm_held.store(held, Relaxed);
         }
@@ -229,31 +256,36 @@ impl FileState {
         layout.page_size(self.db).unwrap_or(4096) as u64
     }
 
+    /// Counts I/O not aligned to pages or blocks; returns the bytes beyond
+    /// `amount` that a block store would move. Page and block sizes are
+    /// powers of two, so masks replace divisions on this path.
     fn alignment(&self, layout: &Layout, offset: u64, amount: u64) -> u64 {
         let shape = layout.shape(self.kind, self.db);
-        let page = self.page_size(layout);
-        if offset % page != 0 || amount % page != 0 {
+        let page_mask = self.page_size(layout) - 1;
+        if (offset | amount) & page_mask != 0 {
             shape.unaligned_page.fetch_add(1, Relaxed);
         }
-        let block = recorder::block_size();
-        if offset % block != 0 || amount % block != 0 {
-            shape.unaligned_block.fetch_add(1, Relaxed);
+        let block_mask = recorder::block_size() - 1;
+        if (offset | amount) & block_mask == 0 {
+            return 0;
         }
-        let end = offset + amount;
-        end.div_ceil(block) * block - offset / block * block
+        shape.unaligned_block.fetch_add(1, Relaxed);
+        let start = offset & !block_mask;
+        let end = (offset + amount + block_mask) & !block_mask;
+        end - start - amount
     }
 
     /// After a successful `xRead` of `buf[..amount]` at `offset`.
     pub fn read_done(&mut self, layout: &Layout, buf: *const c_void, amount: u64, offset: u64) {
         let shape = layout.shape(self.kind, self.db);
-        if offset == self.last_read_end {
-            shape.reads_sequential.fetch_add(1, Relaxed);
-        } else {
+        if offset != self.last_read_end {
             shape.reads_random.fetch_add(1, Relaxed);
         }
         self.last_read_end = offset + amount;
-        let blocks = self.alignment(layout, offset, amount);
-        shape.block_bytes_read.fetch_add(blocks, Relaxed);
+        let extra = self.alignment(layout, offset, amount);
+        if extra != 0 {
+            shape.block_extra_read.fetch_add(extra, Relaxed);
+        }
         if offset == 0 {
             // SAFETY: SQLite's buffer holds `amount` bytes, just filled.
             let head = unsafe { std::slice::from_raw_parts(buf as *const u8, amount as usize) };
@@ -267,15 +299,15 @@ impl FileState {
         let end = offset + amount;
         if offset >= self.high_water {
             shape.writes_append.fetch_add(1, Relaxed);
-        } else if offset == self.last_write_end {
-            shape.writes_sequential.fetch_add(1, Relaxed);
-        } else {
+        } else if offset != self.last_write_end {
             shape.writes_random.fetch_add(1, Relaxed);
         }
         self.last_write_end = end;
         self.high_water = self.high_water.max(end);
-        let blocks = self.alignment(layout, offset, amount);
-        shape.block_bytes_written.fetch_add(blocks, Relaxed);
+        let extra = self.alignment(layout, offset, amount);
+        if extra != 0 {
+            shape.block_extra_written.fetch_add(extra, Relaxed);
+        }
         // SAFETY: SQLite's buffer holds `amount` bytes for the whole call.
         let data = unsafe { std::slice::from_raw_parts(buf as *const u8, amount as usize) };
         if offset == 0 {

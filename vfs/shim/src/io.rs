@@ -6,12 +6,13 @@
 //! switches vfscope to plain passthrough and never changes a result or
 //! unwinds into SQLite.
 
+use crate::clock::now_ns;
 use crate::ffi::*;
 use crate::file::{FileState, Timed, TracedFile};
 use crate::recorder;
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use vfscope_segment::{monotonic_ns, FileKind, Layout, LockLevel, Op};
+use vfscope_segment::{FileKind, Layout, LockLevel, Op};
 
 /// The traced file's state, the real file, and its real methods.
 ///
@@ -42,11 +43,11 @@ pub(crate) fn guarded(what: &'static str, body: impl FnOnce()) {
 /// Times one forwarded call.
 #[inline(always)]
 pub(crate) fn timed(call: impl FnOnce() -> c_int) -> Timed {
-    let start_ns = monotonic_ns();
+    let start_ns = now_ns();
     let rc = call();
     Timed {
         start_ns,
-        end_ns: monotonic_ns(),
+        end_ns: now_ns(),
         rc,
     }
 }
@@ -88,7 +89,12 @@ pub unsafe extern "C" fn x_close(file: *mut sqlite3_file) -> c_int {
     rc
 }
 
-pub unsafe extern "C" fn x_read(file: *mut sqlite3_file, buf: *mut c_void, amount: c_int, offset: i64) -> c_int {
+pub unsafe extern "C" fn x_read(
+    file: *mut sqlite3_file,
+    buf: *mut c_void,
+    amount: c_int,
+    offset: i64,
+) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xRead", || {
         // SAFETY: see `parts`.
@@ -139,7 +145,9 @@ pub unsafe extern "C" fn x_truncate(file: *mut sqlite3_file, size: i64) -> c_int
     guarded("xTruncate", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(truncate) = methods.xTruncate else { return };
+        let Some(truncate) = methods.xTruncate else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { truncate(real, size) });
         rc = call.rc;
@@ -172,7 +180,9 @@ pub unsafe extern "C" fn x_file_size(file: *mut sqlite3_file, size: *mut i64) ->
     guarded("xFileSize", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(file_size) = methods.xFileSize else { return };
+        let Some(file_size) = methods.xFileSize else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { file_size(real, size) });
         rc = call.rc;
@@ -212,7 +222,9 @@ pub unsafe extern "C" fn x_unlock(file: *mut sqlite3_file, target: c_int) -> c_i
     guarded("xUnlock", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(unlock) = methods.xUnlock else { return };
+        let Some(unlock) = methods.xUnlock else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { unlock(real, target) });
         rc = call.rc;
@@ -229,7 +241,9 @@ pub unsafe extern "C" fn x_check_reserved_lock(file: *mut sqlite3_file, out: *mu
     guarded("xCheckReservedLock", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(check) = methods.xCheckReservedLock else { return };
+        let Some(check) = methods.xCheckReservedLock else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { check(real, out) });
         rc = call.rc;
@@ -238,12 +252,18 @@ pub unsafe extern "C" fn x_check_reserved_lock(file: *mut sqlite3_file, out: *mu
     rc
 }
 
-pub unsafe extern "C" fn x_file_control(file: *mut sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn x_file_control(
+    file: *mut sqlite3_file,
+    op: c_int,
+    arg: *mut c_void,
+) -> c_int {
     let mut rc = SQLITE_NOTFOUND;
     guarded("xFileControl", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(control) = methods.xFileControl else { return };
+        let Some(control) = methods.xFileControl else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments; unknown opcodes and
         // PRAGMAs pass through untouched.
         let call = timed(|| unsafe { control(real, op, arg) });
@@ -303,11 +323,15 @@ pub unsafe extern "C" fn x_sector_size(file: *mut sqlite3_file) -> c_int {
     guarded("xSectorSize", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(sector_size) = methods.xSectorSize else { return };
+        let Some(sector_size) = methods.xSectorSize else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own argument.
         let call = timed(|| unsafe { sector_size(real) });
         size = call.rc;
-        with_layout(|layout| state.record(layout, Op::SectorSize, Timed { rc: 0, ..call }, 0, 0, 0));
+        with_layout(|layout| {
+            state.record(layout, Op::SectorSize, Timed { rc: 0, ..call }, 0, 0, 0)
+        });
     });
     size
 }
@@ -317,12 +341,21 @@ pub unsafe extern "C" fn x_device_characteristics(file: *mut sqlite3_file) -> c_
     guarded("xDeviceCharacteristics", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(characteristics) = methods.xDeviceCharacteristics else { return };
+        let Some(characteristics) = methods.xDeviceCharacteristics else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own argument.
         let call = timed(|| unsafe { characteristics(real) });
         flags = call.rc;
         with_layout(|layout| {
-            state.record(layout, Op::DeviceCharacteristics, Timed { rc: 0, ..call }, 0, 0, 0)
+            state.record(
+                layout,
+                Op::DeviceCharacteristics,
+                Timed { rc: 0, ..call },
+                0,
+                0,
+                0,
+            )
         });
     });
     flags
@@ -339,29 +372,54 @@ pub unsafe extern "C" fn x_shm_map(
     guarded("xShmMap", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(shm_map) = methods.xShmMap else { return };
+        let Some(shm_map) = methods.xShmMap else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { shm_map(real, page, page_size, extend, out) });
         rc = call.rc;
         with_layout(|layout| {
             let offset = page.max(0) as u64 * page_size.max(0) as u64;
-            state.record_as(layout, Op::ShmMap, FileKind::Shm, call, 0, offset, page_size as u32)
+            state.record_as(
+                layout,
+                Op::ShmMap,
+                FileKind::Shm,
+                call,
+                0,
+                offset,
+                page_size as u32,
+            )
         });
     });
     rc
 }
 
-pub unsafe extern "C" fn x_shm_lock(file: *mut sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
+pub unsafe extern "C" fn x_shm_lock(
+    file: *mut sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xShmLock", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(shm_lock) = methods.xShmLock else { return };
+        let Some(shm_lock) = methods.xShmLock else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { shm_lock(real, offset, n, flags) });
         rc = call.rc;
         with_layout(|layout| {
-            state.record_as(layout, Op::ShmLock, FileKind::Shm, call, 0, offset as u64, n as u32);
+            state.record_as(
+                layout,
+                Op::ShmLock,
+                FileKind::Shm,
+                call,
+                0,
+                offset as u64,
+                n as u32,
+            );
             state.shm_locked(layout, offset, n, flags, call.rc, call.end_ns);
         });
     });
@@ -372,7 +430,9 @@ pub unsafe extern "C" fn x_shm_barrier(file: *mut sqlite3_file) {
     guarded("xShmBarrier", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(barrier) = methods.xShmBarrier else { return };
+        let Some(barrier) = methods.xShmBarrier else {
+            return;
+        };
         let call = timed(|| {
             // SAFETY: forwarding SQLite's own argument.
             unsafe { barrier(real) };
@@ -387,7 +447,9 @@ pub unsafe extern "C" fn x_shm_unmap(file: *mut sqlite3_file, delete: c_int) -> 
     guarded("xShmUnmap", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(shm_unmap) = methods.xShmUnmap else { return };
+        let Some(shm_unmap) = methods.xShmUnmap else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { shm_unmap(real, delete) });
         rc = call.rc;
@@ -400,7 +462,12 @@ pub unsafe extern "C" fn x_shm_unmap(file: *mut sqlite3_file, delete: c_int) -> 
     rc
 }
 
-pub unsafe extern "C" fn x_fetch(file: *mut sqlite3_file, offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int {
+pub unsafe extern "C" fn x_fetch(
+    file: *mut sqlite3_file,
+    offset: i64,
+    amount: c_int,
+    out: *mut *mut c_void,
+) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xFetch", || {
         // SAFETY: see `parts`.
@@ -411,15 +478,23 @@ pub unsafe extern "C" fn x_fetch(file: *mut sqlite3_file, offset: i64, amount: c
         rc = call.rc;
         with_layout(|layout| {
             // SAFETY: `out` is SQLite's `void **`; the real method set it.
-            let page = if out.is_null() { std::ptr::null_mut() } else { unsafe { *out } };
+            let page = if out.is_null() {
+                std::ptr::null_mut()
+            } else {
+                unsafe { *out }
+            };
             let mapped = call.rc == SQLITE_OK && !page.is_null();
             let bytes = if mapped { amount.max(0) as u64 } else { 0 };
             state.record(layout, Op::Fetch, call, bytes, offset as u64, amount as u32);
             if mapped {
-                layout.shape(state.kind, state.db).fetch_mapped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                layout
+                    .shape(state.kind, state.db)
+                    .fetch_mapped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if offset == 0 {
                     // SAFETY: a successful fetch maps `amount` readable bytes.
-                    let head = unsafe { std::slice::from_raw_parts(page as *const u8, amount as usize) };
+                    let head =
+                        unsafe { std::slice::from_raw_parts(page as *const u8, amount as usize) };
                     state.learn_page_size(layout, head);
                 }
             }
@@ -428,12 +503,18 @@ pub unsafe extern "C" fn x_fetch(file: *mut sqlite3_file, offset: i64, amount: c
     rc
 }
 
-pub unsafe extern "C" fn x_unfetch(file: *mut sqlite3_file, offset: i64, page: *mut c_void) -> c_int {
+pub unsafe extern "C" fn x_unfetch(
+    file: *mut sqlite3_file,
+    offset: i64,
+    page: *mut c_void,
+) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xUnfetch", || {
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(unfetch) = methods.xUnfetch else { return };
+        let Some(unfetch) = methods.xUnfetch else {
+            return;
+        };
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { unfetch(real, offset, page) });
         rc = call.rc;

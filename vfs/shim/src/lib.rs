@@ -24,6 +24,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod api;
+mod clock;
 mod config;
 pub mod ffi;
 mod file;
@@ -33,6 +34,8 @@ mod tables;
 mod vfs;
 
 pub use api::SqliteApi;
-pub use config::{parse_block_size, parse_duration, Config, Error, DEFAULT_BLOCK_SIZE, DEFAULT_SLOW};
+pub use config::{
+    parse_block_size, parse_duration, Config, Error, DEFAULT_BLOCK_SIZE, DEFAULT_SLOW,
+};
 pub use recorder::{is_degraded, segment_path, start as start_recording, start_in_memory, warn};
 pub use vfs::register;

@@ -61,7 +61,10 @@ pub fn block_size() -> u64 {
 /// Starts recording into a new segment in the configured directory. The first
 /// call wins; later calls return the segment already in use. `Ok(None)`
 /// means recording goes to memory only (see [`start_in_memory`]).
-pub fn start(config: &Config, sqlite_version: &str) -> Result<Option<PathBuf>, vfscope_segment::Error> {
+pub fn start(
+    config: &Config,
+    sqlite_version: &str,
+) -> Result<Option<PathBuf>, vfscope_segment::Error> {
     let mut global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(g) = global.as_ref() {
         return Ok(g.writer.as_ref().and_then(|w| w.path().map(PathBuf::from)));
@@ -78,7 +81,10 @@ pub fn start(config: &Config, sqlite_version: &str) -> Result<Option<PathBuf>, v
 
 /// Starts recording into private memory: for hosts where no segment file can
 /// be made, so vfscope keeps working (and counting) unseen.
-pub fn start_in_memory(config: &Config, sqlite_version: &str) -> Result<(), vfscope_segment::Error> {
+pub fn start_in_memory(
+    config: &Config,
+    sqlite_version: &str,
+) -> Result<(), vfscope_segment::Error> {
     let mut global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     if global.is_none() {
         let writer = SegmentWriter::anonymous(&meta(config, sqlite_version))?;
@@ -102,7 +108,11 @@ fn install(
     config: &Config,
     sqlite_version: &str,
 ) {
-    SLOW_NS.store(config.slow_threshold.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
+    crate::clock::start();
+    SLOW_NS.store(
+        config.slow_threshold.as_nanos().min(u64::MAX as u128) as u64,
+        Relaxed,
+    );
     BLOCK_SIZE.store(config.block_size, Relaxed);
     LAYOUT.store(writer.layout() as *const Layout as *mut Layout, Release);
     *global = Some(Global {
@@ -166,7 +176,9 @@ fn layout_after_fork() -> Option<&'static Layout> {
         let meta = meta(&g.config, &g.sqlite_version);
         let writer = match &g.dir {
             Some(dir) => SegmentWriter::create(dir, &meta).or_else(|e| {
-                warn(&format!("cannot create a segment for forked child: {e}; recording in memory"));
+                warn(&format!(
+                    "cannot create a segment for forked child: {e}; recording in memory"
+                ));
                 SegmentWriter::anonymous(&meta)
             }),
             None => SegmentWriter::anonymous(&meta),

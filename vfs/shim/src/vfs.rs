@@ -111,7 +111,10 @@ unsafe extern "C" fn x_open(
         // SAFETY: SQLite calls xOpen on the VFS register() made.
         let st = unsafe { state(vfs) };
         // SAFETY: the parent VFS is registered for the life of the process.
-        let Some(open) = (unsafe { (*st.parent).xOpen }) else { return };
+        let Some(open) = (unsafe { (*st.parent).xOpen }) else {
+            return;
+        };
+        crate::clock::refine();
         let traced = file.cast::<TracedFile>();
         let kind = kind_of(flags);
         // SAFETY: SQLite hands xOpen `szOsFile` writable bytes at `file`:
@@ -198,12 +201,25 @@ macro_rules! forward_rc {
     }};
 }
 
-unsafe extern "C" fn x_delete(vfs: *mut sqlite3_vfs, name: *const c_char, sync_dir: c_int) -> c_int {
-    forward_rc!("xDelete", vfs, xDelete, (name, sync_dir), |call| record_path_call(Op::Delete, name, call))
+unsafe extern "C" fn x_delete(
+    vfs: *mut sqlite3_vfs,
+    name: *const c_char,
+    sync_dir: c_int,
+) -> c_int {
+    forward_rc!("xDelete", vfs, xDelete, (name, sync_dir), |call| {
+        record_path_call(Op::Delete, name, call)
+    })
 }
 
-unsafe extern "C" fn x_access(vfs: *mut sqlite3_vfs, name: *const c_char, flags: c_int, out: *mut c_int) -> c_int {
-    forward_rc!("xAccess", vfs, xAccess, (name, flags, out), |call| record_path_call(Op::Access, name, call))
+unsafe extern "C" fn x_access(
+    vfs: *mut sqlite3_vfs,
+    name: *const c_char,
+    flags: c_int,
+    out: *mut c_int,
+) -> c_int {
+    forward_rc!("xAccess", vfs, xAccess, (name, flags, out), |call| {
+        record_path_call(Op::Access, name, call)
+    })
 }
 
 unsafe extern "C" fn x_full_pathname(
@@ -212,13 +228,24 @@ unsafe extern "C" fn x_full_pathname(
     n: c_int,
     out: *mut c_char,
 ) -> c_int {
-    forward_rc!("xFullPathname", vfs, xFullPathname, (name, n, out), |call| {
-        record_path_call(Op::FullPathname, name, call)
-    })
+    forward_rc!(
+        "xFullPathname",
+        vfs,
+        xFullPathname,
+        (name, n, out),
+        |call| { record_path_call(Op::FullPathname, name, call) }
+    )
 }
 
 unsafe extern "C" fn x_dl_open(vfs: *mut sqlite3_vfs, name: *const c_char) -> *mut c_void {
-    forward_value!("xDlOpen", Op::DlOpen, vfs, xDlOpen, std::ptr::null_mut(), (name))
+    forward_value!(
+        "xDlOpen",
+        Op::DlOpen,
+        vfs,
+        xDlOpen,
+        std::ptr::null_mut(),
+        (name)
+    )
 }
 
 unsafe extern "C" fn x_dl_error(vfs: *mut sqlite3_vfs, n: c_int, out: *mut c_char) {
@@ -246,11 +273,20 @@ unsafe extern "C" fn x_sleep(vfs: *mut sqlite3_vfs, micros: c_int) -> c_int {
 }
 
 unsafe extern "C" fn x_current_time(vfs: *mut sqlite3_vfs, out: *mut f64) -> c_int {
-    forward_rc!("xCurrentTime", vfs, xCurrentTime, (out), |call| record_plain_call(Op::CurrentTime, call, 0))
+    forward_rc!("xCurrentTime", vfs, xCurrentTime, (out), |call| {
+        record_plain_call(Op::CurrentTime, call, 0)
+    })
 }
 
 unsafe extern "C" fn x_get_last_error(vfs: *mut sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    forward_value!("xGetLastError", Op::GetLastError, vfs, xGetLastError, 0, (n, out))
+    forward_value!(
+        "xGetLastError",
+        Op::GetLastError,
+        vfs,
+        xGetLastError,
+        0,
+        (n, out)
+    )
 }
 
 unsafe extern "C" fn x_current_time_int64(vfs: *mut sqlite3_vfs, out: *mut i64) -> c_int {
@@ -269,12 +305,32 @@ unsafe extern "C" fn x_set_system_call(
     })
 }
 
-unsafe extern "C" fn x_get_system_call(vfs: *mut sqlite3_vfs, name: *const c_char) -> sqlite3_syscall_ptr {
-    forward_value!("xGetSystemCall", Op::GetSystemCall, vfs, xGetSystemCall, None, (name))
+unsafe extern "C" fn x_get_system_call(
+    vfs: *mut sqlite3_vfs,
+    name: *const c_char,
+) -> sqlite3_syscall_ptr {
+    forward_value!(
+        "xGetSystemCall",
+        Op::GetSystemCall,
+        vfs,
+        xGetSystemCall,
+        None,
+        (name)
+    )
 }
 
-unsafe extern "C" fn x_next_system_call(vfs: *mut sqlite3_vfs, name: *const c_char) -> *const c_char {
-    forward_value!("xNextSystemCall", Op::NextSystemCall, vfs, xNextSystemCall, std::ptr::null(), (name))
+unsafe extern "C" fn x_next_system_call(
+    vfs: *mut sqlite3_vfs,
+    name: *const c_char,
+) -> *const c_char {
+    forward_value!(
+        "xNextSystemCall",
+        Op::NextSystemCall,
+        vfs,
+        xNextSystemCall,
+        std::ptr::null(),
+        (name)
+    )
 }
 
 /// Registers a vfscope VFS named `name` over `parent` (the default VFS when
@@ -385,10 +441,22 @@ mod tests {
 
     #[test]
     fn paths_map_to_their_database() {
-        assert_eq!(kind_of_path(b"/d/a.db-wal"), (FileKind::Wal, &b"/d/a.db"[..]));
-        assert_eq!(kind_of_path(b"/d/a.db-journal"), (FileKind::MainJournal, &b"/d/a.db"[..]));
-        assert_eq!(kind_of_path(b"/d/a.db-mj1F2E3D4C"), (FileKind::SuperJournal, &b"/d/a.db"[..]));
-        assert_eq!(kind_of_path(b"/d/a.db"), (FileKind::MainDb, &b"/d/a.db"[..]));
+        assert_eq!(
+            kind_of_path(b"/d/a.db-wal"),
+            (FileKind::Wal, &b"/d/a.db"[..])
+        );
+        assert_eq!(
+            kind_of_path(b"/d/a.db-journal"),
+            (FileKind::MainJournal, &b"/d/a.db"[..])
+        );
+        assert_eq!(
+            kind_of_path(b"/d/a.db-mj1F2E3D4C"),
+            (FileKind::SuperJournal, &b"/d/a.db"[..])
+        );
+        assert_eq!(
+            kind_of_path(b"/d/a.db"),
+            (FileKind::MainDb, &b"/d/a.db"[..])
+        );
     }
 
     #[test]

@@ -1,0 +1,135 @@
+//! The clock the recording path reads twice per call.
+//!
+//! `clock_gettime` through the vDSO costs ~24 ns here; the TSC ~10 ns. When
+//! the kernel itself keeps time with the TSC (its clocksource is `tsc`, so
+//! the TSC is invariant and synchronised across CPUs), vfscope reads it
+//! directly and converts ticks to CLOCK_MONOTONIC nanoseconds with a ratio
+//! calibrated at start and refined later on cold paths. Elsewhere it uses
+//! `clock_gettime`.
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering::*};
+use vfscope_segment::monotonic_ns;
+
+/// A tick → nanosecond mapping: `ns = mono0 + (ticks - tsc0) * mult >> 32`.
+struct Calibration {
+    tsc0: u64,
+    mono0: u64,
+    mult: u64,
+    /// The first sample: ratios are measured from it, over ever longer spans.
+    first: (u64, u64),
+    /// When (monotonic ns) to refine the ratio next.
+    refine_at: u64,
+}
+
+static USE_TSC: AtomicBool = AtomicBool::new(false);
+static CALIBRATION: AtomicPtr<Calibration> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Nanoseconds on the CLOCK_MONOTONIC scale.
+#[inline(always)]
+pub fn now_ns() -> u64 {
+    if USE_TSC.load(Relaxed) {
+        // SAFETY: USE_TSC is only set after CALIBRATION holds a leaked,
+        // never-freed Calibration (Release/Acquire through `start`).
+        let c = unsafe { &*CALIBRATION.load(Acquire) };
+        let ticks = rdtsc().wrapping_sub(c.tsc0);
+        c.mono0 + ((ticks as u128 * c.mult as u128) >> 32) as u64
+    } else {
+        monotonic_ns()
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn rdtsc() -> u64 {
+    // SAFETY: RDTSC exists on every x86_64 CPU and has no preconditions.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn rdtsc() -> u64 {
+    monotonic_ns()
+}
+
+fn kernel_trusts_tsc() -> bool {
+    cfg!(target_arch = "x86_64")
+        && std::fs::read_to_string(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+        )
+        .is_ok_and(|s| s.trim() == "tsc")
+}
+
+/// Decides the clock and calibrates it (spins ~0.5 ms once per process).
+pub fn start() {
+    if !CALIBRATION.load(Acquire).is_null() || !kernel_trusts_tsc() {
+        return;
+    }
+    let (tsc0, mono0) = (rdtsc(), monotonic_ns());
+    let mut now = (tsc0, mono0);
+    while now.1 - mono0 < 500_000 {
+        std::hint::spin_loop();
+        now = (rdtsc(), monotonic_ns());
+    }
+    if publish((tsc0, mono0), now) {
+        USE_TSC.store(true, Release);
+    }
+}
+
+/// Refines the ratio over the longer baseline since `start`, at 1 s, 10 s,
+/// 100 s, … of process life. Called on cold paths (file open). The new
+/// mapping starts from the current true time, so later stamps do not drift
+/// from CLOCK_MONOTONIC.
+pub fn refine() {
+    let p = CALIBRATION.load(Acquire);
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: calibrations are leaked and never freed.
+    let c = unsafe { &*p };
+    let now = (rdtsc(), monotonic_ns());
+    if now.1 < c.refine_at {
+        return;
+    }
+    publish(c.first, now);
+}
+
+fn publish(first: (u64, u64), now: (u64, u64)) -> bool {
+    let (ticks, ns) = (now.0.wrapping_sub(first.0), now.1.saturating_sub(first.1));
+    if ticks == 0 || ns == 0 {
+        return false;
+    }
+    let mult = ((ns as u128) << 32) / ticks as u128;
+    let Ok(mult) = u64::try_from(mult) else {
+        return false;
+    };
+    let c = Box::leak(Box::new(Calibration {
+        tsc0: now.0,
+        mono0: now.1,
+        mult,
+        first,
+        refine_at: now.1 + ns.max(1_000_000_000) * 10,
+    }));
+    // Each refinement leaks one small struct; there are ~10 in a year.
+    CALIBRATION.store(c, Release);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsc_clock_tracks_monotonic_time() {
+        start();
+        let (a, m) = (now_ns(), monotonic_ns());
+        assert!(a.abs_diff(m) < 1_000_000, "{a} vs {m}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (b, n) = (now_ns(), monotonic_ns());
+        let measured = (b - a) as f64;
+        let truth = (n - m) as f64;
+        assert!(
+            (measured - truth).abs() / truth < 0.01,
+            "{measured} vs {truth}"
+        );
+    }
+}
