@@ -11,11 +11,13 @@ bin=target/release/vfscope-bench-workload
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 count() {
-  valgrind --tool=callgrind --callgrind-out-file="$out/$1.out" "$bin" "$1" "$scale" >/dev/null 2>"$out/$1.log"
+  valgrind --tool=callgrind --callgrind-out-file="$out/$1.out" "$bin" "$1" "$scale" >"$out/$1.stdout" 2>"$out/$1.log"
   grep -E '^summary:|^totals:' "$out/$1.out" | head -1 | awk '{print $2}'
 }
 plain=$(count plain)
 traced=$(count vfscope)
-echo "| workload scale | bare unix VFS, instructions | vfscope, instructions | overhead |"
-echo "|---:|---:|---:|---:|"
-awk -v s="$scale" -v p="$plain" -v t="$traced" 'BEGIN { printf "| %d | %d | %d | %+.2f %% |\n", s, p, t, (t / p - 1) * 100 }'
+calls=$("$bin" vfscope "$scale" --count | awk '/traced VFS calls/ {print $4}')
+echo "| workload scale | VFS calls | bare unix VFS, instructions | vfscope, instructions | overhead | per traced call |"
+echo "|---:|---:|---:|---:|---:|---:|"
+awk -v s="$scale" -v c="$calls" -v p="$plain" -v t="$traced" \
+  'BEGIN { printf "| %d | %d | %d | %d | %+.2f %% | %.0f |\n", s, c, p, t, (t / p - 1) * 100, (t - p) / c }'

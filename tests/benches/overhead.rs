@@ -99,8 +99,8 @@ fn main() {
         println!("| {name} | {base:.0} | {added:.0} |");
     }
 
-    const ROUNDS: usize = 9;
-    const SCALE: u32 = 40;
+    const ROUNDS: usize = 31;
+    const SCALE: u32 = 100;
     let (mut bare, mut traced) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         for traced_first in [round % 2 == 0, round % 2 != 0] {

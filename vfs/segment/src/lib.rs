@@ -41,6 +41,6 @@ pub use ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot};
 pub use layout::{Layout, DB_NONE, DB_OVERFLOW, MAX_DBS, SEGMENT_SIZE};
 pub use process::{monotonic_ns, proc_start_ticks, realtime_ns, ProcessMeta};
 pub use reader::{open_all, Liveness, SegmentReader};
-pub use record::SlowCallRecord;
+pub use record::{CellRef, SlowCallRecord};
 pub use snapshot::*;
 pub use writer::SegmentWriter;

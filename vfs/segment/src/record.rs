@@ -17,6 +17,34 @@ const HIST_OVERFLOW: u32 = u32::MAX;
 /// Directory value of a cell that did not fit.
 const CELL_OVERFLOW: u32 = u32::MAX;
 
+/// A cell and the histogram it records latencies into.
+#[derive(Clone, Copy)]
+pub struct CellRef<'a> {
+    pub cell: &'a Cell,
+    pub hist: &'a Hist,
+}
+
+impl CellRef<'_> {
+    /// Records one finished call (see [`Layout::record_call`]).
+    #[inline(always)]
+    pub fn record(&self, rc: i32, bytes: u64, latency_ns: u64) {
+        let cell = self.cell;
+        self.hist.counts[bucket_of(latency_ns)].fetch_add(1, Relaxed);
+        cell.total_ns.fetch_add(latency_ns, Relaxed);
+        if bytes != 0 {
+            cell.bytes.fetch_add(bytes, Relaxed);
+        }
+        if latency_ns > cell.max_ns.load(Relaxed) {
+            cell.max_ns.fetch_max(latency_ns, Relaxed);
+        }
+        let class = ResultClass::of_rc(rc);
+        if class == ResultClass::IoErr {
+            cell.last_ioerr.store(rc as u32, Relaxed);
+        }
+        cell.results[class.index()].fetch_add(1, Release);
+    }
+}
+
 /// Fields of one slow call, as the writer sees them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlowCallRecord {
@@ -108,19 +136,38 @@ impl Layout {
         latency_ns: u64,
     ) {
         let cell = self.cell(op, kind, db);
-        self.record_latency(&cell.hist, latency_ns);
-        cell.total_ns.fetch_add(latency_ns, Relaxed);
-        if bytes != 0 {
-            cell.bytes.fetch_add(bytes, Relaxed);
+        CellRef {
+            cell,
+            hist: self.hist(&cell.hist),
         }
-        if latency_ns > cell.max_ns.load(Relaxed) {
-            cell.max_ns.fetch_max(latency_ns, Relaxed);
+        .record(rc, bytes, latency_ns);
+    }
+
+    /// A compact handle on the cell of `op × kind × db` and its histogram,
+    /// for callers that keep it to skip the directory on later calls (see
+    /// [`Layout::cell_at`]). `None` when the cell table is full: the shared
+    /// overflow cell must be looked up per call so its use is counted.
+    pub fn cell_slot(&self, op: Op, kind: FileKind, db: u16) -> Option<u32> {
+        let cell = self.cell(op, kind, db);
+        self.hist(&cell.hist);
+        let index = self.directory[directory_index(op, kind, db.min(DB_NONE))].load(Acquire);
+        if index == 0 || index == CELL_OVERFLOW {
+            return None;
         }
-        let class = ResultClass::of_rc(rc);
-        if class == ResultClass::IoErr {
-            cell.last_ioerr.store(rc as u32, Relaxed);
+        let hist = match cell.hist.load(Acquire) {
+            HIST_OVERFLOW => 0,
+            h => h,
+        };
+        Some(index | hist << 16)
+    }
+
+    /// The cell and histogram behind a handle from [`Layout::cell_slot`].
+    #[inline]
+    pub fn cell_at(&self, slot: u32) -> CellRef<'_> {
+        CellRef {
+            cell: &self.cells[(slot & 0xffff) as usize],
+            hist: &self.hists[(slot >> 16) as usize],
         }
-        cell.results[class.index()].fetch_add(1, Release);
     }
 
     /// Appends a call to the slow-call ring, overwriting the oldest entry.

@@ -24,18 +24,51 @@ struct Calibration {
 static USE_TSC: AtomicBool = AtomicBool::new(false);
 static CALIBRATION: AtomicPtr<Calibration> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Nanoseconds on the CLOCK_MONOTONIC scale.
+/// A raw clock reading: TSC ticks, or nanoseconds without a TSC. The
+/// recording path reads ticks and converts once per call.
 #[inline(always)]
-pub fn now_ns() -> u64 {
+pub fn now_ticks() -> u64 {
     if USE_TSC.load(Relaxed) {
-        // SAFETY: USE_TSC is only set after CALIBRATION holds a leaked,
-        // never-freed Calibration (Release/Acquire through `start`).
-        let c = unsafe { &*CALIBRATION.load(Acquire) };
-        let ticks = rdtsc().wrapping_sub(c.tsc0);
-        c.mono0 + ((ticks as u128 * c.mult as u128) >> 32) as u64
+        rdtsc()
     } else {
         monotonic_ns()
     }
+}
+
+/// The current calibration, if the TSC is in use.
+#[inline(always)]
+fn calibration() -> Option<&'static Calibration> {
+    if !USE_TSC.load(Relaxed) {
+        return None;
+    }
+    // SAFETY: USE_TSC is only set after CALIBRATION holds a leaked,
+    // never-freed Calibration (Release/Acquire through `start`).
+    Some(unsafe { &*CALIBRATION.load(Acquire) })
+}
+
+/// Nanoseconds in a span of ticks.
+#[inline(always)]
+pub fn ticks_to_ns(ticks: u64) -> u64 {
+    match calibration() {
+        Some(c) => ((ticks as u128 * c.mult as u128) >> 32) as u64,
+        None => ticks,
+    }
+}
+
+/// A reading of [`now_ticks`] on the CLOCK_MONOTONIC scale.
+#[inline(always)]
+pub fn ticks_to_time(ticks: u64) -> u64 {
+    match calibration() {
+        Some(c) => c.mono0.wrapping_add_signed(ticks_to_ns_signed(
+            ticks.wrapping_sub(c.tsc0) as i64,
+            c.mult,
+        )),
+        None => ticks,
+    }
+}
+
+fn ticks_to_ns_signed(ticks: i64, mult: u64) -> i64 {
+    ((ticks as i128 * mult as i128) >> 32) as i64
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -59,14 +92,16 @@ fn kernel_trusts_tsc() -> bool {
         .is_ok_and(|s| s.trim() == "tsc")
 }
 
-/// Decides the clock and calibrates it (spins ~0.5 ms once per process).
+/// Decides the clock and calibrates it. The first ratio comes from a 50 µs
+/// spin: with ~25 ns of `clock_gettime` jitter that is within 0.1 %, below
+/// the histograms' 0.4 %; `refine` improves it as the process lives.
 pub fn start() {
     if !CALIBRATION.load(Acquire).is_null() || !kernel_trusts_tsc() {
         return;
     }
     let (tsc0, mono0) = (rdtsc(), monotonic_ns());
     let mut now = (tsc0, mono0);
-    while now.1 - mono0 < 500_000 {
+    while now.1 - mono0 < 50_000 {
         std::hint::spin_loop();
         now = (rdtsc(), monotonic_ns());
     }
@@ -121,6 +156,7 @@ mod tests {
     #[test]
     fn tsc_clock_tracks_monotonic_time() {
         start();
+        let now_ns = || ticks_to_time(now_ticks());
         let (a, m) = (now_ns(), monotonic_ns());
         assert!(a.abs_diff(m) < 1_000_000, "{a} vs {m}");
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -6,9 +6,10 @@
 //! to is shared, through atomics.
 
 use crate::ffi::*;
-use crate::recorder;
 use crate::vfs::VfsState;
+use crate::{clock, recorder};
 use std::os::raw::c_void;
+use vfscope_segment::layout::Shape;
 use vfscope_segment::{FileKind, Layout, LockLevel, Op, SlowCallRecord, DB_NONE};
 
 /// The file SQLite allocates for vfscope: `szOsFile` is the offset of `real`
@@ -36,6 +37,8 @@ pub struct FileState {
     shm_shared: u8,
     shm_exclusive: u8,
     shm_since_ns: [u64; SQLITE_SHM_NLOCK as usize],
+    /// Cells of this file's io ops, looked up once.
+    cells: CellCache,
     last_read_end: u64,
     last_write_end: u64,
     /// The highest offset known to hold data (file size or written end).
@@ -56,6 +59,7 @@ impl FileState {
             shm_shared: 0,
             shm_exclusive: 0,
             shm_since_ns: [0; SQLITE_SHM_NLOCK as usize],
+            cells: CellCache::for_segment(std::ptr::null()),
             last_read_end: 0,
             last_write_end: 0,
             high_water: 0,
@@ -64,16 +68,26 @@ impl FileState {
     }
 
     /// Records one call on this file.
-    #[inline]
-    pub fn record(&self, layout: &Layout, op: Op, call: Timed, bytes: u64, offset: u64, size: u32) {
+    #[inline(always)]
+    pub fn record(
+        &mut self,
+        layout: &Layout,
+        op: Op,
+        call: Timed,
+        bytes: u64,
+        offset: u64,
+        size: u32,
+    ) {
         self.record_as(layout, op, self.kind, call, bytes, offset, size);
     }
 
-    /// Records one call under another file kind (the shm methods).
-    #[inline]
+    /// Records one call under a given file kind (the shm methods use `Shm`).
+    /// Each io op of a file always records into the same cell, so the cell
+    /// is looked up once and kept, for the segment it belongs to.
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn record_as(
-        &self,
+        &mut self,
         layout: &Layout,
         op: Op,
         kind: FileKind,
@@ -82,6 +96,21 @@ impl FileState {
         offset: u64,
         size: u32,
     ) {
+        if !std::ptr::eq(self.cells.segment, layout) {
+            self.cells = CellCache::for_segment(layout);
+        }
+        let index = op.index().wrapping_sub(Op::Close.index());
+        if let Some(entry) = self.cells.slots.get_mut(index) {
+            if *entry == 0 {
+                *entry = layout.cell_slot(op, kind, self.db).unwrap_or(0);
+            }
+            if *entry != 0 {
+                let latency = call.latency_ns();
+                layout.cell_at(*entry).record(call.rc, bytes, latency);
+                record_if_slow(layout, op, kind, self.db, call, latency, offset, size);
+                return;
+            }
+        }
         record_call(layout, op, kind, self.db, call, bytes, offset, size);
     }
 
@@ -122,24 +151,24 @@ impl FileState {
         let stats = layout.lock_stats(self.db);
         if rc == SQLITE_OK {
             if self.waiting_since_ns != 0 {
-                layout.record_latency(&stats.wait_hist, call.end_ns - self.waiting_since_ns);
+                layout.record_latency(&stats.wait_hist, call.end_ns() - self.waiting_since_ns);
                 self.waiting_since_ns = 0;
             }
             if target > self.lock {
-                self.transition(layout, target, call.end_ns);
+                self.transition(layout, target, call.end_ns());
             }
             return;
         }
         if rc & 0xff == SQLITE_BUSY {
             stats.busy[target.index()].fetch_add(1, Relaxed);
             if self.waiting_since_ns == 0 {
-                self.waiting_since_ns = call.start_ns.max(1);
+                self.waiting_since_ns = call.start_ns().max(1);
             }
         }
         // unix VFSes keep the PENDING lock they took on the way to a refused
         // EXCLUSIVE (os_unix.c, unixLock), so new readers are held off.
         if unix_rules && target == LockLevel::Exclusive && self.lock == LockLevel::Reserved {
-            self.transition(layout, LockLevel::Pending, call.end_ns);
+            self.transition(layout, LockLevel::Pending, call.end_ns());
         }
     }
 
@@ -153,7 +182,7 @@ impl FileState {
             self.waiting_since_ns = 0;
         }
         if rc == SQLITE_OK && target < self.lock {
-            self.transition(layout, target, call.end_ns);
+            self.transition(layout, target, call.end_ns());
         }
     }
 
@@ -187,17 +216,14 @@ impl FileState {
         rc: i32,
         now_ns: u64,
     ) {
-        let first = offset.clamp(0, SQLITE_SHM_NLOCK);
-        let last = offset.saturating_add(n).clamp(first, SQLITE_SHM_NLOCK);
-        let mask = (first..last).fold(0u8, |m, slot| m | 1 << slot);
+        let mask = slot_mask(offset, n);
         if mask == 0 {
             return;
         }
         let stats = layout.lock_stats(self.db);
         let exclusive = flags & SQLITE_SHM_EXCLUSIVE != 0;
         if flags & SQLITE_SHM_LOCK != 0 {
-            for slot in first..last {
-                let slot = slot as usize;
+            for slot in slots(mask) {
                 if rc == SQLITE_OK {
                     stats.shm_acquired[slot][exclusive as usize].fetch_add(1, Relaxed);
                     self.shm_since_ns[slot] = now_ns;
@@ -225,13 +251,11 @@ impl FileState {
             return;
         }
         let stats = layout.lock_stats(self.db);
-        for slot in 0..SQLITE_SHM_NLOCK as usize {
-            if held & (1 << slot) != 0 {
-                layout.record_latency(
-                    &stats.shm_hold_hist[slot],
-                    now_ns.saturating_sub(self.shm_since_ns[slot]),
-                );
-            }
+        for slot in slots(held) {
+            layout.record_latency(
+                &stats.shm_hold_hist[slot],
+                now_ns.saturating_sub(self.shm_since_ns[slot]),
+            );
         }
         self.shm_shared &= !mask;
         self.shm_exclusive &= !mask;
@@ -259,10 +283,8 @@ impl FileState {
     /// Counts I/O not aligned to pages or blocks; returns the bytes beyond
     /// `amount` that a block store would move. Page and block sizes are
     /// powers of two, so masks replace divisions on this path.
-    fn alignment(&self, layout: &Layout, offset: u64, amount: u64) -> u64 {
-        let shape = layout.shape(self.kind, self.db);
-        let page_mask = self.page_size(layout) - 1;
-        if (offset | amount) & page_mask != 0 {
+    fn alignment(shape: &Shape, page: u64, offset: u64, amount: u64) -> u64 {
+        if (offset | amount) & (page - 1) != 0 {
             shape.unaligned_page.fetch_add(1, Relaxed);
         }
         let block_mask = recorder::block_size() - 1;
@@ -276,13 +298,14 @@ impl FileState {
     }
 
     /// After a successful `xRead` of `buf[..amount]` at `offset`.
+    #[inline(always)]
     pub fn read_done(&mut self, layout: &Layout, buf: *const c_void, amount: u64, offset: u64) {
         let shape = layout.shape(self.kind, self.db);
         if offset != self.last_read_end {
             shape.reads_random.fetch_add(1, Relaxed);
         }
         self.last_read_end = offset + amount;
-        let extra = self.alignment(layout, offset, amount);
+        let extra = Self::alignment(shape, self.page_size(layout), offset, amount);
         if extra != 0 {
             shape.block_extra_read.fetch_add(extra, Relaxed);
         }
@@ -294,8 +317,10 @@ impl FileState {
     }
 
     /// After a successful `xWrite` of `buf[..amount]` at `offset`.
+    #[inline(always)]
     pub fn write_done(&mut self, layout: &Layout, buf: *const c_void, amount: u64, offset: u64) {
         let shape = layout.shape(self.kind, self.db);
+        let page = self.page_size(layout);
         let end = offset + amount;
         if offset >= self.high_water {
             shape.writes_append.fetch_add(1, Relaxed);
@@ -304,34 +329,16 @@ impl FileState {
         }
         self.last_write_end = end;
         self.high_water = self.high_water.max(end);
-        let extra = self.alignment(layout, offset, amount);
+        let extra = Self::alignment(shape, page, offset, amount);
         if extra != 0 {
             shape.block_extra_written.fetch_add(extra, Relaxed);
         }
-        // SAFETY: SQLite's buffer holds `amount` bytes for the whole call.
-        let data = unsafe { std::slice::from_raw_parts(buf as *const u8, amount as usize) };
         if offset == 0 {
-            self.learn_page_size(layout, data);
+            // SAFETY: SQLite's buffer holds `amount` bytes for the whole call.
+            let head = unsafe { std::slice::from_raw_parts(buf as *const u8, amount as usize) };
+            self.learn_page_size(layout, head);
         } else if self.kind == FileKind::Wal {
-            self.count_wal_frame(layout, data, offset);
-        }
-    }
-
-    /// A WAL frame is a 24-byte header then a page; SQLite writes the header
-    /// by itself, some VFS users write both at once. Bytes 4..8 of the header
-    /// hold the database size after a commit, 0 in other frames.
-    fn count_wal_frame(&self, layout: &Layout, data: &[u8], offset: u64) {
-        let page = self.page_size(layout);
-        let frame = page + 24;
-        let at_frame_start = offset >= 32 && (offset - 32) % frame == 0;
-        if !at_frame_start || !(data.len() as u64 == 24 || data.len() as u64 == frame) {
-            return;
-        }
-        let shape = layout.shape(self.kind, self.db);
-        shape.wal_frames.fetch_add(1, Relaxed);
-        shape.wal_frame_bytes.fetch_add(page, Relaxed);
-        if be32(data, 4).is_some_and(|size| size != 0) {
-            shape.wal_commits.fetch_add(1, Relaxed);
+            count_wal_frame(shape, page, buf, amount, offset);
         }
     }
 
@@ -365,6 +372,44 @@ impl FileState {
     }
 }
 
+/// A WAL frame is a 24-byte header then a page; SQLite writes the header by
+/// itself, some VFS users write both at once. Bytes 4..8 of the header hold
+/// the database size after a commit, 0 in other frames.
+fn count_wal_frame(shape: &Shape, page: u64, buf: *const c_void, amount: u64, offset: u64) {
+    let frame = page + 24;
+    if (amount != 24 && amount != frame) || offset < 32 || (offset - 32) % frame != 0 {
+        return;
+    }
+    shape.wal_frames.fetch_add(1, Relaxed);
+    shape.wal_frame_bytes.fetch_add(page, Relaxed);
+    // SAFETY: SQLite's buffer holds `amount` (>= 24) bytes for the whole call.
+    let header = unsafe { std::slice::from_raw_parts(buf as *const u8, 8) };
+    if be32(header, 4).is_some_and(|size| size != 0) {
+        shape.wal_commits.fetch_add(1, Relaxed);
+    }
+}
+
+/// The WAL-index slots `offset .. offset + n` as a bit mask (out-of-range
+/// slots dropped).
+fn slot_mask(offset: i32, n: i32) -> u8 {
+    if !(0..SQLITE_SHM_NLOCK).contains(&offset) || n <= 0 {
+        return 0;
+    }
+    let ones = if n >= 8 { 0xffu32 } else { (1u32 << n) - 1 };
+    ((ones << offset) & 0xff) as u8
+}
+
+/// The slot numbers set in `mask`, lowest first.
+fn slots(mut mask: u8) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let slot = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            slot
+        })
+    })
+}
+
 fn be32(data: &[u8], at: usize) -> Option<u32> {
     data.get(at..at + 4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -372,12 +417,47 @@ fn be32(data: &[u8], at: usize) -> Option<u32> {
 
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Start and end of one forwarded call, and its result.
+/// The cells a file's io ops record into (handles from `cell_slot`, 0 when
+/// not looked up yet), valid for one segment: a forked child records into a
+/// new one. Kept small because SQLite zero-fills `szOsFile` bytes per file.
+struct CellCache {
+    segment: *const Layout,
+    slots: [u32; IO_OPS],
+}
+
+/// `sqlite3_io_methods` ops: `Close` ..= `Unfetch`.
+const IO_OPS: usize = Op::Unfetch.index() - Op::Close.index() + 1;
+
+impl CellCache {
+    fn for_segment(segment: *const Layout) -> Self {
+        CellCache {
+            segment,
+            slots: [0; IO_OPS],
+        }
+    }
+}
+
+/// Start and end of one forwarded call in clock ticks, and its result.
 #[derive(Clone, Copy, Debug)]
 pub struct Timed {
-    pub start_ns: u64,
-    pub end_ns: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
     pub rc: i32,
+}
+
+impl Timed {
+    #[inline]
+    pub fn latency_ns(&self) -> u64 {
+        clock::ticks_to_ns(self.end.saturating_sub(self.start))
+    }
+
+    pub fn start_ns(&self) -> u64 {
+        clock::ticks_to_time(self.start)
+    }
+
+    pub fn end_ns(&self) -> u64 {
+        clock::ticks_to_time(self.end)
+    }
 }
 
 /// Records a call: its cell, and the slow-call ring when slow enough.
@@ -393,18 +473,51 @@ pub fn record_call(
     offset: u64,
     size: u32,
 ) {
-    let latency = call.end_ns.saturating_sub(call.start_ns);
+    let latency = call.latency_ns();
     layout.record_call(op, kind, db, call.rc, bytes, latency);
+    record_if_slow(layout, op, kind, db, call, latency, offset, size);
+}
+
+/// Adds the call to the slow-call ring if it took at least the threshold.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn record_if_slow(
+    layout: &Layout,
+    op: Op,
+    kind: FileKind,
+    db: u16,
+    call: Timed,
+    latency: u64,
+    offset: u64,
+    size: u32,
+) {
     if latency >= recorder::slow_threshold_ns() {
         layout.push_slow(&SlowCallRecord {
             op,
             kind,
             db,
-            start_ns: call.start_ns,
+            start_ns: call.start_ns(),
             latency_ns: latency,
             offset,
             size,
             rc: call.rc,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_masks_cover_the_requested_range() {
+        assert_eq!(slot_mask(0, 1), 0b1);
+        assert_eq!(slot_mask(3, 5), 0b1111_1000);
+        assert_eq!(slot_mask(1, 2), 0b110);
+        assert_eq!(slot_mask(6, 9), 0b1100_0000);
+        assert_eq!(slot_mask(8, 1), 0);
+        assert_eq!(slot_mask(-1, 3), 0);
+        assert_eq!(slot_mask(2, 0), 0);
+        assert_eq!(slots(0b1010_0001).collect::<Vec<_>>(), vec![0, 5, 7]);
     }
 }

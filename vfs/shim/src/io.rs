@@ -6,7 +6,7 @@
 //! switches vfscope to plain passthrough and never changes a result or
 //! unwinds into SQLite.
 
-use crate::clock::now_ns;
+use crate::clock::now_ticks;
 use crate::ffi::*;
 use crate::file::{FileState, Timed, TracedFile};
 use crate::recorder;
@@ -43,11 +43,11 @@ pub(crate) fn guarded(what: &'static str, body: impl FnOnce()) {
 /// Times one forwarded call.
 #[inline(always)]
 pub(crate) fn timed(call: impl FnOnce() -> c_int) -> Timed {
-    let start_ns = now_ns();
+    let start = now_ticks();
     let rc = call();
     Timed {
-        start_ns,
-        end_ns: now_ns(),
+        start,
+        end: now_ticks(),
         rc,
     }
 }
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn x_close(file: *mut sqlite3_file) -> c_int {
         rc = call.rc;
         with_layout(|layout| {
             state.record(layout, Op::Close, call, 0, 0, 0);
-            state.closed(layout, call.end_ns);
+            state.closed(layout, call.end_ns());
         });
     });
     rc
@@ -420,7 +420,7 @@ pub unsafe extern "C" fn x_shm_lock(
                 offset as u64,
                 n as u32,
             );
-            state.shm_locked(layout, offset, n, flags, call.rc, call.end_ns);
+            state.shm_locked(layout, offset, n, flags, call.rc, call.end_ns());
         });
     });
     rc
@@ -456,7 +456,7 @@ pub unsafe extern "C" fn x_shm_unmap(file: *mut sqlite3_file, delete: c_int) -> 
         with_layout(|layout| {
             state.record_as(layout, Op::ShmUnmap, FileKind::Shm, call, 0, 0, 0);
             // Unmapping drops this connection's WAL-index locks.
-            state.release_shm(layout, 0xff, call.end_ns);
+            state.release_shm(layout, 0xff, call.end_ns());
         });
     });
     rc

@@ -140,7 +140,7 @@ unsafe extern "C" fn x_open(
             let state = unsafe { &mut (*traced).state };
             state.db = db_of(layout, name, kind);
             if !real_methods.is_null() {
-                state.opened(layout, call.end_ns);
+                state.opened(layout, call.end_ns());
             }
             state.record(layout, Op::Open, call, 0, 0, 0);
         }
