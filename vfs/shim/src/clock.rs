@@ -7,7 +7,7 @@
 //! calibrated at start and refined later on cold paths. Elsewhere it uses
 //! `clock_gettime`.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering::*};
+use std::sync::atomic::{AtomicPtr, Ordering::*};
 use vfscope_segment::monotonic_ns;
 
 /// A tick → nanosecond mapping: `ns = mono0 + (ticks - tsc0) * mult >> 32`.
@@ -21,29 +21,27 @@ struct Calibration {
     refine_at: u64,
 }
 
-static USE_TSC: AtomicBool = AtomicBool::new(false);
+/// Null until the TSC is calibrated; then the TSC is used.
 static CALIBRATION: AtomicPtr<Calibration> = AtomicPtr::new(std::ptr::null_mut());
 
 /// A raw clock reading: TSC ticks, or nanoseconds without a TSC. The
 /// recording path reads ticks and converts once per call.
 #[inline(always)]
 pub fn now_ticks() -> u64 {
-    if USE_TSC.load(Relaxed) {
-        rdtsc()
-    } else {
+    if CALIBRATION.load(Relaxed).is_null() {
         monotonic_ns()
+    } else {
+        rdtsc()
     }
 }
 
 /// The current calibration, if the TSC is in use.
 #[inline(always)]
 fn calibration() -> Option<&'static Calibration> {
-    if !USE_TSC.load(Relaxed) {
-        return None;
-    }
-    // SAFETY: USE_TSC is only set after CALIBRATION holds a leaked,
-    // never-freed Calibration (Release/Acquire through `start`).
-    Some(unsafe { &*CALIBRATION.load(Acquire) })
+    let p = CALIBRATION.load(Acquire);
+    // SAFETY: CALIBRATION holds null or a leaked, never-freed Calibration,
+    // published with Release after it was written.
+    (!p.is_null()).then(|| unsafe { &*p })
 }
 
 /// Nanoseconds in a span of ticks.
@@ -105,9 +103,7 @@ pub fn start() {
         std::hint::spin_loop();
         now = (rdtsc(), monotonic_ns());
     }
-    if publish((tsc0, mono0), now) {
-        USE_TSC.store(true, Release);
-    }
+    publish((tsc0, mono0), now);
 }
 
 /// Refines the ratio over the longer baseline since `start`, at 1 s, 10 s,
@@ -128,14 +124,14 @@ pub fn refine() {
     publish(c.first, now);
 }
 
-fn publish(first: (u64, u64), now: (u64, u64)) -> bool {
+fn publish(first: (u64, u64), now: (u64, u64)) {
     let (ticks, ns) = (now.0.wrapping_sub(first.0), now.1.saturating_sub(first.1));
     if ticks == 0 || ns == 0 {
-        return false;
+        return;
     }
     let mult = ((ns as u128) << 32) / ticks as u128;
     let Ok(mult) = u64::try_from(mult) else {
-        return false;
+        return;
     };
     let c = Box::leak(Box::new(Calibration {
         tsc0: now.0,
@@ -146,7 +142,6 @@ fn publish(first: (u64, u64), now: (u64, u64)) -> bool {
     }));
     // Each refinement leaks one small struct; there are ~10 in a year.
     CALIBRATION.store(c, Release);
-    true
 }
 
 #[cfg(test)]

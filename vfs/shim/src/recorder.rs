@@ -11,16 +11,27 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
 use std::sync::{Mutex, Once};
 use vfscope_segment::{Layout, ProcessMeta, SegmentWriter};
 
-/// The segment calls are recorded into; null while not recording.
-static LAYOUT: AtomicPtr<Layout> = AtomicPtr::new(std::ptr::null_mut());
+/// What every recorded call reads, in one cache line: after the real call's
+/// system call these lines are usually cold, and each one costs a miss.
+#[repr(C, align(64))]
+struct Hot {
+    /// The segment calls are recorded into; null while not recording.
+    layout: AtomicPtr<Layout>,
+    slow_ns: AtomicU64,
+    block_size: AtomicU64,
+}
+
+static HOT: Hot = Hot {
+    layout: AtomicPtr::new(std::ptr::null_mut()),
+    slow_ns: AtomicU64::new(u64::MAX),
+    block_size: AtomicU64::new(4096),
+};
 /// The parent's segment, in a forked child that has not recorded yet.
 static PARENT_LAYOUT: AtomicPtr<Layout> = AtomicPtr::new(std::ptr::null_mut());
 /// Set in a forked child until its own segment exists.
 static FORKED: AtomicBool = AtomicBool::new(false);
 /// Set after an internal fault: vfscope stays a plain passthrough.
 static DEGRADED: AtomicBool = AtomicBool::new(false);
-static SLOW_NS: AtomicU64 = AtomicU64::new(u64::MAX);
-static BLOCK_SIZE: AtomicU64 = AtomicU64::new(4096);
 
 struct Global {
     /// `None` only in a forked child between the fork and its first call.
@@ -36,11 +47,11 @@ static HOOKS: Once = Once::new();
 /// The segment to record into, if recording.
 #[inline]
 pub fn layout() -> Option<&'static Layout> {
-    let p = LAYOUT.load(Acquire);
+    let p = HOT.layout.load(Acquire);
     if p.is_null() {
         return layout_after_fork();
     }
-    // SAFETY: LAYOUT only ever holds pointers into segment mappings that are
+    // SAFETY: HOT.layout only ever holds pointers into segment mappings that are
     // never unmapped (writers live in GLOBAL or are leaked by
     // `forget_in_child`).
     Some(unsafe { &*p })
@@ -49,13 +60,13 @@ pub fn layout() -> Option<&'static Layout> {
 /// The slow-call threshold in nanoseconds.
 #[inline]
 pub fn slow_threshold_ns() -> u64 {
-    SLOW_NS.load(Relaxed)
+    HOT.slow_ns.load(Relaxed)
 }
 
 /// The modelled backend block size in bytes.
 #[inline]
 pub fn block_size() -> u64 {
-    BLOCK_SIZE.load(Relaxed)
+    HOT.block_size.load(Relaxed)
 }
 
 /// Starts recording into a new segment in the configured directory. The first
@@ -109,12 +120,13 @@ fn install(
     sqlite_version: &str,
 ) {
     crate::clock::start();
-    SLOW_NS.store(
+    HOT.slow_ns.store(
         config.slow_threshold.as_nanos().min(u64::MAX as u128) as u64,
         Relaxed,
     );
-    BLOCK_SIZE.store(config.block_size, Relaxed);
-    LAYOUT.store(writer.layout() as *const Layout as *mut Layout, Release);
+    HOT.block_size.store(config.block_size, Relaxed);
+    HOT.layout
+        .store(writer.layout() as *const Layout as *mut Layout, Release);
     *global = Some(Global {
         writer: Some(writer),
         dir,
@@ -150,7 +162,7 @@ extern "C" fn in_forked_child() {
     // meaning "alive" for the child, so the inherited descriptor is closed
     // now; the child's own segment is made at its first recorded call, so a
     // child that only execs leaves no segment behind.
-    let parent = LAYOUT.swap(std::ptr::null_mut(), AcqRel);
+    let parent = HOT.layout.swap(std::ptr::null_mut(), AcqRel);
     if parent.is_null() {
         return;
     }
@@ -190,18 +202,19 @@ fn layout_after_fork() -> Option<&'static Layout> {
             // it stays mapped for the life of this process.
             writer.layout().inherit_from(unsafe { &*parent });
         }
-        LAYOUT.store(writer.layout() as *const Layout as *mut Layout, Release);
+        HOT.layout
+            .store(writer.layout() as *const Layout as *mut Layout, Release);
         g.writer = Some(writer);
         FORKED.store(false, Release);
     }
     drop(global);
-    let p = LAYOUT.load(Acquire);
+    let p = HOT.layout.load(Acquire);
     // SAFETY: as in `layout`.
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
 extern "C" fn at_exit() {
-    let p = LAYOUT.load(Acquire);
+    let p = HOT.layout.load(Acquire);
     if !p.is_null() {
         // SAFETY: as in `layout`.
         let layout = unsafe { &*p };
@@ -219,7 +232,7 @@ pub fn degrade(what: &str) {
         layout.header.faults.fetch_add(1, Relaxed);
     }
     FORKED.store(false, Release);
-    LAYOUT.store(std::ptr::null_mut(), Release);
+    HOT.layout.store(std::ptr::null_mut(), Release);
     if !DEGRADED.swap(true, AcqRel) {
         warn(&format!(
             "internal fault in {what}; continuing as a plain passthrough without recording"
