@@ -16,7 +16,11 @@ fn forked_child_records_into_its_own_segment() {
     let child = unsafe { libc::fork() };
     if child == 0 {
         let ok = (0..10).all(|i| file.write(&[2; 4096], i * 4096) == 0);
-        std::mem::forget(file); // the parent closes it
+        // A file of the child's own takes the first row of its open-file
+        // table; closing the inherited file must not free that row.
+        let own = RawFile::open(vfscope(), &dir.path().join("child.db"), MAIN_DB_FLAGS);
+        drop(file);
+        std::mem::forget(own); // still open when the child exits
         std::process::exit(if ok { 0 } else { 1 });
     }
     let mut status = 0;
@@ -38,11 +42,25 @@ fn forked_child_records_into_its_own_segment() {
         .find(|r| r.pid() == child as u32)
         .expect("the child's segment");
     assert_eq!(reader.liveness(), Liveness::Exited);
-    let inherited = db_view(&reader.snapshot(), &path);
+    let child_snapshot = reader.snapshot();
+    let inherited = db_view(&child_snapshot, &path);
     assert_eq!(
         inherited.index, parent.index,
         "the inherited file keeps its database"
     );
     assert_eq!(inherited.calls(Op::Write, FileKind::MainDb), 10);
+    assert_eq!(inherited.calls(Op::Close, FileKind::MainDb), 1);
+    let own = db_view(&child_snapshot, &dir.path().join("child.db"));
+    let open: Vec<u16> = child_snapshot.open_files.iter().map(|f| f.db).collect();
+    assert_eq!(
+        open,
+        vec![own.index],
+        "the child's own file is still listed as open"
+    );
+    assert_eq!(
+        snapshot().open_files.len(),
+        1,
+        "the parent's file is open in the parent"
+    );
     drop(file);
 }

@@ -9,7 +9,7 @@ use crate::ffi::*;
 use crate::vfs::VfsState;
 use crate::{clock, recorder};
 use std::os::raw::c_void;
-use vfscope_segment::layout::Shape;
+use vfscope_segment::layout::{OpenFile, Shape};
 use vfscope_segment::{FileKind, Layout, LockLevel, Op, SlowCallRecord, DB_NONE};
 
 /// The file SQLite allocates for vfscope: `szOsFile` is the offset of `real`
@@ -28,8 +28,9 @@ pub struct FileState {
     pub vfs: *const VfsState,
     pub kind: FileKind,
     pub db: u16,
-    /// Row in the segment's open-file table.
-    open_row: Option<u16>,
+    /// Row in the open-file table of the segment it was claimed in (a
+    /// forked child must not touch its parent's rows in its own segment).
+    open_row: Option<(u16, *const Layout)>,
     lock: LockLevel,
     level_since_ns: u64,
     /// When the first BUSY of a wait happened; 0 when not waiting.
@@ -116,7 +117,9 @@ impl FileState {
 
     pub fn opened(&mut self, layout: &Layout, now_ns: u64) {
         layout.shape(self.kind, self.db).opens.fetch_add(1, Relaxed);
-        self.open_row = layout.claim_open_file(self.kind, self.db, now_ns);
+        self.open_row = layout
+            .claim_open_file(self.kind, self.db, now_ns)
+            .map(|row| (row, layout as *const Layout));
         self.level_since_ns = now_ns;
     }
 
@@ -134,7 +137,11 @@ impl FileState {
             );
         }
         self.release_shm(layout, 0xff, now_ns);
-        if let Some(row) = self.open_row.take() {
+        if let Some(row) = self
+            .open_row
+            .take()
+            .and_then(|(row, segment)| std::ptr::eq(segment, layout).then_some(row))
+        {
             layout.release_open_file(row);
         }
     }
@@ -197,10 +204,7 @@ impl FileState {
         }
         self.lock = to;
         self.level_since_ns = now_ns;
-        if let Some(row) = self
-            .open_row
-            .and_then(|r| layout.open_files.get(r as usize))
-        {
+        if let Some(row) = self.open_file_row(layout) {
             row.lock_level.store(to as u32, Relaxed);
             row.level_since_ns.store(now_ns, Relaxed);
         }
@@ -262,11 +266,17 @@ impl FileState {
         self.publish_shm(layout);
     }
 
+    /// This file's row in the open-file table of `layout`, if it has one
+    /// there.
+    fn open_file_row<'a>(&self, layout: &'a Layout) -> Option<&'a OpenFile> {
+        let (row, segment) = self.open_row?;
+        std::ptr::eq(segment, layout)
+            .then(|| layout.open_files.get(row as usize))
+            .flatten()
+    }
+
     fn publish_shm(&self, layout: &Layout) {
-        if let Some(row) = self
-            .open_row
-            .and_then(|r| layout.open_files.get(r as usize))
-        {
+        if let Some(row) = self.open_file_row(layout) {
             let held = self.shm_shared as u32 | (self.shm_exclusive as u32) << 8;
             row.shm_held.store(held, Relaxed);
         }
