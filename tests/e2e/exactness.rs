@@ -181,3 +181,31 @@ fn wal_commits_match_the_transactions() {
     let levels = &view.locks;
     assert!(levels.transition(LockLevel::None, LockLevel::Shared) > 0);
 }
+
+#[test]
+fn slow_calls_land_in_the_ring() {
+    own_process!(slow_calls_land_in_the_ring);
+    vfscope();
+    let name = std::ffi::CString::new(vfscope()).unwrap();
+    // SAFETY: a registered VFS; xSleep takes microseconds and has no other
+    // precondition. 60 ms is above the harness's 50 ms threshold.
+    let slept = unsafe {
+        let vfs = libsqlite3_sys::sqlite3_vfs_find(name.as_ptr());
+        (*vfs).xSleep.unwrap()(vfs, 60_000)
+    };
+    assert!(slept >= 60_000);
+    let snap = snapshot();
+    let sleeps: Vec<_> = snap.slow.iter().filter(|c| c.op == Op::Sleep).collect();
+    assert_eq!(sleeps.len(), 1, "{:?}", snap.slow);
+    assert_eq!(sleeps[0].kind, FileKind::None);
+    // The sleep lasts at least 60 ms; the TSC ratio is good to ~1e-4.
+    assert!(
+        sleeps[0].latency_ns >= 59_950_000,
+        "{}",
+        sleeps[0].latency_ns
+    );
+    assert_eq!(snap.meta.slow_threshold_ns, 50_000_000);
+    let cell = snap.cells.iter().find(|c| c.op == Op::Sleep).unwrap();
+    assert_eq!(cell.calls(), 1);
+    assert!(cell.max_ns >= 59_950_000);
+}
