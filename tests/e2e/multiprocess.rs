@@ -59,3 +59,59 @@ fn two_processes_write_one_wal_database() {
         assert!(snap.calls(Op::ShmLock, FileKind::Shm) > 0);
     }
 }
+
+/// Runs the worker with extra environment and returns (success, stderr).
+fn worker_with_env(db: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vfscope-test-worker"));
+    cmd.args([db.to_str().unwrap(), "1", "x"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_settings_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bad.db");
+    let segments = dir.path().join("segments");
+    let (ok, err) = worker_with_env(
+        &db,
+        &[
+            ("VFSCOPE_DIR", segments.as_os_str()),
+            ("VFSCOPE_SLOW", "fast".as_ref()),
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains(r#"VFSCOPE_SLOW="fast" is not valid"#), "{err}");
+    let (ok, err) = worker_with_env(
+        &db,
+        &[
+            ("VFSCOPE_DIR", segments.as_os_str()),
+            ("VFSCOPE_BLOCK_SIZE", "3000".as_ref()),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(r#"VFSCOPE_BLOCK_SIZE="3000" is not valid"#),
+        "{err}"
+    );
+}
+
+#[test]
+fn unusable_segment_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dir.db");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"").unwrap();
+    let (ok, err) = worker_with_env(&db, &[("VFSCOPE_DIR", file.as_os_str())]);
+    assert!(!ok);
+    assert!(
+        err.contains("not-a-dir") && err.contains("not a directory"),
+        "{err}"
+    );
+}

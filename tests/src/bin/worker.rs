@@ -5,9 +5,20 @@
 //! usage: vfscope-test-worker DB ROWS WORKER_ID
 
 use rusqlite::{params, Connection};
+use std::process::ExitCode;
 use std::time::Duration;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("vfscope-test-worker: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, db, rows, id] = args.as_slice() else {
         return Err("usage: vfscope-test-worker DB ROWS WORKER_ID".into());
