@@ -35,7 +35,11 @@ pub fn run() -> Result<()> {
             .first()
             .map_or("?", |(_, parent)| parent.as_str()),
     );
-    print!("{}", crate::summary::render(&snapshot));
+    let report = crate::report::Report::new(
+        &[(snapshot, vfscope_segment::Liveness::Running)],
+        Vec::new(),
+    );
+    print!("{}", crate::report::text::render(&report));
     Ok(())
 }
 

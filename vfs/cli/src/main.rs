@@ -3,44 +3,43 @@
 
 mod demo;
 mod format;
-mod summary;
+mod report;
+mod run;
+mod segments;
+mod show;
 
+use anyhow::{anyhow, bail, Context, Result};
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
 vfscope: observability and tracing VFS for SQLite
 
 usage:
-  vfscope demo        run a built-in SQLite workload through vfscope and
-                      print what the VFS saw
-  vfscope --version
-  vfscope --help
+  vfscope run [--json FILE] [--dir DIR] [--lib PATH] [--keep] [--quiet] -- CMD [ARGS...]
+        run CMD with libvfscope.so preloaded; at exit, report on every
+        process it started (to stderr; --json also writes JSON). The exit
+        status is CMD's.
+  vfscope report [--json FILE] [--dir DIR] [PID | SEGMENT | DIR]
+        the same report for a running process, a kept segment, or every
+        segment of a directory (default: the segment directory)
+  vfscope demo
+        run a built-in SQLite workload through vfscope and print the report
+  vfscope --version | --help
 
 environment:
   VFSCOPE_DIR         segment directory (default $XDG_RUNTIME_DIR/vfscope,
-                      else /tmp/vfscope-$UID)
+                      else /tmp/vfscope-$UID; `run` uses a fresh one)
   VFSCOPE_SLOW        slow-call threshold, e.g. 10ms (default 10ms)
   VFSCOPE_BLOCK_SIZE  backend block size for alignment counters (default 4096)
+  VFSCOPE_LIB         libvfscope.so for `run` (default: next to vfscope)
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("demo") if args.len() == 1 => demo::run(),
-        Some("--version") | Some("-V") => {
-            println!("vfscope {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Some("--help") | Some("-h") | None => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(anyhow::anyhow!(
-            "unknown command or argument {other:?}; see vfscope --help"
-        )),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match dispatch(args) {
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
             if err.chain().any(is_broken_pipe) {
                 return ExitCode::SUCCESS;
@@ -49,6 +48,81 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn dispatch(args: Vec<OsString>) -> Result<u8> {
+    let Some((command, rest)) = args.split_first() else {
+        print!("{USAGE}");
+        return Ok(0);
+    };
+    match command.to_str() {
+        Some("run") => run::run(run_options(rest)?),
+        Some("report") => show::run(report_options(rest)?).map(|()| 0),
+        Some("demo") if rest.is_empty() => demo::run().map(|()| 0),
+        Some("--version" | "-V") => {
+            println!("vfscope {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Some("--help" | "-h" | "help") => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        _ => bail!(
+            "unknown command or argument {:?}; see vfscope --help",
+            command.to_string_lossy()
+        ),
+    }
+}
+
+/// The value after an option, named in the error when missing.
+fn value(option: &str, args: &mut std::slice::Iter<'_, OsString>) -> Result<PathBuf> {
+    args.next()
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow!("{option} needs a value"))
+}
+
+fn run_options(args: &[OsString]) -> Result<run::Options> {
+    let mut options = run::Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--") => break,
+            Some("--json") => options.json = Some(value("--json", &mut args)?),
+            Some("--dir") => options.dir = Some(value("--dir", &mut args)?),
+            Some("--lib") => options.lib = Some(value("--lib", &mut args)?),
+            Some("--keep") => options.keep = true,
+            Some("--quiet") => options.quiet = true,
+            Some(flag) if flag.starts_with('-') => {
+                bail!("unknown option {flag:?} for vfscope run; see vfscope --help")
+            }
+            _ => {
+                options.command.push(arg.clone());
+                break;
+            }
+        }
+    }
+    options.command.extend(args.cloned());
+    Ok(options)
+}
+
+fn report_options(args: &[OsString]) -> Result<show::Options> {
+    let mut options = show::Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--json") => options.json = Some(value("--json", &mut args)?),
+            Some("--dir") => options.dir = Some(value("--dir", &mut args)?),
+            Some(flag) if flag.starts_with('-') => {
+                bail!("unknown option {flag:?} for vfscope report; see vfscope --help")
+            }
+            Some(target) if options.target.is_none() => options.target = Some(target.to_string()),
+            _ => {
+                return Err(anyhow!("unexpected argument {:?}", arg.to_string_lossy()))
+                    .context("vfscope report takes at most one PID, SEGMENT or DIR")
+            }
+        }
+    }
+    Ok(options)
 }
 
 fn is_broken_pipe(err: &(dyn std::error::Error + 'static)) -> bool {

@@ -99,6 +99,28 @@ pub struct LockSnapshot {
 }
 
 impl LockSnapshot {
+    /// Adds another database's lock activity to this one (db stays).
+    pub fn add(&mut self, l: &LockSnapshot) {
+        for (from, row) in l.transitions.iter().enumerate() {
+            for (to, n) in row.iter().enumerate() {
+                self.transitions[from][to] += n;
+            }
+        }
+        for i in 0..LockLevel::COUNT {
+            self.busy[i] += l.busy[i];
+            self.closed_holding[i] += l.closed_holding[i];
+            self.hold[i].merge(&l.hold[i]);
+        }
+        self.waits_abandoned += l.waits_abandoned;
+        self.wait.merge(&l.wait);
+        for s in 0..ShmSlot::COUNT {
+            self.shm_acquired[s][0] += l.shm_acquired[s][0];
+            self.shm_acquired[s][1] += l.shm_acquired[s][1];
+            self.shm_busy[s] += l.shm_busy[s];
+            self.shm_hold[s].merge(&l.shm_hold[s]);
+        }
+    }
+
     /// Transitions from one level to another.
     pub fn transition(&self, from: LockLevel, to: LockLevel) -> u64 {
         self.transitions[from.index()][to.index()]
@@ -136,6 +158,25 @@ pub struct ShapeStats {
 }
 
 impl ShapeStats {
+    /// Adds another row's counters to this one (kind and db stay).
+    pub fn add(&mut self, s: &ShapeStats) {
+        self.opens += s.opens;
+        self.closes += s.closes;
+        self.writes_append += s.writes_append;
+        self.writes_sequential += s.writes_sequential;
+        self.writes_random += s.writes_random;
+        self.reads_sequential += s.reads_sequential;
+        self.reads_random += s.reads_random;
+        self.unaligned_page += s.unaligned_page;
+        self.unaligned_block += s.unaligned_block;
+        self.block_bytes_written += s.block_bytes_written;
+        self.block_bytes_read += s.block_bytes_read;
+        self.wal_frames += s.wal_frames;
+        self.wal_commits += s.wal_commits;
+        self.wal_frame_bytes += s.wal_frame_bytes;
+        self.fetch_mapped += s.fetch_mapped;
+    }
+
     /// Files of this kind open now.
     pub fn open_now(&self) -> u64 {
         self.opens.saturating_sub(self.closes)
@@ -210,21 +251,7 @@ impl Snapshot {
             ..ShapeStats::default()
         };
         for s in self.shapes.iter().filter(|s| s.kind == Some(kind)) {
-            total.opens += s.opens;
-            total.closes += s.closes;
-            total.writes_append += s.writes_append;
-            total.writes_sequential += s.writes_sequential;
-            total.writes_random += s.writes_random;
-            total.reads_sequential += s.reads_sequential;
-            total.reads_random += s.reads_random;
-            total.unaligned_page += s.unaligned_page;
-            total.unaligned_block += s.unaligned_block;
-            total.block_bytes_written += s.block_bytes_written;
-            total.block_bytes_read += s.block_bytes_read;
-            total.wal_frames += s.wal_frames;
-            total.wal_commits += s.wal_commits;
-            total.wal_frame_bytes += s.wal_frame_bytes;
-            total.fetch_mapped += s.fetch_mapped;
+            total.add(s);
         }
         total
     }
@@ -233,24 +260,7 @@ impl Snapshot {
     pub fn locks_total(&self) -> LockSnapshot {
         let mut total = LockSnapshot::default();
         for l in &self.locks {
-            for (from, row) in l.transitions.iter().enumerate() {
-                for (to, n) in row.iter().enumerate() {
-                    total.transitions[from][to] += n;
-                }
-            }
-            for i in 0..LockLevel::COUNT {
-                total.busy[i] += l.busy[i];
-                total.closed_holding[i] += l.closed_holding[i];
-                total.hold[i].merge(&l.hold[i]);
-            }
-            total.waits_abandoned += l.waits_abandoned;
-            total.wait.merge(&l.wait);
-            for s in 0..ShmSlot::COUNT {
-                total.shm_acquired[s][0] += l.shm_acquired[s][0];
-                total.shm_acquired[s][1] += l.shm_acquired[s][1];
-                total.shm_busy[s] += l.shm_busy[s];
-                total.shm_hold[s].merge(&l.shm_hold[s]);
-            }
+            total.add(l);
         }
         total
     }

@@ -1,0 +1,238 @@
+//! The report `vfscope run`, `vfscope report` and the demo print: every
+//! segment of a run (all processes, forked children too) summed into one
+//! picture, rendered as text (`text.rs`) or JSON (`json.rs`).
+
+pub mod json;
+pub mod text;
+
+use std::path::PathBuf;
+use vfscope_segment::{
+    Buckets, FileKind, Liveness, LockSnapshot, Op, Overflow, ShapeStats, SlowCall, Snapshot,
+};
+
+/// One process that recorded.
+pub struct Process {
+    pub pid: u32,
+    pub command: String,
+    pub sqlite_version: String,
+    pub state: Liveness,
+    /// `(vfscope VFS, parent VFS)`.
+    pub vfs: Vec<(String, String)>,
+}
+
+/// One op on one file kind, summed over databases and processes.
+pub struct OpRow {
+    pub op: Op,
+    pub kind: FileKind,
+    pub calls: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub total_ns: u64,
+    pub max_ns: u64,
+    pub latency: Buckets,
+}
+
+impl OpRow {
+    /// A latency quantile, never above the largest value seen (a bucket's
+    /// midpoint can be).
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let h = self.latency.to_hdr();
+        (!h.is_empty()).then(|| h.value_at_quantile(q).min(self.max_ns))
+    }
+}
+
+/// One database, summed over processes.
+pub struct DbRow {
+    pub name: String,
+    pub path: String,
+    pub calls: u64,
+    pub total_ns: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+}
+
+/// A slow call and where it happened.
+pub struct Slow {
+    pub pid: u32,
+    pub db: String,
+    pub call: SlowCall,
+}
+
+/// Everything a report shows.
+pub struct Report {
+    pub processes: Vec<Process>,
+    pub operations: Vec<OpRow>,
+    pub locks: LockSnapshot,
+    pub databases: Vec<DbRow>,
+    pub shapes: Vec<ShapeStats>,
+    pub slowest: Vec<Slow>,
+    pub slow_total: u64,
+    pub slow_threshold_ns: u64,
+    pub block_size: u64,
+    pub overflow: Overflow,
+    /// Segments that could not be read, with why.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+impl Report {
+    /// Sums the snapshots of a run.
+    pub fn new(snapshots: &[(Snapshot, Liveness)], unreadable: Vec<(PathBuf, String)>) -> Report {
+        let mut report = Report {
+            processes: Vec::new(),
+            operations: Vec::new(),
+            locks: LockSnapshot::default(),
+            databases: Vec::new(),
+            shapes: Vec::new(),
+            slowest: Vec::new(),
+            slow_total: 0,
+            slow_threshold_ns: 0,
+            block_size: 4096,
+            overflow: Overflow::default(),
+            unreadable,
+        };
+        for (snapshot, state) in snapshots {
+            report.add(snapshot, *state);
+        }
+        report
+            .operations
+            .sort_by_key(|r| std::cmp::Reverse(r.total_ns));
+        report
+            .databases
+            .sort_by_key(|d| std::cmp::Reverse(d.total_ns));
+        report
+            .slowest
+            .sort_by_key(|s| std::cmp::Reverse(s.call.latency_ns));
+        report.slowest.truncate(10);
+        report
+    }
+
+    fn add(&mut self, s: &Snapshot, state: Liveness) {
+        self.processes.push(Process {
+            pid: s.meta.pid,
+            command: s.meta.cmdline.clone(),
+            sqlite_version: s.meta.sqlite_version.clone(),
+            state,
+            vfs: s.registrations.clone(),
+        });
+        self.slow_threshold_ns = s.meta.slow_threshold_ns;
+        self.block_size = s.meta.block_size;
+        for cell in &s.cells {
+            let row = match self
+                .operations
+                .iter_mut()
+                .position(|r| r.op == cell.op && r.kind == cell.kind)
+            {
+                Some(i) => &mut self.operations[i],
+                None => {
+                    self.operations.push(OpRow {
+                        op: cell.op,
+                        kind: cell.kind,
+                        calls: 0,
+                        errors: 0,
+                        bytes: 0,
+                        total_ns: 0,
+                        max_ns: 0,
+                        latency: Buckets::default(),
+                    });
+                    self.operations.last_mut().expect("just pushed")
+                }
+            };
+            row.calls += cell.calls();
+            row.errors += cell.errors();
+            row.bytes += cell.bytes;
+            row.total_ns += cell.total_ns;
+            row.max_ns = row.max_ns.max(cell.max_ns);
+            if let Some(latency) = &cell.latency {
+                row.latency.merge(latency);
+            }
+            self.add_db_call(s, cell);
+        }
+        self.locks.add(&s.locks_total());
+        for kind in FileKind::ALL {
+            let shape = s.shape(*kind);
+            if shape
+                == (ShapeStats {
+                    kind: Some(*kind),
+                    ..Default::default()
+                })
+            {
+                continue;
+            }
+            match self.shapes.iter_mut().find(|x| x.kind == Some(*kind)) {
+                Some(total) => total.add(&shape),
+                None => self.shapes.push(shape),
+            }
+        }
+        self.slow_total += s.slow_total;
+        self.slowest.extend(s.slow.iter().map(|call| Slow {
+            pid: s.meta.pid,
+            db: s.db_label(call.db),
+            call: call.clone(),
+        }));
+        let o = &s.overflow;
+        self.overflow.dbs += o.dbs;
+        self.overflow.cells += o.cells;
+        self.overflow.hists += o.hists;
+        self.overflow.open_files += o.open_files;
+        self.overflow.faults += o.faults;
+    }
+
+    fn add_db_call(&mut self, s: &Snapshot, cell: &vfscope_segment::CellStats) {
+        let Some(info) = s.dbs.iter().find(|d| d.index == cell.db) else {
+            return;
+        };
+        let row = match self.databases.iter().position(|d| d.path == info.path) {
+            Some(i) => &mut self.databases[i],
+            None => {
+                self.databases.push(DbRow {
+                    name: info.name().to_string(),
+                    path: info.path.clone(),
+                    calls: 0,
+                    total_ns: 0,
+                    bytes_read: 0,
+                    bytes_written: 0,
+                });
+                self.databases.last_mut().expect("just pushed")
+            }
+        };
+        row.calls += cell.calls();
+        row.total_ns += cell.total_ns;
+        match cell.op {
+            Op::Read | Op::Fetch => row.bytes_read += cell.bytes,
+            Op::Write => row.bytes_written += cell.bytes,
+            _ => {}
+        }
+    }
+
+    /// All traced calls.
+    pub fn calls(&self) -> u64 {
+        self.operations.iter().map(|r| r.calls).sum()
+    }
+
+    /// Time spent in the VFS, summed.
+    pub fn total_ns(&self) -> u64 {
+        self.operations.iter().map(|r| r.total_ns).sum()
+    }
+
+    /// Why the report is empty, if it is, and what to try.
+    pub fn empty_note(&self) -> Option<String> {
+        let opened: u64 = self
+            .operations
+            .iter()
+            .filter(|r| r.op == Op::Open)
+            .map(|r| r.calls)
+            .sum();
+        if opened > 0 {
+            return None;
+        }
+        Some(if self.processes.is_empty() {
+            "no SQLite connection was seen: no process opened a database through the \
+             SQLite vfscope intercepts. If the program links SQLite statically (its own \
+             copy inside the binary), LD_PRELOAD cannot reach it: load libvfscope as a \
+             SQLite extension instead (.load /path/to/libvfscope), or use library mode."
+                .to_string()
+        } else {
+            "vfscope was loaded but no database file was opened through it".to_string()
+        })
+    }
+}

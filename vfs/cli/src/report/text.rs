@@ -1,0 +1,227 @@
+//! The report as text, in the spirit of `strace -c`.
+
+use super::Report;
+use crate::format::{bytes, duration_ns};
+use std::fmt::Write;
+use vfscope_segment::{FileKind, LockLevel, ShmSlot};
+
+/// Renders the whole report.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    processes(&mut out, report);
+    if let Some(note) = report.empty_note() {
+        let _ = writeln!(out, "\n{note}");
+    }
+    operations(&mut out, report);
+    locks(&mut out, report);
+    shape(&mut out, report);
+    databases(&mut out, report);
+    slowest(&mut out, report);
+    problems(&mut out, report);
+    out
+}
+
+fn processes(out: &mut String, report: &Report) {
+    for p in &report.processes {
+        let vfs: Vec<String> = p
+            .vfs
+            .iter()
+            .map(|(n, parent)| format!("{n} over {parent}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "pid {} ({}), SQLite {}, {}: {}",
+            p.pid,
+            p.state.name(),
+            p.sqlite_version,
+            if vfs.is_empty() {
+                "no VFS registered".to_string()
+            } else {
+                vfs.join(", ")
+            },
+            p.command
+        );
+    }
+}
+
+fn operations(out: &mut String, report: &Report) {
+    if report.operations.is_empty() {
+        return;
+    }
+    let total_ns = report.total_ns().max(1);
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:<13} {:>8} {:>6} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8}",
+        "op", "file_kind", "calls", "errors", "bytes", "time", "%time", "p50", "p99", "max"
+    );
+    for r in &report.operations {
+        let q = |q| r.quantile(q).map_or("-".to_string(), duration_ns);
+        let _ = writeln!(
+            out,
+            "{:<24} {:<13} {:>8} {:>6} {:>9} {:>9} {:>5.1}% {:>8} {:>8} {:>8}",
+            r.op.name(),
+            r.kind.name(),
+            r.calls,
+            r.errors,
+            bytes(r.bytes),
+            duration_ns(r.total_ns),
+            100.0 * r.total_ns as f64 / total_ns as f64,
+            q(0.50),
+            q(0.99),
+            duration_ns(r.max_ns),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<24} {:<13} {:>8} calls, {} in the VFS",
+        "total",
+        "",
+        report.calls(),
+        duration_ns(report.total_ns())
+    );
+}
+
+fn locks(out: &mut String, report: &Report) {
+    let l = &report.locks;
+    let mut transitions = Vec::new();
+    for from in LockLevel::ALL {
+        for to in LockLevel::ALL {
+            let n = l.transition(*from, *to);
+            if n > 0 {
+                transitions.push(format!("{from}→{to} {n}"));
+            }
+        }
+    }
+    if transitions.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nlock transitions: {}", transitions.join(", "));
+    let busy: u64 = l.busy.iter().sum();
+    let wait = l.wait.to_hdr();
+    let _ = writeln!(
+        out,
+        "BUSY answers: {busy}; waits that got the lock: {} (p99 {}, max {}); waits given up: {}",
+        wait.len(),
+        duration_ns(wait.value_at_quantile(0.99)),
+        duration_ns(wait.max()),
+        l.waits_abandoned
+    );
+    let shm: Vec<String> = ShmSlot::ALL
+        .iter()
+        .filter(|s| l.shm_acquired[s.index()].iter().sum::<u64>() + l.shm_busy[s.index()] > 0)
+        .map(|s| {
+            let [shared, exclusive] = l.shm_acquired[s.index()];
+            let busy = l.shm_busy[s.index()];
+            if busy > 0 {
+                format!("{s} {shared}s/{exclusive}x/{busy} busy")
+            } else {
+                format!("{s} {shared}s/{exclusive}x")
+            }
+        })
+        .collect();
+    if !shm.is_empty() {
+        let _ = writeln!(
+            out,
+            "WAL-index locks (shared/exclusive): {}",
+            shm.join(", ")
+        );
+    }
+}
+
+fn shape(out: &mut String, report: &Report) {
+    if let Some(wal) = report.shapes.iter().find(|s| s.kind == Some(FileKind::Wal)) {
+        if wal.wal_frames > 0 {
+            let commits = wal.wal_commits.max(1);
+            let _ = writeln!(
+                out,
+                "WAL: {} frames in {} commits ({:.1} frames, {} per commit)",
+                wal.wal_frames,
+                wal.wal_commits,
+                wal.wal_frames as f64 / commits as f64,
+                bytes(wal.wal_frame_bytes / commits)
+            );
+        }
+    }
+    for s in &report.shapes {
+        let writes = s.writes_append + s.writes_sequential + s.writes_random;
+        if writes == 0 {
+            continue;
+        }
+        let written: u64 = report
+            .operations
+            .iter()
+            .filter(|r| Some(r.kind) == s.kind && r.op == vfscope_segment::Op::Write)
+            .map(|r| r.bytes)
+            .sum();
+        let _ = writeln!(
+            out,
+            "{} writes: {} append, {} sequential, {} random; {} written, {} as {}-byte blocks",
+            s.kind.map_or("?", |k| k.name()),
+            s.writes_append,
+            s.writes_sequential,
+            s.writes_random,
+            bytes(written),
+            bytes(s.block_bytes_written),
+            report.block_size
+        );
+    }
+}
+
+fn databases(out: &mut String, report: &Report) {
+    if report.databases.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\ntop databases:");
+    for d in report.databases.iter().take(5) {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>8} calls {:>9} in the VFS, {} read, {} written",
+            d.name,
+            d.calls,
+            duration_ns(d.total_ns),
+            bytes(d.bytes_read),
+            bytes(d.bytes_written)
+        );
+    }
+}
+
+fn slowest(out: &mut String, report: &Report) {
+    if report.slow_total == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nslow calls (≥ {}): {} in all; slowest:",
+        duration_ns(report.slow_threshold_ns),
+        report.slow_total
+    );
+    for s in report.slowest.iter().take(5) {
+        let c = &s.call;
+        let _ = writeln!(
+            out,
+            "  {:>8} {} {} {} offset {} size {} rc {} (pid {})",
+            duration_ns(c.latency_ns),
+            c.op,
+            c.kind,
+            s.db,
+            c.offset,
+            c.size,
+            c.rc,
+            s.pid
+        );
+    }
+}
+
+fn problems(out: &mut String, report: &Report) {
+    let o = &report.overflow;
+    if o.dbs + o.cells + o.hists + o.open_files + o.faults > 0 {
+        let _ = writeln!(
+            out,
+            "\nbounded tables overflowed: dbs {}, cells {}, histograms {}, open files {}; internal faults {}",
+            o.dbs, o.cells, o.hists, o.open_files, o.faults
+        );
+    }
+    for (path, why) in &report.unreadable {
+        let _ = writeln!(out, "skipped {}: {why}", path.display());
+    }
+}

@@ -1,0 +1,54 @@
+//! `vfscope report [PID | SEGMENT | DIR]`: the run report for a running
+//! process, a kept segment, or every segment of a directory.
+
+use crate::segments::{self, Filter};
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+/// Options of `vfscope report`.
+#[derive(Default)]
+pub struct Options {
+    pub dir: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub target: Option<String>,
+}
+
+pub fn run(options: Options) -> Result<()> {
+    let dir = match options.dir {
+        Some(dir) => dir,
+        None => vfscope_segment::default_dir()?,
+    };
+    let mut filter = Filter::default();
+    let paths = match options.target.as_deref() {
+        Some(pid) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => {
+            filter.pid = Some(pid.parse()?);
+            segments::in_dir(&dir)?
+        }
+        Some(path) => {
+            let path = PathBuf::from(path);
+            if path.is_dir() {
+                segments::in_dir(&path)?
+            } else if path.exists() {
+                vec![path]
+            } else {
+                bail!(
+                    "{} is neither a pid, a segment file nor a directory",
+                    path.display()
+                );
+            }
+        }
+        None => segments::in_dir(&dir)?,
+    };
+    let report = segments::report(&paths, &filter);
+    if report.processes.is_empty() && report.unreadable.is_empty() {
+        match filter.pid {
+            Some(pid) => bail!("no segment of pid {pid} in {}", dir.display()),
+            None => bail!("no vfscope segments found"),
+        }
+    }
+    print!("{}", crate::report::text::render(&report));
+    if let Some(path) = options.json {
+        std::fs::write(&path, crate::report::json::render(&report))?;
+    }
+    Ok(())
+}
