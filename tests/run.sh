@@ -5,14 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests drive for real. Empty for now: the foundation's
-# tests need only the Rust toolchain (rusqlite bundles its SQLite). Later
-# areas add theirs here (sqlite3, python3, prometheus, tmux).
-packages=()
+# Programs the tests drive for real, and the Debian package of each: the
+# sqlite3 CLI and Python (both on Debian's libsqlite3) run under vfscope;
+# readelf and nm check the built libvfscope.so.
+declare -A packages=([sqlite3]=sqlite3 [python3]=python3 [readelf]=binutils [nm]=binutils)
 missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+for program in "${!packages[@]}"; do
+  command -v "$program" >/dev/null 2>&1 || missing+=("${packages[$program]}")
 done
+if ! python3 -c 'import sqlite3' >/dev/null 2>&1; then
+  missing+=(python3)
+fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${missing[*]}"
   sudo_cmd=""
@@ -23,4 +27,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The end-to-end tests run the built vfscope and libvfscope.so.
+cargo build --workspace --locked
 cargo test --workspace --locked

@@ -6,4 +6,6 @@ mod fork;
 mod locks;
 mod multiprocess;
 mod parents;
+mod preload;
+mod python;
 mod transparency;

@@ -414,3 +414,75 @@ pub fn mixed_workload(dir: &Path, vfs: Option<&str>, scale: u32) -> i64 {
     }
     checksum
 }
+
+/// A binary or library of this workspace built next to the test binaries
+/// (`cargo build --workspace` builds them; tests/run.sh does so first).
+pub fn built(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `vfscope run --json FILE -- CMD...` with VFSCOPE_DIR removed from the
+/// environment; returns (exit code, stderr, parsed JSON report).
+pub fn vfscope_run(cmd: &[&str], env: &[(&str, &str)]) -> (i32, String, serde_json::Value) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("report.json");
+    let mut command = std::process::Command::new(built("vfscope"));
+    command
+        .args(["run", "--json", json.to_str().unwrap(), "--"])
+        .args(cmd)
+        .env_remove("VFSCOPE_DIR");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run vfscope");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = std::fs::read_to_string(&json)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr:\n{stderr}"));
+    (
+        out.status.code().unwrap_or(-1),
+        stderr,
+        serde_json::from_str(&report).expect("valid JSON"),
+    )
+}
+
+/// `operations[]` entries of a JSON report for one op and file kind:
+/// their calls summed.
+pub fn json_calls(report: &serde_json::Value, op: &str, kind: &str) -> u64 {
+    report["operations"]
+        .as_array()
+        .expect("operations")
+        .iter()
+        .filter(|o| o["op"] == op && o["file_kind"] == kind)
+        .map(|o| o["calls"].as_u64().unwrap())
+        .sum()
+}
+
+/// One `io_shape[]` counter of a JSON report.
+pub fn json_shape(report: &serde_json::Value, kind: &str, field: &str) -> u64 {
+    report["io_shape"]
+        .as_array()
+        .expect("io_shape")
+        .iter()
+        .find(|s| s["file_kind"] == kind)
+        .map_or(0, |s| s[field].as_u64().unwrap())
+}

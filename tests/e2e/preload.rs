@@ -1,0 +1,208 @@
+//! libvfscope.so and `vfscope run` around programs vfscope did not build:
+//! Debian's sqlite3 CLI (SQLite 3.40, linked dynamically).
+
+use std::process::Command;
+use vfscope_segment::{list_segments, FileKind, Op, SegmentReader};
+use vfscope_tests::{built, have, json_calls, json_shape, vfscope_run};
+
+fn sqlite3() -> &'static str {
+    assert!(
+        have("sqlite3"),
+        "the sqlite3 CLI is missing (tests/run.sh installs it)"
+    );
+    "sqlite3"
+}
+
+fn tool_output(tool: &str, args: &[&str]) -> String {
+    let out = Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert!(out.status.success(), "{tool} {args:?} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn library_contains_and_links_no_sqlite() {
+    let lib = built("libvfscope.so");
+    let lib = lib.to_str().unwrap();
+    let dynamic = tool_output("readelf", &["-d", lib]);
+    assert!(
+        dynamic.contains("(NEEDED)"),
+        "readelf shows the dependencies"
+    );
+    assert!(
+        !dynamic.contains("libsqlite3"),
+        "links a SQLite:\n{dynamic}"
+    );
+    let mut defined: Vec<String> = tool_output("nm", &["-D", "--defined-only", lib])
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|s| s.starts_with("sqlite3"))
+        .map(String::from)
+        .collect();
+    defined.sort();
+    assert_eq!(
+        defined,
+        [
+            "sqlite3_open",
+            "sqlite3_open16",
+            "sqlite3_open_v2",
+            "sqlite3_vfscope_init"
+        ],
+        "only the interposed functions and the extension entry point"
+    );
+}
+
+#[test]
+fn sqlite3_cli_wal_commits_are_synced_and_counted() {
+    const INSERTS: usize = 25;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let mut sql =
+        String::from("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t(v);");
+    for i in 0..INSERTS {
+        sql.push_str(&format!("INSERT INTO t VALUES ({i});"));
+    }
+    sql.push_str("SELECT count(*) FROM t;");
+    let (code, stderr, report) = vfscope_run(&[sqlite3(), db.to_str().unwrap(), &sql], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["schema"], "vfscope-report/1");
+    let process = &report["processes"][0];
+    assert!(
+        process["sqlite_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("3."),
+        "{process}"
+    );
+    assert_eq!(process["vfs"][0]["name"], "vfscope");
+    let commits = INSERTS as u64 + 1; // the inserts and CREATE TABLE
+    assert_eq!(json_shape(&report, "wal", "wal_commits"), commits);
+    assert!(json_calls(&report, "sync", "wal") >= commits, "{report}");
+    let transitions = report["locks"]["transitions"].as_array().unwrap();
+    assert!(transitions
+        .iter()
+        .any(|t| t["from"] == "none" && t["to"] == "shared"));
+    assert!(
+        stderr.contains("vfscope: command exited with status 0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sync                     wal"), "{stderr}");
+}
+
+#[test]
+fn cold_table_scan_reads_the_main_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("scan.db");
+    let setup = rusqlite::Connection::open(&db).unwrap();
+    setup
+        .execute_batch(&format!(
+            "CREATE TABLE t(v); INSERT INTO t SELECT randomblob(500) FROM {};",
+            vfscope_tests::series(2000)
+        ))
+        .unwrap();
+    drop(setup);
+    let size = std::fs::metadata(&db).unwrap().len();
+    let (code, stderr, report) = vfscope_run(
+        &[
+            sqlite3(),
+            db.to_str().unwrap(),
+            "SELECT count(*), sum(length(v)) FROM t;",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let read: u64 = report["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["op"] == "read" && o["file_kind"] == "main_db")
+        .map(|o| o["bytes"].as_u64().unwrap())
+        .sum();
+    assert!(
+        read >= size * 9 / 10,
+        "read {read} of a {size}-byte database"
+    );
+    assert_eq!(report["databases"][0]["name"], "scan.db");
+}
+
+#[test]
+fn exit_status_is_the_commands_and_no_sqlite_is_explained() {
+    let (code, stderr, report) = vfscope_run(&["sh", "-c", "exit 3"], &[]);
+    assert_eq!(code, 3);
+    assert!(stderr.contains("no SQLite connection was seen"), "{stderr}");
+    assert!(stderr.contains("statically"), "{stderr}");
+    assert!(report["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("no SQLite connection"));
+}
+
+#[test]
+fn bad_settings_give_one_line_and_sqlite_works_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bad.db");
+    let out = Command::new(sqlite3())
+        .args([
+            db.to_str().unwrap(),
+            "CREATE TABLE t(v); INSERT INTO t VALUES (7); SELECT v FROM t;",
+        ])
+        .env("LD_PRELOAD", built("libvfscope.so"))
+        .env("VFSCOPE_DIR", dir.path().join("segments"))
+        .env("VFSCOPE_SLOW", "soon")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "7\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(r#"vfscope: VFSCOPE_SLOW="soon" is not valid"#)
+            && stderr.contains("plain passthrough"),
+        "{stderr}"
+    );
+    assert!(list_segments(&dir.path().join("segments"))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn loadable_extension_traces_connections_opened_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("segments");
+    let lib = built("libvfscope.so");
+    let later = dir.path().join("later.db");
+    let out = Command::new(sqlite3())
+        .arg(dir.path().join("first.db"))
+        .arg(format!(".load {}", lib.display()))
+        .arg(format!(".open {}", later.display()))
+        .arg("CREATE TABLE t(v); INSERT INTO t VALUES (1), (2); SELECT count(*) FROM t;")
+        .env("VFSCOPE_DIR", &segments)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n", "{stderr}");
+    let files = list_segments(&segments).unwrap();
+    assert_eq!(files.len(), 1);
+    let snapshot = SegmentReader::open(&files[0]).unwrap().snapshot();
+    assert_eq!(
+        snapshot.registrations,
+        vec![("vfscope".to_string(), "unix".to_string())]
+    );
+    let later_db = snapshot
+        .dbs
+        .iter()
+        .find(|d| d.name() == "later.db")
+        .expect("later.db traced");
+    let opens: u64 = snapshot
+        .cells
+        .iter()
+        .filter(|c| c.op == Op::Open && c.kind == FileKind::MainDb && c.db == later_db.index)
+        .map(|c| c.calls())
+        .sum();
+    assert_eq!(opens, 1);
+    assert!(snapshot.calls(Op::Write, FileKind::MainDb) > 0);
+}

@@ -1,0 +1,170 @@
+//! Python 3's sqlite3 module (which loads libsqlite3 with RTLD_LOCAL) under
+//! `vfscope run`: forked workers, and a process killed mid-transaction.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use vfscope_segment::{list_segments, FileKind, SegmentReader};
+use vfscope_tests::{assert_intact, built, have};
+
+fn python3() -> &'static str {
+    assert!(
+        have("python3"),
+        "python3 is missing (tests/run.sh installs it)"
+    );
+    "python3"
+}
+
+const WORKERS: &str = r#"
+import multiprocessing as mp, sqlite3, sys
+DB, N = sys.argv[1], int(sys.argv[2])
+
+def work(i):
+    c = sqlite3.connect(DB, timeout=30)
+    for j in range(N):
+        c.execute("INSERT INTO t VALUES (?, ?)", (i, j))
+        c.commit()
+    c.close()
+
+if __name__ == "__main__":
+    c = sqlite3.connect(DB)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE t(w, n)")
+    c.commit()
+    c.close()
+    ctx = mp.get_context("fork")
+    workers = [ctx.Process(target=work, args=(i,)) for i in range(3)]
+    for w in workers: w.start()
+    for w in workers: w.join()
+    assert all(w.exitcode == 0 for w in workers), [w.exitcode for w in workers]
+"#;
+
+#[test]
+fn forked_python_workers_each_record_and_lose_no_write() {
+    const ROWS: u64 = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("workers.db");
+    let segments = dir.path().join("segments");
+    let out = Command::new(built("vfscope"))
+        .args([
+            "run",
+            "--quiet",
+            "--dir",
+            segments.to_str().unwrap(),
+            "--",
+            python3(),
+            "-c",
+            WORKERS,
+        ])
+        .args([db.to_str().unwrap(), &ROWS.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let check = rusqlite::Connection::open(&db).unwrap();
+    let (rows, distinct): (i64, i64) = check
+        .query_row(
+            "SELECT count(*), count(DISTINCT w || '-' || n) FROM t",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (rows as u64, distinct as u64),
+        (3 * ROWS, 3 * ROWS),
+        "no write lost or doubled"
+    );
+    assert_intact(&check);
+
+    let snapshots: Vec<_> = list_segments(&segments)
+        .unwrap()
+        .iter()
+        .map(|p| SegmentReader::open(p).unwrap().snapshot())
+        .collect();
+    assert_eq!(snapshots.len(), 4, "the parent and three forked workers");
+    let mut per_process: Vec<u64> = snapshots
+        .iter()
+        .map(|s| s.shape(FileKind::Wal).wal_commits)
+        .collect();
+    per_process.sort();
+    // The parent commits CREATE TABLE; each worker its own inserts.
+    assert_eq!(per_process, vec![1, ROWS, ROWS, ROWS]);
+    assert!(snapshots
+        .iter()
+        .all(|s| s.meta.sqlite_version.starts_with("3.")));
+}
+
+const KILLED: &str = r#"
+import os, sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("PRAGMA journal_mode=DELETE")
+c.execute("PRAGMA cache_size=20")
+c.execute("CREATE TABLE t(v)")
+c.execute("INSERT INTO t VALUES (0)")
+c.execute("BEGIN")
+for i in range(3000):
+    c.execute("INSERT INTO t VALUES (randomblob(300))")
+print(os.getpid(), flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn killed_mid_transaction_leaves_a_sound_database_and_a_readable_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("killed.db");
+    let segments = dir.path().join("segments");
+    let mut run = Command::new(built("vfscope"))
+        .args([
+            "run",
+            "--quiet",
+            "--dir",
+            segments.to_str().unwrap(),
+            "--",
+            python3(),
+            "-c",
+            KILLED,
+        ])
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(run.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid: i32 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no pid in {line:?}"));
+    // SAFETY: sending a signal to the child process we just started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let status = run.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(128 + 9),
+        "vfscope run passes the signal on as 128+9"
+    );
+
+    let report = Command::new(built("vfscope"))
+        .args(["report", segments.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(text.contains(&format!("pid {pid} (dead)")), "{text}");
+    assert!(text.contains("write                    main_db"), "{text}");
+
+    let check = rusqlite::Connection::open(&db).unwrap();
+    assert_intact(&check);
+    let rows: i64 = check
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "the unfinished transaction was rolled back");
+}
