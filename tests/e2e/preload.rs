@@ -206,3 +206,27 @@ fn loadable_extension_traces_connections_opened_after_it() {
     assert_eq!(opens, 1);
     assert!(snapshot.calls(Op::Write, FileKind::MainDb) > 0);
 }
+
+#[test]
+fn a_vfs_named_in_a_uri_is_wrapped_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("file:{}?vfs=unix-excl", dir.path().join("uri.db").display());
+    let (code, stderr, report) = vfscope_run(
+        &[
+            sqlite3(),
+            &uri,
+            "CREATE TABLE t(v); INSERT INTO t VALUES (1);",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let vfs = report["processes"][0]["vfs"].as_array().unwrap();
+    assert!(
+        vfs.iter()
+            .any(|v| v["name"] == "vfscope-unix-excl" && v["parent"] == "unix-excl"),
+        "{vfs:?}"
+    );
+    assert_eq!(report["databases"][0]["name"], "uri.db");
+    assert_eq!(json_calls(&report, "open", "main_db"), 1);
+    assert!(dir.path().join("uri.db").exists());
+}

@@ -47,9 +47,13 @@ pub unsafe extern "C" fn sqlite3_open_v2(
         // SAFETY: a non-NULL VFS name from the app is NUL-terminated.
         wrapper_for(&real.api, unsafe { CStr::from_ptr(vfs) }).map_or(vfs, CStr::as_ptr)
     };
-    let rewritten = if flags & SQLITE_OPEN_URI != 0 && !filename.is_null() {
-        // SAFETY: a non-NULL filename is NUL-terminated.
-        let name = unsafe { CStr::from_ptr(filename) };
+    // SAFETY: a non-NULL filename is NUL-terminated.
+    let name = (!filename.is_null()).then(|| unsafe { CStr::from_ptr(filename) });
+    let is_uri = |name: &CStr| {
+        flags & SQLITE_OPEN_URI != 0
+            || (names_a_vfs(name.to_bytes()) && uris_enabled_globally(real))
+    };
+    let rewritten = if let Some(name) = name.filter(|n| is_uri(n)) {
         rewrite_uri_vfs(name.to_bytes(), |v| {
             CStr::from_bytes_with_nul(&[v, b"\0"].concat())
                 .ok()
@@ -63,6 +67,34 @@ pub unsafe extern "C" fn sqlite3_open_v2(
     // SAFETY: the app's arguments, with the VFS names swapped for vfscope's
     // wrappers of the same VFSes (names that live for the process).
     unsafe { (real.open_v2)(filename, db, flags, vfs) }
+}
+
+/// Whether a name looks like a `file:` URI with a `vfs=` parameter.
+fn names_a_vfs(name: &[u8]) -> bool {
+    name.starts_with(b"file:") && name.windows(4).any(|w| w == b"vfs=")
+}
+
+/// Whether SQLite treats filenames as URIs without SQLITE_OPEN_URI (the app
+/// called `sqlite3_config(SQLITE_CONFIG_URI, 1)`, as the sqlite3 CLI does).
+/// There is no API to ask, so this opens, read-only, a URI naming a VFS that
+/// does not exist: with URIs on that fails with SQLITE_ERROR ("no such
+/// vfs"), with them off with SQLITE_CANTOPEN, creating nothing either way.
+fn uris_enabled_globally(real: &crate::resolve::Real) -> bool {
+    const SQLITE_OPEN_READONLY: c_int = 0x1;
+    let mut db: *mut c_void = std::ptr::null_mut();
+    // SAFETY: a valid filename and out pointer; the handle SQLite returns
+    // (even on failure) is closed right after.
+    let rc = unsafe {
+        let rc = (real.open_v2)(
+            c"file:vfscope-uri-probe?vfs=vfscope-no-such-vfs".as_ptr(),
+            &mut db,
+            SQLITE_OPEN_READONLY,
+            std::ptr::null(),
+        );
+        (real.close)(db);
+        rc
+    };
+    rc == SQLITE_ERROR
 }
 
 /// A `file:` URI with its `vfs=NAME` parameter replaced by `map(NAME)`, or

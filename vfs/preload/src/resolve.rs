@@ -16,6 +16,7 @@ pub type OpenFn = unsafe extern "C" fn(*const c_char, *mut *mut c_void) -> c_int
 pub type OpenV2Fn =
     unsafe extern "C" fn(*const c_char, *mut *mut c_void, c_int, *const c_char) -> c_int;
 pub type Open16Fn = unsafe extern "C" fn(*const c_void, *mut *mut c_void) -> c_int;
+pub type CloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 
 /// The host SQLite's entry points.
 pub struct Real {
@@ -23,6 +24,7 @@ pub struct Real {
     pub open: OpenFn,
     pub open_v2: OpenV2Fn,
     pub open16: Open16Fn,
+    pub close: CloseFn,
 }
 
 /// The host's SQLite, found once.
@@ -116,6 +118,7 @@ unsafe fn from_handle(handle: *mut c_void) -> Option<Real> {
             open: std::mem::transmute::<*mut c_void, OpenFn>(symbol(c"sqlite3_open")?),
             open_v2: std::mem::transmute::<*mut c_void, OpenV2Fn>(open_v2),
             open16: std::mem::transmute::<*mut c_void, Open16Fn>(symbol(c"sqlite3_open16")?),
+            close: std::mem::transmute::<*mut c_void, CloseFn>(symbol(c"sqlite3_close")?),
         })
     }
 }
