@@ -168,3 +168,53 @@ fn killed_mid_transaction_leaves_a_sound_database_and_a_readable_segment() {
         .unwrap();
     assert_eq!(rows, 1, "the unfinished transaction was rolled back");
 }
+
+const SLEEPER: &str = r#"
+import os, sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1])
+c.execute("CREATE TABLE t(v)")
+c.commit()
+print(os.getpid(), flush=True)
+sys.stdin.read()
+"#;
+
+#[test]
+fn report_by_pid_reads_a_running_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("segments");
+    let mut app = Command::new(python3())
+        .args(["-c", SLEEPER])
+        .arg(dir.path().join("live.db"))
+        .env("LD_PRELOAD", built("libvfscope.so"))
+        .env("VFSCOPE_DIR", &segments)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(app.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = line.trim().to_string();
+    let report = Command::new(built("vfscope"))
+        .args(["report", "--dir", segments.to_str().unwrap(), &pid])
+        .output()
+        .unwrap();
+    drop(app.stdin.take()); // lets the app finish
+    app.wait().unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(text.contains(&format!("pid {pid} (running)")), "{text}");
+    assert!(text.contains("live.db"), "{text}");
+
+    let missing = Command::new(built("vfscope"))
+        .args(["report", "--dir", segments.to_str().unwrap(), "999999999"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no segment of pid 999999999"));
+}
