@@ -230,3 +230,34 @@ fn a_vfs_named_in_a_uri_is_wrapped_too() {
     assert_eq!(json_calls(&report, "open", "main_db"), 1);
     assert!(dir.path().join("uri.db").exists());
 }
+
+/// The current SQLite release (rusqlite's bundled one) loads the extension
+/// too. In a process of its own: library mode must not have registered a
+/// `vfscope` VFS there first.
+#[test]
+fn loadable_extension_works_on_the_current_sqlite() {
+    vfscope_tests::own_process!(loadable_extension_works_on_the_current_sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("segments");
+    std::env::set_var("VFSCOPE_DIR", &segments);
+    let loader = rusqlite::Connection::open_in_memory().unwrap();
+    // SAFETY: loading vfscope's own extension, built by this workspace.
+    unsafe {
+        let _guard = rusqlite::LoadExtensionGuard::new(&loader).unwrap();
+        loader
+            .load_extension(built("libvfscope.so"), None::<&str>)
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("current.db")).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(v); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let files = list_segments(&segments).unwrap();
+    assert_eq!(files.len(), 1);
+    let snapshot = SegmentReader::open(&files[0]).unwrap().snapshot();
+    assert_eq!(snapshot.meta.sqlite_version, rusqlite::version());
+    assert_eq!(
+        snapshot.registrations,
+        vec![("vfscope".to_string(), "unix".to_string())]
+    );
+    assert_eq!(snapshot.shape(FileKind::Wal).wal_commits, 2, "CREATE TABLE, INSERT");
+}
