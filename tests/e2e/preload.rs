@@ -259,5 +259,9 @@ fn loadable_extension_works_on_the_current_sqlite() {
         snapshot.registrations,
         vec![("vfscope".to_string(), "unix".to_string())]
     );
-    assert_eq!(snapshot.shape(FileKind::Wal).wal_commits, 2, "CREATE TABLE, INSERT");
+    assert_eq!(
+        snapshot.shape(FileKind::Wal).wal_commits,
+        2,
+        "CREATE TABLE, INSERT"
+    );
 }

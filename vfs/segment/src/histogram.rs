@@ -96,6 +96,40 @@ impl Buckets {
         self.0 = merged;
     }
 
+    /// The counts recorded since `older`, an earlier copy of the same
+    /// histogram (bucket-wise difference; never negative).
+    pub fn since(&self, older: &Buckets) -> Buckets {
+        Buckets(
+            self.0
+                .iter()
+                .filter_map(|&(bucket, n)| {
+                    let before = older
+                        .0
+                        .binary_search_by_key(&bucket, |&(b, _)| b)
+                        .map_or(0, |i| older.0[i].1);
+                    let d = n.saturating_sub(before);
+                    (d > 0).then_some((bucket, d))
+                })
+                .collect(),
+        )
+    }
+
+    /// Counts summed into power-of-two ranges of nanoseconds:
+    /// `(low, high, count)` for each non-empty `[2^k, 2^(k+1))`.
+    pub fn log2_ranges(&self) -> Vec<(u64, u64, u64)> {
+        let mut out: Vec<(u64, u64, u64)> = Vec::new();
+        for &(bucket, n) in &self.0 {
+            let (low, _) = bucket_range(bucket as usize);
+            let k = 63 - low.max(1).leading_zeros();
+            let range = (1u64 << k, 1u64 << (k + 1));
+            match out.last_mut() {
+                Some(last) if (last.0, last.1) == range => last.2 += n,
+                _ => out.push((range.0, range.1, n)),
+            }
+        }
+        out
+    }
+
     /// Converts to an HdrHistogram (3 significant figures, 1 ns .. 2^38 ns),
     /// each bucket recorded at its midpoint.
     pub fn to_hdr(&self) -> Histogram<u64> {
@@ -156,6 +190,19 @@ mod tests {
         assert!((p50 - 2_000.0).abs() / 2_000.0 < 0.01, "p50 {p50}");
         let max = h.max() as f64;
         assert!((max - 1e7).abs() / 1e7 < 0.01, "max {max}");
+    }
+
+    #[test]
+    fn since_and_log2_ranges() {
+        let older = Buckets(vec![(1, 2), (5, 1)]);
+        let newer = Buckets(vec![(1, 5), (5, 1), (300, 4)]);
+        assert_eq!(newer.since(&older).0, vec![(1, 3), (300, 4)]);
+        let b = Buckets(vec![
+            (bucket_of(130) as u16, 1),
+            (bucket_of(200) as u16, 2),
+            (bucket_of(3000) as u16, 4),
+        ]);
+        assert_eq!(b.log2_ranges(), vec![(128, 256, 3), (2048, 4096, 4)]);
     }
 
     #[test]

@@ -1,0 +1,117 @@
+//! Keys → changes of state. The `?` overlay lists every key handled here.
+
+use crate::state::{Mode, SortColumn, State, View};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Every key, for the help overlay: (keys, what they do).
+pub const KEYS: &[(&str, &str)] = &[
+    ("?", "this help (any key closes it)"),
+    ("q, Ctrl-C", "quit"),
+    ("space", "pause the display (data keeps being collected)"),
+    (
+        "Tab, Shift-Tab",
+        "next / previous view: operations, latency, locks, slow calls",
+    ),
+    ("↑ ↓, k j", "select a process, or a row after Enter"),
+    (
+        "Enter",
+        "drill into the selected process (row keys move rows)",
+    ),
+    ("Esc", "back to the process list / cancel the filter"),
+    ("s", "sort by the next column"),
+    ("r", "reverse the sort"),
+    (
+        "/",
+        "filter rows by op, file kind or database (Enter applies)",
+    ),
+    ("a", "rates over the window / totals since start"),
+    ("+ -", "refresh interval longer / shorter"),
+    ("] [", "history window longer / shorter"),
+    ("u", "latency chart in µs or ms"),
+];
+
+const MIN_INTERVAL_MS: u64 = 250;
+const MAX_INTERVAL_MS: u64 = 10_000;
+
+/// Applies one key; returns true when vfstop should quit.
+pub fn handle(state: &mut State, key: KeyEvent) -> bool {
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        return true;
+    }
+    if let Some(text) = state.editing.as_mut() {
+        match key.code {
+            KeyCode::Enter => {
+                state.filter = state.editing.take().unwrap_or_default();
+                state.row = 0;
+            }
+            KeyCode::Esc => state.editing = None,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) => text.push(c),
+            _ => {}
+        }
+        return false;
+    }
+    if state.help {
+        state.help = false;
+        return false;
+    }
+    match key.code {
+        KeyCode::Char('q') => return true,
+        KeyCode::Char('?') => state.help = true,
+        KeyCode::Char(' ') => state.paused = !state.paused,
+        KeyCode::Tab => state.view = step(&View::ALL, state.view, 1),
+        KeyCode::BackTab => state.view = step(&View::ALL, state.view, View::ALL.len() - 1),
+        KeyCode::Up | KeyCode::Char('k') => move_selection(state, -1),
+        KeyCode::Down | KeyCode::Char('j') => move_selection(state, 1),
+        KeyCode::Enter => {
+            state.in_detail = true;
+            state.row = 0;
+        }
+        KeyCode::Esc => {
+            if state.in_detail {
+                state.in_detail = false;
+            } else {
+                state.filter.clear();
+            }
+        }
+        KeyCode::Char('s') => state.sort = step(&SortColumn::ALL, state.sort, 1),
+        KeyCode::Char('r') => state.reverse = !state.reverse,
+        KeyCode::Char('/') => state.editing = Some(state.filter.clone()),
+        KeyCode::Char('a') => {
+            state.mode = match state.mode {
+                Mode::Rate => Mode::Accumulated,
+                Mode::Accumulated => Mode::Rate,
+            }
+        }
+        KeyCode::Char('+') | KeyCode::Char('=') => {
+            state.interval_ms = (state.interval_ms * 2).min(MAX_INTERVAL_MS)
+        }
+        KeyCode::Char('-') => state.interval_ms = (state.interval_ms / 2).max(MIN_INTERVAL_MS),
+        KeyCode::Char(']') => state.window = (state.window + 5).min(120),
+        KeyCode::Char('[') => state.window = state.window.saturating_sub(5).max(2),
+        KeyCode::Char('u') => state.unit_ms = !state.unit_ms,
+        _ => {}
+    }
+    false
+}
+
+fn step<T: Copy + PartialEq>(all: &[T], current: T, by: usize) -> T {
+    let i = all.iter().position(|v| *v == current).unwrap_or(0);
+    all[(i + by) % all.len()]
+}
+
+fn move_selection(state: &mut State, delta: isize) {
+    if state.in_detail {
+        let rows = state.rows().len();
+        state.row = state
+            .row
+            .saturating_add_signed(delta)
+            .min(rows.saturating_sub(1));
+    } else {
+        let count = state.processes.len() + 1;
+        state.selected = state.selected.saturating_add_signed(delta).min(count - 1);
+        state.row = 0;
+    }
+}

@@ -1,0 +1,173 @@
+//! The `vfstop` command.
+
+use anyhow::{bail, Context, Result};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vfstop::source::{SegmentDir, Source};
+use vfstop::state::State;
+
+const USAGE: &str = "\
+vfstop: top for SQLite's storage layer (processes running under vfscope)
+
+usage: vfstop [--dir DIR] [--pid PID] [--interval SECONDS] [--once [--json]]
+
+  --dir DIR          segment directory (default: VFSCOPE_DIR, else
+                     $XDG_RUNTIME_DIR/vfscope, else /tmp/vfscope-$UID)
+  --pid PID          show one process only
+  --interval SECONDS refresh interval, e.g. 1 or 0.5 (default 1)
+  --once             print one screen (two samples, an interval apart) and exit
+  --json             with --once: print it as JSON instead
+
+Press ? inside vfstop for the keys.
+";
+
+struct Options {
+    dir: Option<PathBuf>,
+    pid: Option<u32>,
+    interval_ms: u64,
+    once: bool,
+    json: bool,
+}
+
+fn parse(args: &[String]) -> Result<Option<Options>> {
+    let mut o = Options {
+        dir: None,
+        pid: None,
+        interval_ms: 1000,
+        once: false,
+        json: false,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--dir" => o.dir = Some(PathBuf::from(value("--dir")?)),
+            "--pid" => {
+                let v = value("--pid")?;
+                o.pid = Some(
+                    v.parse()
+                        .with_context(|| format!("--pid {v:?} is not a process id"))?,
+                );
+            }
+            "--interval" => {
+                let v = value("--interval")?;
+                let seconds: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| (0.1..=3600.0).contains(s))
+                    .with_context(|| {
+                        format!("--interval {v:?} is not a number of seconds from 0.1 to 3600")
+                    })?;
+                o.interval_ms = (seconds * 1000.0) as u64;
+            }
+            "--once" => o.once = true,
+            "--json" => o.json = true,
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            "--version" | "-V" => {
+                println!("vfstop {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            other => bail!("unknown argument {other:?}; see vfstop --help"),
+        }
+    }
+    if o.json && !o.once {
+        bail!("--json goes with --once");
+    }
+    Ok(Some(o))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args).and_then(|o| o.map_or(Ok(()), run)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err)
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("vfstop: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(o: Options) -> Result<()> {
+    let dir = match o.dir {
+        Some(dir) => dir,
+        None => vfscope_segment::default_dir()?,
+    };
+    let mut source = SegmentDir::new(&dir, o.pid);
+    let mut state = State::new(dir.display().to_string(), o.interval_ms);
+    if o.once {
+        return once(&mut source, &mut state, o.json);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let start = Instant::now();
+    let mut terminal = TerminalGuard::enter();
+    vfstop::app::run(
+        &mut terminal.0,
+        &mut source,
+        &mut state,
+        &mut vfstop::app::TerminalEvents,
+        &mut || start.elapsed(),
+        &stop,
+    )?;
+    Ok(())
+}
+
+/// Two samples an interval apart, then the screen as text or JSON.
+fn once(source: &mut SegmentDir, state: &mut State, json: bool) -> Result<()> {
+    state.update(source.poll(), 0);
+    std::thread::sleep(Duration::from_millis(state.interval_ms));
+    state.update(source.poll(), state.interval_ms);
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&vfstop::json::render(state))?
+        )?;
+        return Ok(());
+    }
+    let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
+    terminal.draw(|frame| vfstop::view::draw(frame, state))?;
+    let buffer = terminal.backend().buffer();
+    for y in 0..buffer.area.height {
+        let line: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol())
+            .collect();
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// The terminal in raw mode on the alternate screen; restored on drop,
+/// including when a panic unwinds (ratatui's hook restores it first).
+struct TerminalGuard(ratatui::DefaultTerminal);
+
+impl TerminalGuard {
+    fn enter() -> Self {
+        TerminalGuard(ratatui::init())
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}

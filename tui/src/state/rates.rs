@@ -1,0 +1,87 @@
+//! Turning a process's snapshots into what the operations table shows: per
+//! op × file kind, either over the history window (rates, window
+//! percentiles) or since the process started (accumulated).
+
+use std::collections::BTreeMap;
+use vfscope_segment::{Buckets, FileKind, Op, Snapshot};
+
+/// Totals of one op × file kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpTotals {
+    pub calls: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub time_ns: u64,
+    pub max_ns: u64,
+    pub latency: Buckets,
+}
+
+pub type Key = (Op, FileKind);
+
+/// Sums a snapshot's cells per op × kind, keeping cells `keep` accepts.
+pub fn totals(s: &Snapshot, keep: impl Fn(Op, FileKind, &str) -> bool) -> BTreeMap<Key, OpTotals> {
+    let mut out: BTreeMap<Key, OpTotals> = BTreeMap::new();
+    for c in &s.cells {
+        if !keep(c.op, c.kind, &s.db_label(c.db)) {
+            continue;
+        }
+        let t = out.entry((c.op, c.kind)).or_default();
+        t.calls += c.calls();
+        t.errors += c.errors();
+        t.bytes += c.bytes;
+        t.time_ns += c.total_ns;
+        t.max_ns = t.max_ns.max(c.max_ns);
+        if let Some(l) = &c.latency {
+            t.latency.merge(l);
+        }
+    }
+    out
+}
+
+/// What happened between two totals of the same process.
+pub fn since(
+    newer: &BTreeMap<Key, OpTotals>,
+    older: &BTreeMap<Key, OpTotals>,
+) -> BTreeMap<Key, OpTotals> {
+    newer
+        .iter()
+        .map(|(key, n)| {
+            let o = older.get(key).cloned().unwrap_or_default();
+            let latency = n.latency.since(&o.latency);
+            // The window's max is its highest non-empty bucket's top.
+            let max_ns = latency.0.last().map_or(0, |&(b, _)| {
+                vfscope_segment::bucket_range(b as usize)
+                    .1
+                    .min(n.max_ns.max(1))
+            });
+            let d = OpTotals {
+                calls: n.calls.saturating_sub(o.calls),
+                errors: n.errors.saturating_sub(o.errors),
+                bytes: n.bytes.saturating_sub(o.bytes),
+                time_ns: n.time_ns.saturating_sub(o.time_ns),
+                max_ns,
+                latency,
+            };
+            (*key, d)
+        })
+        .collect()
+}
+
+/// Adds one process's totals into a combined view.
+pub fn add_into(total: &mut BTreeMap<Key, OpTotals>, more: &BTreeMap<Key, OpTotals>) {
+    for (key, m) in more {
+        let t = total.entry(*key).or_default();
+        t.calls += m.calls;
+        t.errors += m.errors;
+        t.bytes += m.bytes;
+        t.time_ns += m.time_ns;
+        t.max_ns = t.max_ns.max(m.max_ns);
+        t.latency.merge(&m.latency);
+    }
+}
+
+/// A quantile of a histogram, capped at `max`.
+pub fn quantile(b: &Buckets, q: f64, max: u64) -> Option<u64> {
+    let h = b.to_hdr();
+    (!h.is_empty()).then(|| h.value_at_quantile(q).min(max.max(1)))
+}
