@@ -387,7 +387,7 @@ impl FileState {
 /// the database size after a commit, 0 in other frames.
 fn count_wal_frame(shape: &Shape, page: u64, buf: *const c_void, amount: u64, offset: u64) {
     let frame = page + 24;
-    if (amount != 24 && amount != frame) || offset < 32 || (offset - 32) % frame != 0 {
+    if (amount != 24 && amount != frame) || offset < 32 || !(offset - 32).is_multiple_of(frame) {
         return;
     }
     shape.wal_frames.fetch_add(1, Relaxed);
