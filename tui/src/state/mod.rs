@@ -185,6 +185,9 @@ pub struct State {
     pub unit_ms: bool,
     pub now_ms: u64,
     pub dir: String,
+    /// Segments of processes that ended and were dropped after lingering;
+    /// their files may stay (for `vfscope report`), they are not shown again.
+    dismissed: std::collections::HashSet<PathBuf>,
 }
 
 impl State {
@@ -207,6 +210,7 @@ impl State {
             unit_ms: false,
             now_ms: 0,
             dir,
+            dismissed: Default::default(),
         }
     }
 
@@ -215,6 +219,9 @@ impl State {
         self.now_ms = now_ms;
         let window = self.window;
         for sample in samples {
+            if self.dismissed.contains(&sample.path) {
+                continue;
+            }
             let index = match self.processes.iter().position(|p| p.path == sample.path) {
                 Some(i) => i,
                 None => {
@@ -262,10 +269,16 @@ impl State {
                 }
             }
         }
-        // Exited processes linger greyed, then go; so do vanished segments.
+        // Exited processes linger greyed, then go for good.
+        let dismissed = &mut self.dismissed;
         self.processes.retain(|p| {
-            p.gone_at
-                .is_none_or(|t| now_ms.saturating_sub(t) < LINGER_MS)
+            let keep = p
+                .gone_at
+                .is_none_or(|t| now_ms.saturating_sub(t) < LINGER_MS);
+            if !keep {
+                dismissed.insert(p.path.clone());
+            }
+            keep
         });
         self.processes.sort_by_key(|p| p.pid);
         self.selected = self.selected.min(self.processes.len());
