@@ -9,3 +9,4 @@ mod parents;
 mod preload;
 mod python;
 mod transparency;
+mod vfstop;

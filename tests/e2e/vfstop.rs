@@ -1,0 +1,179 @@
+//! vfstop in a real terminal (tmux): a live workload under `vfscope run`,
+//! keys sent with send-keys, the screen read with capture-pane.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vfscope_tests::{built, have};
+
+const WORKLOAD: &str = r#"
+import os, sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA journal_mode=WAL")
+c.execute("CREATE TABLE IF NOT EXISTS t(v)")
+print(os.getpid(), flush=True)
+end = time.time() + 60
+while time.time() < end:
+    c.execute("INSERT INTO t VALUES (randomblob(200))")
+    c.commit()
+    c.execute("SELECT count(*) FROM t").fetchone()
+    time.sleep(0.002)
+"#;
+
+/// A private tmux server, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Self {
+        assert!(have("tmux"), "tmux is missing (tests/run.sh installs it)");
+        Tmux {
+            socket: format!("vfscope-test-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Waits until the screen satisfies `ok`, up to 20 s.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+struct Workload(Child);
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn vfstop_shows_a_live_workload_and_answers_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("segments");
+    let mut workload = Workload(
+        Command::new(built("vfscope"))
+            .args([
+                "run",
+                "--quiet",
+                "--dir",
+                segments.to_str().unwrap(),
+                "--",
+                "python3",
+                "-c",
+                WORKLOAD,
+            ])
+            .arg(dir.path().join("live.db"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(workload.0.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let pid = line.trim().to_string();
+    assert!(!pid.is_empty());
+
+    let tmux = Tmux::new();
+    let stty = dir.path().join("stty.txt");
+    // A shell in the pane, so the terminal can be checked after vfstop quits.
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "35",
+        "sh",
+    ]);
+    let vfstop = format!(
+        "{} --dir {} --interval 0.5; stty -a > {}",
+        built("vfstop").display(),
+        segments.display(),
+        stty.display()
+    );
+    tmux.keys(&[&vfstop, "Enter"]);
+
+    let screen = tmux.wait_for("the workload's pid and non-zero rates", |s| {
+        s.contains(&pid)
+            && s.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().map(|w| w.trim_matches('│')).collect();
+                f.len() > 3 && f.contains(&"write") && f.contains(&"wal") && f[3] != "0"
+            })
+    });
+    assert!(screen.contains("running"), "{screen}");
+
+    tmux.keys(&["s"]);
+    tmux.wait_for("the sort marker on CALLS/s", |s| s.contains("CALLS/s▼"));
+    tmux.keys(&["/", "w", "a", "l", "Enter"]);
+    let filtered = tmux.wait_for("the filter in the title", |s| s.contains("/wal"));
+    assert!(
+        !filtered.contains("main_db      "),
+        "rows of other kinds are filtered out:\n{filtered}"
+    );
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help overlay", |s| s.contains("vfstop keys"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the help to close", |s| !s.contains("vfstop keys"));
+    tmux.keys(&["q"]);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stty.exists() || std::fs::read_to_string(&stty).unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "vfstop did not quit on q:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let modes = std::fs::read_to_string(&stty).unwrap();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    for sane in ["icanon", "echo", "isig", "icrnl", "opost"] {
+        assert!(
+            words.contains(&sane),
+            "terminal left without {sane}:\n{modes}"
+        );
+    }
+}
