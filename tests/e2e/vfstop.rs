@@ -177,3 +177,129 @@ fn vfstop_shows_a_live_workload_and_answers_keys() {
         );
     }
 }
+
+/// Starts the workload under `vfscope run`; returns it and its pid.
+fn start_workload(dir: &std::path::Path) -> (Workload, String) {
+    let mut workload = Workload(
+        Command::new(built("vfscope"))
+            .args([
+                "run",
+                "--quiet",
+                "--dir",
+                dir.join("segments").to_str().unwrap(),
+                "--",
+                "python3",
+                "-c",
+                WORKLOAD,
+            ])
+            .arg(dir.join("live.db"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(workload.0.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (workload, line.trim().to_string())
+}
+
+#[test]
+fn once_json_reports_the_workload_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_workload, pid) = start_workload(dir.path());
+    let segments = dir.path().join("segments");
+    let out = Command::new(built("vfstop"))
+        .args([
+            "--dir",
+            segments.to_str().unwrap(),
+            "--pid",
+            &pid,
+            "--once",
+            "--json",
+            "--interval",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema"], "vfstop/1");
+    let processes = json["processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 1, "--pid shows one process");
+    assert_eq!(processes[0]["pid"].to_string(), pid);
+    assert!(processes[0]["ops_per_s"].as_f64().unwrap() > 0.0, "{json}");
+    let ops = json["operations"].as_array().unwrap();
+    assert!(
+        ops.iter()
+            .any(|o| o["op"] == "sync" && o["file_kind"] == "wal"),
+        "{json}"
+    );
+
+    let bad = Command::new(built("vfstop"))
+        .args(["--interval", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(r#"--interval "fast""#));
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_workload, _pid) = start_workload(dir.path());
+    let tmux = Tmux::new();
+    let stty = dir.path().join("stty.txt");
+    let pidfile = dir.path().join("vfstop.pid");
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "sh",
+    ]);
+    let command = format!(
+        "sh -c 'echo $$ > {}; exec {} --dir {}'; stty -a > {}",
+        pidfile.display(),
+        built("vfstop").display(),
+        dir.path().join("segments").display(),
+        stty.display()
+    );
+    tmux.keys(&[&command, "Enter"]);
+    tmux.wait_for("vfstop to draw", |s| s.contains("processes"));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: signalling the vfstop this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&stty).map_or(true, |s| s.is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "vfstop did not end on SIGTERM:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let modes = std::fs::read_to_string(&stty).unwrap();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    for sane in ["icanon", "echo", "isig"] {
+        assert!(
+            words.contains(&sane),
+            "terminal left without {sane}:\n{modes}"
+        );
+    }
+}
