@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 /// Below this width the table drops P99.9 and the trend, and shortens op
 /// names, so it fits 80 columns.
-const WIDE: u16 = 100;
+const WIDE: u16 = 110;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let rate = state.mode == Mode::Rate;
