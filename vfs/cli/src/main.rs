@@ -6,6 +6,7 @@ mod format;
 mod report;
 mod run;
 mod segments;
+mod serve;
 mod show;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -24,6 +25,9 @@ usage:
   vfscope report [--json FILE] [--dir DIR] [PID | SEGMENT | DIR]
         the same report for a running process, a kept segment, or every
         segment of a directory (default: the segment directory)
+  vfscope serve [--listen ADDR] [--dir DIR]
+        serve Prometheus metrics of every live process on http://ADDR/metrics
+        (default 127.0.0.1:9464)
   vfscope demo
         run a built-in SQLite workload through vfscope and print the report
   vfscope --version | --help
@@ -58,6 +62,7 @@ fn dispatch(args: Vec<OsString>) -> Result<u8> {
     match command.to_str() {
         Some("run") => run::run(run_options(rest)?),
         Some("report") => show::run(report_options(rest)?).map(|()| 0),
+        Some("serve") => serve::run(serve_options(rest)?).map(|()| 0),
         Some("demo") if rest.is_empty() => demo::run().map(|()| 0),
         Some("--version" | "-V") => {
             println!("vfscope {}", env!("CARGO_PKG_VERSION"));
@@ -120,6 +125,24 @@ fn report_options(args: &[OsString]) -> Result<show::Options> {
                 return Err(anyhow!("unexpected argument {:?}", arg.to_string_lossy()))
                     .context("vfscope report takes at most one PID, SEGMENT or DIR")
             }
+        }
+    }
+    Ok(options)
+}
+
+fn serve_options(args: &[OsString]) -> Result<serve::Options> {
+    let mut options = serve::Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--listen") => {
+                options.listen = value("--listen", &mut args)?.to_string_lossy().into_owned()
+            }
+            Some("--dir") => options.dir = Some(value("--dir", &mut args)?),
+            _ => bail!(
+                "unknown argument {:?} for vfscope serve; see vfscope --help",
+                arg.to_string_lossy()
+            ),
         }
     }
     Ok(options)

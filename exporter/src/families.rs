@@ -1,0 +1,466 @@
+//! Metric families built from snapshots at scrape time: constant metrics,
+//! so the series of a process that exits disappear with it.
+//!
+//! Names follow DESIGN.md: prefix `vfscope_`, base units, `_total` on
+//! counters. Labels are bounded: pid, op, file_kind, db (the file name,
+//! never the path), result, lock level, WAL-index slot.
+
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
+use std::collections::BTreeMap;
+use vfscope_segment::{bucket_midpoint, Buckets, LockLevel, Op, ResultClass, ShmSlot, Snapshot};
+
+/// Upper bounds (seconds) of the exported latency buckets: microseconds to
+/// seconds, about three per decade.
+pub const BOUNDS: [f64; 22] = [
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
+    5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Label values, in the order of a family's label names.
+type Labels = Vec<String>;
+
+/// One family being built: values summed per label set (two databases with
+/// the same file name in one process share a series).
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    labels: &'static [&'static str],
+    values: BTreeMap<Labels, f64>,
+    histograms: BTreeMap<Labels, (Buckets, f64)>,
+}
+
+impl Family {
+    fn new(
+        name: &'static str,
+        help: &'static str,
+        kind: MetricType,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Family {
+            name,
+            help,
+            kind,
+            labels,
+            values: BTreeMap::new(),
+            histograms: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, labels: Labels, value: f64) {
+        *self.values.entry(labels).or_default() += value;
+    }
+
+    fn observe(&mut self, labels: Labels, buckets: &Buckets, sum_seconds: f64) {
+        let entry = self.histograms.entry(labels).or_default();
+        entry.0.merge(buckets);
+        entry.1 += sum_seconds;
+    }
+
+    fn build(self) -> Option<MetricFamily> {
+        if self.values.is_empty() && self.histograms.is_empty() {
+            return None;
+        }
+        let pairs = |values: &Labels| -> Vec<LabelPair> {
+            self.labels
+                .iter()
+                .zip(values)
+                .map(|(name, value)| {
+                    let mut pair = LabelPair::default();
+                    pair.set_name(name.to_string());
+                    pair.set_value(value.clone());
+                    pair
+                })
+                .collect()
+        };
+        let mut metrics = Vec::new();
+        for (labels, value) in &self.values {
+            let mut m = Metric::from_label(pairs(labels));
+            match self.kind {
+                MetricType::COUNTER => {
+                    let mut c = Counter::default();
+                    c.set_value(*value);
+                    m.set_counter(c);
+                }
+                _ => {
+                    let mut g = Gauge::default();
+                    g.set_value(*value);
+                    m.set_gauge(g);
+                }
+            }
+            metrics.push(m);
+        }
+        for (labels, (buckets, sum)) in &self.histograms {
+            let mut m = Metric::from_label(pairs(labels));
+            m.set_histogram(histogram(buckets, *sum));
+            metrics.push(m);
+        }
+        let mut family = MetricFamily::default();
+        family.set_name(self.name.to_string());
+        family.set_help(self.help.to_string());
+        family.set_field_type(self.kind);
+        family.set_metric(metrics);
+        Some(family)
+    }
+}
+
+/// Our fine buckets folded into the exported bounds, each value counted at
+/// its bucket's midpoint; the count is every value recorded.
+fn histogram(buckets: &Buckets, sum_seconds: f64) -> Histogram {
+    let mut cumulative = vec![0u64; BOUNDS.len()];
+    for &(bucket, n) in &buckets.0 {
+        let seconds = bucket_midpoint(bucket as usize) as f64 / 1e9;
+        if let Some(first) = BOUNDS.iter().position(|&le| seconds <= le) {
+            for c in &mut cumulative[first..] {
+                *c += n;
+            }
+        }
+    }
+    let mut h = Histogram::default();
+    h.set_sample_count(buckets.count());
+    h.set_sample_sum(sum_seconds);
+    h.set_bucket(
+        BOUNDS
+            .iter()
+            .zip(cumulative)
+            .map(|(&le, count)| {
+                let mut b = Bucket::default();
+                b.set_upper_bound(le);
+                b.set_cumulative_count(count);
+                b
+            })
+            .collect(),
+    );
+    h
+}
+
+/// Everything one scrape exports.
+pub struct Scrape<'a> {
+    /// Snapshots of the live processes.
+    pub live: &'a [Snapshot],
+    /// Segments by state: running, exited, dead.
+    pub segments: BTreeMap<&'static str, u64>,
+    /// Segments that could not be read.
+    pub unreadable: u64,
+}
+
+/// The metric families of one scrape.
+pub fn families(scrape: &Scrape) -> Vec<MetricFamily> {
+    use MetricType::{COUNTER, GAUGE, HISTOGRAM};
+    let mut build_info = Family::new(
+        "vfscope_build_info",
+        "vfscope's version; always 1.",
+        GAUGE,
+        &["version"],
+    );
+    build_info.add(vec![env!("CARGO_PKG_VERSION").to_string()], 1.0);
+    let mut segments = Family::new(
+        "vfscope_segments",
+        "Segment files by the state of their process.",
+        GAUGE,
+        &["state"],
+    );
+    for (state, n) in &scrape.segments {
+        segments.add(vec![state.to_string()], *n as f64);
+    }
+    let mut errors = Family::new(
+        "vfscope_segment_read_errors",
+        "Segment files that could not be read at this scrape (damaged, foreign, other version).",
+        GAUGE,
+        &[],
+    );
+    errors.add(vec![], scrape.unreadable as f64);
+    let mut info = Family::new(
+        "vfscope_process_info",
+        "An instrumented process: its program and SQLite version; always 1.",
+        GAUGE,
+        &["pid", "program", "sqlite_version"],
+    );
+    let mut start = Family::new(
+        "vfscope_process_start_time_seconds",
+        "When the process started recording, Unix time.",
+        GAUGE,
+        &["pid"],
+    );
+    let mut ops = Family::new(
+        "vfscope_vfs_operations_total",
+        "VFS calls by op, file kind, database and result.",
+        COUNTER,
+        &["pid", "op", "file_kind", "db", "result"],
+    );
+    let mut bytes = Family::new(
+        "vfscope_vfs_io_bytes_total",
+        "Bytes read and written through the VFS.",
+        COUNTER,
+        &["pid", "file_kind", "db", "direction"],
+    );
+    let mut duration = Family::new(
+        "vfscope_vfs_operation_duration_seconds",
+        "Latency of VFS calls.",
+        HISTOGRAM,
+        &["pid", "op", "file_kind", "db"],
+    );
+    let mut transitions = Family::new(
+        "vfscope_lock_transitions_total",
+        "File lock level changes.",
+        COUNTER,
+        &["pid", "db", "from", "to"],
+    );
+    let mut busy = Family::new(
+        "vfscope_lock_busy_total",
+        "xLock calls answered BUSY, by requested level.",
+        COUNTER,
+        &["pid", "db", "level"],
+    );
+    let mut hold = Family::new(
+        "vfscope_lock_hold_seconds",
+        "Time spent at each lock level.",
+        HISTOGRAM,
+        &["pid", "db", "level"],
+    );
+    let mut wait = Family::new(
+        "vfscope_lock_wait_seconds",
+        "Time from the first BUSY to the granted lock.",
+        HISTOGRAM,
+        &["pid", "db"],
+    );
+    let mut abandoned = Family::new(
+        "vfscope_lock_waits_abandoned_total",
+        "Waits that ended in a release instead of the lock.",
+        COUNTER,
+        &["pid", "db"],
+    );
+    let mut shm = Family::new(
+        "vfscope_shm_lock_acquisitions_total",
+        "WAL-index lock acquisitions by slot and mode.",
+        COUNTER,
+        &["pid", "db", "slot", "mode"],
+    );
+    let mut shm_busy = Family::new(
+        "vfscope_shm_lock_busy_total",
+        "WAL-index lock requests answered BUSY.",
+        COUNTER,
+        &["pid", "db", "slot"],
+    );
+    let mut shm_hold = Family::new(
+        "vfscope_shm_lock_hold_seconds",
+        "How long WAL-index locks were held.",
+        HISTOGRAM,
+        &["pid", "db", "slot"],
+    );
+    let mut open = Family::new(
+        "vfscope_open_files",
+        "Files open now, by kind.",
+        GAUGE,
+        &["pid", "file_kind", "db"],
+    );
+    let mut frames = Family::new(
+        "vfscope_wal_frames_total",
+        "WAL frames written.",
+        COUNTER,
+        &["pid", "db"],
+    );
+    let mut commits = Family::new(
+        "vfscope_wal_commits_total",
+        "WAL frames that commit a transaction.",
+        COUNTER,
+        &["pid", "db"],
+    );
+    let mut slow = Family::new(
+        "vfscope_slow_calls_total",
+        "Calls at or above the slow-call threshold.",
+        COUNTER,
+        &["pid"],
+    );
+    let mut overflow = Family::new("vfscope_table_overflow_total", "Uses of a bounded table's overflow row (dbs, cells, histograms, open_files) and internal faults.", COUNTER, &["pid", "table"]);
+
+    for s in scrape.live {
+        let pid = s.meta.pid.to_string();
+        let program = s
+            .meta
+            .cmdline
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        info.add(
+            vec![
+                pid.clone(),
+                program.to_string(),
+                s.meta.sqlite_version.clone(),
+            ],
+            1.0,
+        );
+        start.add(vec![pid.clone()], s.meta.start_realtime_ns as f64 / 1e9);
+        for c in &s.cells {
+            let db = s.db_label(c.db);
+            let (op, kind) = (c.op.name().to_string(), c.kind.name().to_string());
+            for class in ResultClass::ALL {
+                let n = c.result(*class);
+                if n > 0 {
+                    ops.add(
+                        vec![
+                            pid.clone(),
+                            op.clone(),
+                            kind.clone(),
+                            db.clone(),
+                            class.name().to_string(),
+                        ],
+                        n as f64,
+                    );
+                }
+            }
+            let direction = match c.op {
+                Op::Read | Op::Fetch => Some("read"),
+                Op::Write => Some("write"),
+                _ => None,
+            };
+            if let Some(direction) = direction {
+                bytes.add(
+                    vec![pid.clone(), kind.clone(), db.clone(), direction.to_string()],
+                    c.bytes as f64,
+                );
+            }
+            if let Some(latency) = &c.latency {
+                duration.observe(
+                    vec![pid.clone(), op, kind, db],
+                    latency,
+                    c.total_ns as f64 / 1e9,
+                );
+            }
+        }
+        for l in &s.locks {
+            let db = s.db_label(l.db);
+            for from in LockLevel::ALL {
+                for to in LockLevel::ALL {
+                    let n = l.transition(*from, *to);
+                    if n > 0 {
+                        transitions.add(
+                            vec![
+                                pid.clone(),
+                                db.clone(),
+                                from.name().into(),
+                                to.name().into(),
+                            ],
+                            n as f64,
+                        );
+                    }
+                }
+            }
+            for level in LockLevel::ALL {
+                let i = level.index();
+                if l.busy[i] > 0 {
+                    busy.add(
+                        vec![pid.clone(), db.clone(), level.name().into()],
+                        l.busy[i] as f64,
+                    );
+                }
+                if l.hold[i].count() > 0 {
+                    let sum = approximate_sum(&l.hold[i]);
+                    hold.observe(
+                        vec![pid.clone(), db.clone(), level.name().into()],
+                        &l.hold[i],
+                        sum,
+                    );
+                }
+            }
+            if l.wait.count() > 0 {
+                wait.observe(
+                    vec![pid.clone(), db.clone()],
+                    &l.wait,
+                    approximate_sum(&l.wait),
+                );
+            }
+            if l.waits_abandoned > 0 {
+                abandoned.add(vec![pid.clone(), db.clone()], l.waits_abandoned as f64);
+            }
+            for slot in ShmSlot::ALL {
+                let i = slot.index();
+                for (mode, n) in [
+                    ("shared", l.shm_acquired[i][0]),
+                    ("exclusive", l.shm_acquired[i][1]),
+                ] {
+                    if n > 0 {
+                        shm.add(
+                            vec![pid.clone(), db.clone(), slot.name().into(), mode.into()],
+                            n as f64,
+                        );
+                    }
+                }
+                if l.shm_busy[i] > 0 {
+                    shm_busy.add(
+                        vec![pid.clone(), db.clone(), slot.name().into()],
+                        l.shm_busy[i] as f64,
+                    );
+                }
+                if l.shm_hold[i].count() > 0 {
+                    let sum = approximate_sum(&l.shm_hold[i]);
+                    shm_hold.observe(
+                        vec![pid.clone(), db.clone(), slot.name().into()],
+                        &l.shm_hold[i],
+                        sum,
+                    );
+                }
+            }
+        }
+        for shape in &s.shapes {
+            let db = s.db_label(shape.db);
+            let kind = shape.kind.map_or("other", |k| k.name()).to_string();
+            open.add(vec![pid.clone(), kind, db.clone()], shape.open_now() as f64);
+            if shape.wal_frames > 0 {
+                frames.add(vec![pid.clone(), db.clone()], shape.wal_frames as f64);
+                commits.add(vec![pid.clone(), db.clone()], shape.wal_commits as f64);
+            }
+        }
+        slow.add(vec![pid.clone()], s.slow_total as f64);
+        let o = &s.overflow;
+        for (table, n) in [
+            ("dbs", o.dbs),
+            ("cells", o.cells),
+            ("histograms", o.hists),
+            ("open_files", o.open_files),
+            ("faults", o.faults),
+        ] {
+            overflow.add(vec![pid.clone(), table.to_string()], n as f64);
+        }
+    }
+    [
+        build_info,
+        segments,
+        errors,
+        info,
+        start,
+        ops,
+        bytes,
+        duration,
+        transitions,
+        busy,
+        hold,
+        wait,
+        abandoned,
+        shm,
+        shm_busy,
+        shm_hold,
+        open,
+        frames,
+        commits,
+        slow,
+        overflow,
+    ]
+    .into_iter()
+    .filter_map(Family::build)
+    .collect()
+}
+
+/// Lock hold and wait times are kept as histograms only; their sum is
+/// estimated from bucket midpoints (within 0.4 %).
+fn approximate_sum(b: &Buckets) -> f64 {
+    b.0.iter()
+        .map(|&(i, n)| bucket_midpoint(i as usize) as f64 * n as f64)
+        .sum::<f64>()
+        / 1e9
+}
