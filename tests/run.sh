@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Programs the tests drive for real, and the Debian package of each: the
 # sqlite3 CLI and Python (both on Debian's libsqlite3) run under vfscope;
-# readelf and nm check the built libvfscope.so; tmux hosts vfstop.
-declare -A packages=([sqlite3]=sqlite3 [python3]=python3 [readelf]=binutils [nm]=binutils [tmux]=tmux)
+# readelf and nm check the built libvfscope.so; tmux hosts vfstop; a real
+# Prometheus server scrapes `vfscope serve` and promtool checks its output.
+declare -A packages=([sqlite3]=sqlite3 [python3]=python3 [readelf]=binutils [nm]=binutils [tmux]=tmux [prometheus]=prometheus [promtool]=prometheus)
 missing=()
 for program in "${!packages[@]}"; do
   command -v "$program" >/dev/null 2>&1 || missing+=("${packages[$program]}")

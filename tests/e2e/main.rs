@@ -7,6 +7,7 @@ mod locks;
 mod multiprocess;
 mod parents;
 mod preload;
+mod prometheus;
 mod python;
 mod transparency;
 mod vfstop;

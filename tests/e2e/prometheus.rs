@@ -1,0 +1,182 @@
+//! A real Prometheus server scraping `vfscope serve` while a workload runs
+//! under vfscope; the values it stores match what the workload did.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vfscope_tests::{built, free_port, have, http_get, url_encode};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const COMMITS: u64 = 30;
+
+const WORKLOAD: &str = r#"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA journal_mode=WAL")
+c.execute("PRAGMA synchronous=FULL")
+c.execute("CREATE TABLE t(v)")
+c.commit()
+for i in range(int(sys.argv[2])):
+    c.execute("INSERT INTO t VALUES (?)", (i,))
+    c.commit()
+print("done", flush=True)
+sys.stdin.read()
+"#;
+
+/// The value of a single-series instant query, once Prometheus has one.
+fn query(port: u16, promql: &str) -> Option<f64> {
+    let (status, body) =
+        http_get(port, &format!("/api/v1/query?query={}", url_encode(promql))).ok()?;
+    if status != 200 {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+    json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn prometheus_scrapes_what_the_workload_did() {
+    assert!(
+        have("prometheus"),
+        "prometheus is missing (tests/run.sh installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("segments");
+
+    let mut workload = Killed(
+        Command::new("python3")
+            .args(["-c", WORKLOAD])
+            .arg(dir.path().join("scraped.db"))
+            .arg(COMMITS.to_string())
+            .env("LD_PRELOAD", built("libvfscope.so"))
+            .env("VFSCOPE_DIR", &segments)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(workload.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "done");
+
+    let mut serve = Killed(
+        Command::new(built("vfscope"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--dir",
+                segments.to_str().unwrap(),
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut banner = String::new();
+    BufReader::new(serve.0.stderr.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let serve_port: u16 = banner
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {banner:?}"));
+
+    // The scraped text passes promtool too.
+    let (status, metrics) = http_get(serve_port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let (clean, said) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .output_with_stdin(metrics.as_bytes());
+    assert!(clean, "promtool: {said}");
+    let (index_status, index) = http_get(serve_port, "/").unwrap();
+    assert!(index_status == 200 && index.contains("/metrics"));
+
+    let prometheus_port = free_port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vfscope\n    static_configs:\n      - targets: ['127.0.0.1:{serve_port}']\n"
+        ),
+    )
+    .unwrap();
+    let _prometheus = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let commits = r#"sum(vfscope_wal_commits_total{job="vfscope",db="scraped.db"})"#;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let value = loop {
+        if let Some(v) = query(prometheus_port, commits) {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "Prometheus never had {commits}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(value as u64, COMMITS + 1, "the inserts and CREATE TABLE");
+    let syncs = query(
+        prometheus_port,
+        r#"sum(vfscope_vfs_operations_total{op="sync",file_kind="wal"})"#,
+    )
+    .unwrap();
+    assert!(
+        syncs as u64 > COMMITS,
+        "synchronous=FULL syncs each commit: {syncs}"
+    );
+    let info = query(prometheus_port, "count(vfscope_process_info)").unwrap();
+    assert_eq!(info, 1.0);
+
+    // When the process exits, its series go.
+    drop(workload.0.stdin.take());
+    workload.0.wait().unwrap();
+    let (_, after) = http_get(serve_port, "/metrics").unwrap();
+    assert!(!after.contains("vfscope_wal_commits_total"), "{after}");
+    assert!(
+        after.contains(r#"vfscope_segments{state="exited"} 1"#),
+        "{after}"
+    );
+}
+
+trait OutputWithStdin {
+    fn output_with_stdin(&mut self, input: &[u8]) -> (bool, String);
+}
+
+impl OutputWithStdin for Command {
+    fn output_with_stdin(&mut self, input: &[u8]) -> (bool, String) {
+        let mut child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        (
+            out.status.success() && said.trim().is_empty(),
+            said.into_owned(),
+        )
+    }
+}
