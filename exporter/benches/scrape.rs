@@ -1,0 +1,124 @@
+//! Scrape time of `vfscope serve` with 1, 10 and 50 live segments, each
+//! filled like a busy process (two databases, every common op on each file
+//! kind, lock and WAL-index activity). Prints Markdown for BENCHMARKS.md.
+//! `cargo bench -p vfscope-exporter --bench scrape`; with `SPLIT=1` it also
+//! prints the time of each stage (snapshots, families, text encoding).
+
+use std::time::Instant;
+use vfscope_exporter::SegmentCollector;
+use vfscope_segment::{FileKind, Op, ProcessMeta, SegmentWriter};
+
+fn busy_segment(dir: &std::path::Path, pid: u32) -> SegmentWriter {
+    let mut meta = ProcessMeta::current("3.46.0", 10_000_000, 4096);
+    meta.pid = pid;
+    let w = SegmentWriter::create(dir, &meta).unwrap();
+    let l = w.layout();
+    for name in ["orders.db", "audit.db"] {
+        let db = l.db_index(format!("/data/{name}").as_bytes());
+        for kind in [
+            FileKind::MainDb,
+            FileKind::Wal,
+            FileKind::Shm,
+            FileKind::MainJournal,
+        ] {
+            for op in [
+                Op::Read,
+                Op::Write,
+                Op::Sync,
+                Op::FileSize,
+                Op::Lock,
+                Op::Unlock,
+                Op::ShmLock,
+                Op::FileControl,
+            ] {
+                for i in 0..200u64 {
+                    l.record_call(
+                        op,
+                        kind,
+                        db,
+                        if i % 50 == 0 { 5 } else { 0 },
+                        4096,
+                        1_000 + i * 997 % 5_000_000,
+                    );
+                }
+            }
+        }
+        let stats = l.lock_stats(db);
+        for level in 0..5 {
+            stats.transitions[level][(level + 1) % 5]
+                .fetch_add(10, std::sync::atomic::Ordering::Relaxed);
+            l.record_latency(&stats.hold_hist[level], 50_000);
+        }
+        for slot in 0..8 {
+            stats.shm_acquired[slot][0].fetch_add(3, std::sync::atomic::Ordering::Relaxed);
+            l.record_latency(&stats.shm_hold_hist[slot], 2_000);
+        }
+    }
+    w
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(String::from)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn main() {
+    println!("| live segments | series in /metrics | size of /metrics | scrape time, median of 21 | process RSS after |");
+    println!("|---:|---:|---:|---:|---:|");
+    for n in [1u32, 10, 50] {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = dir.path().join("segs");
+        let writers: Vec<_> = (0..n).map(|i| busy_segment(&segs, 10_000 + i)).collect();
+        let collector = SegmentCollector::new(&segs);
+        let text = collector.render(); // maps the segments once
+        let series = text.lines().filter(|l| !l.starts_with('#')).count();
+        let mut times: Vec<f64> = (0..21)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(collector.render());
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        if std::env::var_os("SPLIT").is_some() {
+            let t = Instant::now();
+            let readers: Vec<_> = vfscope_segment::list_segments(&segs)
+                .unwrap()
+                .iter()
+                .map(|p| vfscope_segment::SegmentReader::open(p).unwrap())
+                .collect();
+            let snaps: Vec<_> = readers.iter().map(|r| r.snapshot()).collect();
+            let a = t.elapsed().as_secs_f64() * 1e3;
+            let t = Instant::now();
+            let fams = vfscope_exporter::families::families(&vfscope_exporter::families::Scrape {
+                live: &snaps,
+                segments: Default::default(),
+                unreadable: 0,
+            });
+            let b = t.elapsed().as_secs_f64() * 1e3;
+            let t = Instant::now();
+            let mut out = Vec::new();
+            prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &fams, &mut out).unwrap();
+            let c = t.elapsed().as_secs_f64() * 1e3;
+            eprintln!("n={n} snapshots {a:.1} ms, families {b:.1} ms, encode {c:.1} ms");
+        }
+        println!(
+            "| {n} | {series} | {:.1} MiB | {:.1} ms | {:.0} MiB |",
+            text.len() as f64 / (1 << 20) as f64,
+            times[times.len() / 2],
+            rss_mib()
+        );
+        drop(writers);
+    }
+}
