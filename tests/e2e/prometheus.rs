@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use vfscope_tests::{built, free_port, have, http_get, url_encode};
+use vfscope_tests::{built, first_line, free_port, have, http_get, url_encode};
 
 struct Killed(Child);
 
@@ -63,11 +63,7 @@ fn prometheus_scrapes_what_the_workload_did() {
             .spawn()
             .unwrap(),
     );
-    let mut line = String::new();
-    BufReader::new(workload.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "done");
+    assert_eq!(first_line(&mut workload.0), "done");
 
     let mut serve = Killed(
         Command::new(built("vfscope"))

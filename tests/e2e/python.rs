@@ -1,10 +1,9 @@
 //! Python 3's sqlite3 module (which loads libsqlite3 with RTLD_LOCAL) under
 //! `vfscope run`: forked workers, and a process killed mid-transaction.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use vfscope_segment::{list_segments, FileKind, SegmentReader};
-use vfscope_tests::{assert_intact, built, have};
+use vfscope_tests::{assert_intact, built, first_line, have};
 
 fn python3() -> &'static str {
     assert!(
@@ -131,12 +130,8 @@ fn killed_mid_transaction_leaves_a_sound_database_and_a_readable_segment() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(run.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut run);
     let pid: i32 = line
-        .trim()
         .parse()
         .unwrap_or_else(|_| panic!("no pid in {line:?}"));
     // SAFETY: sending a signal to the child process we just started.
@@ -191,11 +186,7 @@ fn report_by_pid_reads_a_running_process() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(app.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let pid = line.trim().to_string();
+    let pid = first_line(&mut app);
     let report = Command::new(built("vfscope"))
         .args(["report", "--dir", segments.to_str().unwrap(), &pid])
         .output()

@@ -3,7 +3,7 @@
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use vfscope_tests::{built, have};
+use vfscope_tests::{built, first_line, have};
 
 const WORKLOAD: &str = r#"
 import os, sqlite3, sys, time
@@ -74,6 +74,29 @@ impl Drop for Tmux {
     }
 }
 
+/// Waits for the shell in the pane to write `stty -a` after vfstop ended,
+/// then checks the terminal modes vfstop must restore.
+fn assert_terminal_left_sane(tmux: &Tmux, stty: &std::path::Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(stty).map_or(true, |s| s.is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "vfstop did not {what}:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let modes = std::fs::read_to_string(stty).unwrap();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    for sane in ["icanon", "echo", "isig", "icrnl", "opost"] {
+        assert!(
+            words.contains(&sane),
+            "terminal left without {sane}:\n{modes}"
+        );
+    }
+}
+
 struct Workload(Child);
 
 impl Drop for Workload {
@@ -87,30 +110,7 @@ impl Drop for Workload {
 fn vfstop_shows_a_live_workload_and_answers_keys() {
     let dir = tempfile::tempdir().unwrap();
     let segments = dir.path().join("segments");
-    let mut workload = Workload(
-        Command::new(built("vfscope"))
-            .args([
-                "run",
-                "--quiet",
-                "--dir",
-                segments.to_str().unwrap(),
-                "--",
-                "python3",
-                "-c",
-                WORKLOAD,
-            ])
-            .arg(dir.path().join("live.db"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(workload.0.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let pid = line.trim().to_string();
+    let (_workload, pid) = start_workload(dir.path());
     assert!(!pid.is_empty());
 
     let tmux = Tmux::new();
@@ -158,24 +158,7 @@ fn vfstop_shows_a_live_workload_and_answers_keys() {
     tmux.wait_for("the help to close", |s| !s.contains("vfstop keys"));
     tmux.keys(&["q"]);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !stty.exists() || std::fs::read_to_string(&stty).unwrap().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "vfstop did not quit on q:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    let modes = std::fs::read_to_string(&stty).unwrap();
-    let words: Vec<&str> = modes.split_whitespace().collect();
-    for sane in ["icanon", "echo", "isig", "icrnl", "opost"] {
-        assert!(
-            words.contains(&sane),
-            "terminal left without {sane}:\n{modes}"
-        );
-    }
+    assert_terminal_left_sane(&tmux, &stty, "quit on q");
 }
 
 /// Starts the workload under `vfscope run`; returns it and its pid.
@@ -197,13 +180,8 @@ fn start_workload(dir: &std::path::Path) -> (Workload, String) {
             .spawn()
             .unwrap(),
     );
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(workload.0.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    (workload, line.trim().to_string())
+    let pid = first_line(&mut workload.0);
+    (workload, pid)
 }
 
 #[test]
@@ -284,22 +262,5 @@ fn sigterm_restores_the_terminal() {
         .unwrap();
     // SAFETY: signalling the vfstop this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&stty).map_or(true, |s| s.is_empty()) {
-        assert!(
-            Instant::now() < deadline,
-            "vfstop did not end on SIGTERM:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    let modes = std::fs::read_to_string(&stty).unwrap();
-    let words: Vec<&str> = modes.split_whitespace().collect();
-    for sane in ["icanon", "echo", "isig"] {
-        assert!(
-            words.contains(&sane),
-            "terminal left without {sane}:\n{modes}"
-        );
-    }
+    assert_terminal_left_sane(&tmux, &stty, "end on SIGTERM");
 }

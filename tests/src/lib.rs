@@ -549,3 +549,15 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// The first line a child printed on its (piped) stdout, trimmed: how the
+/// test workloads announce their pid or that they are ready.
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the child's first line");
+    line.trim().to_string()
+}

@@ -251,9 +251,9 @@ impl State {
                         p.gone_at.get_or_insert(now_ms);
                     }
                     let everything = |_: Op, _: FileKind, _: &str| true;
-                    let new = rates::totals(&snapshot, everything);
+                    let new = snapshot.op_totals(everything);
                     if let Some((_, previous)) = p.history.back() {
-                        let old = rates::totals(previous, everything);
+                        let old = previous.op_totals(everything);
                         for (key, d) in rates::since(&new, &old) {
                             let trend = p.trends.entry(key).or_default();
                             trend.push_back(d.calls);
@@ -316,9 +316,9 @@ impl State {
             let (Some((t0, old)), Some((t1, new))) = (p.history.front(), p.history.back()) else {
                 continue;
             };
-            let newest = rates::totals(new, keep);
+            let newest = new.op_totals(keep);
             let part = match self.mode {
-                Mode::Rate => rates::since(&newest, &rates::totals(old, keep)),
+                Mode::Rate => rates::since(&newest, &old.op_totals(keep)),
                 Mode::Accumulated => newest,
             };
             rates::add_into(&mut combined, &part);

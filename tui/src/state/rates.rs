@@ -3,40 +3,11 @@
 //! percentiles) or since the process started (accumulated).
 
 use std::collections::BTreeMap;
-use vfscope_segment::{Buckets, FileKind, Op, Snapshot};
+use vfscope_segment::{Buckets, FileKind, Op};
 
-/// Totals of one op × file kind.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct OpTotals {
-    pub calls: u64,
-    pub errors: u64,
-    pub bytes: u64,
-    pub time_ns: u64,
-    pub max_ns: u64,
-    pub latency: Buckets,
-}
+pub use vfscope_segment::OpTotals;
 
 pub type Key = (Op, FileKind);
-
-/// Sums a snapshot's cells per op × kind, keeping cells `keep` accepts.
-pub fn totals(s: &Snapshot, keep: impl Fn(Op, FileKind, &str) -> bool) -> BTreeMap<Key, OpTotals> {
-    let mut out: BTreeMap<Key, OpTotals> = BTreeMap::new();
-    for c in &s.cells {
-        if !keep(c.op, c.kind, &s.db_label(c.db)) {
-            continue;
-        }
-        let t = out.entry((c.op, c.kind)).or_default();
-        t.calls += c.calls();
-        t.errors += c.errors();
-        t.bytes += c.bytes;
-        t.time_ns += c.total_ns;
-        t.max_ns = t.max_ns.max(c.max_ns);
-        if let Some(l) = &c.latency {
-            t.latency.merge(l);
-        }
-    }
-    out
-}
 
 /// What happened between two totals of the same process.
 pub fn since(
@@ -70,13 +41,7 @@ pub fn since(
 /// Adds one process's totals into a combined view.
 pub fn add_into(total: &mut BTreeMap<Key, OpTotals>, more: &BTreeMap<Key, OpTotals>) {
     for (key, m) in more {
-        let t = total.entry(*key).or_default();
-        t.calls += m.calls;
-        t.errors += m.errors;
-        t.bytes += m.bytes;
-        t.time_ns += m.time_ns;
-        t.max_ns = t.max_ns.max(m.max_ns);
-        t.latency.merge(&m.latency);
+        total.entry(*key).or_default().add(m);
     }
 }
 

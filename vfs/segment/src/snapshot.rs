@@ -81,6 +81,42 @@ impl CellStats {
     }
 }
 
+/// Calls of one op × file kind summed over cells (databases) or processes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpTotals {
+    pub calls: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub time_ns: u64,
+    pub max_ns: u64,
+    /// Merged histograms of the cells that had their own.
+    pub latency: Buckets,
+}
+
+impl OpTotals {
+    /// Adds one cell.
+    pub fn add_cell(&mut self, c: &CellStats) {
+        self.calls += c.calls();
+        self.errors += c.errors();
+        self.bytes += c.bytes;
+        self.time_ns += c.total_ns;
+        self.max_ns = self.max_ns.max(c.max_ns);
+        if let Some(latency) = &c.latency {
+            self.latency.merge(latency);
+        }
+    }
+
+    /// Adds other totals.
+    pub fn add(&mut self, o: &OpTotals) {
+        self.calls += o.calls;
+        self.errors += o.errors;
+        self.bytes += o.bytes;
+        self.time_ns += o.time_ns;
+        self.max_ns = self.max_ns.max(o.max_ns);
+        self.latency.merge(&o.latency);
+    }
+}
+
 /// Lock activity of one database's files.
 #[derive(Clone, Debug, Default)]
 pub struct LockSnapshot {
@@ -233,6 +269,21 @@ impl Snapshot {
                 .map(|d| d.name().to_string())
                 .unwrap_or_else(|| format!("(db {db})")),
         }
+    }
+
+    /// Cells summed per op × file kind, keeping the cells `keep` accepts
+    /// (given op, kind and database label).
+    pub fn op_totals(
+        &self,
+        keep: impl Fn(Op, FileKind, &str) -> bool,
+    ) -> std::collections::BTreeMap<(Op, FileKind), OpTotals> {
+        let mut out = std::collections::BTreeMap::<(Op, FileKind), OpTotals>::new();
+        for c in &self.cells {
+            if keep(c.op, c.kind, &self.db_label(c.db)) {
+                out.entry((c.op, c.kind)).or_default().add_cell(c);
+            }
+        }
+        out
     }
 
     /// The counters of one op × kind summed over databases.

@@ -187,7 +187,7 @@ pub fn render(r: &Report) -> String {
             .collect(),
         totals: Totals {
             calls: r.calls(),
-            errors: r.operations.iter().map(|o| o.errors).sum(),
+            errors: r.operations.iter().map(|o| o.totals.errors).sum(),
             time_ns: r.total_ns(),
         },
         operations: r
@@ -196,14 +196,14 @@ pub fn render(r: &Report) -> String {
             .map(|o| Operation {
                 op: o.op.name(),
                 file_kind: o.kind.name(),
-                calls: o.calls,
-                errors: o.errors,
-                bytes: o.bytes,
-                time_ns: o.total_ns,
+                calls: o.totals.calls,
+                errors: o.totals.errors,
+                bytes: o.totals.bytes,
+                time_ns: o.totals.time_ns,
                 latency_ns: Latency {
                     p50: o.quantile(0.5),
                     p99: o.quantile(0.99),
-                    max: o.max_ns,
+                    max: o.totals.max_ns,
                 },
             })
             .collect(),

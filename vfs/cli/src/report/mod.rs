@@ -7,7 +7,7 @@ pub mod text;
 
 use std::path::PathBuf;
 use vfscope_segment::{
-    Buckets, FileKind, Liveness, LockSnapshot, Op, Overflow, ShapeStats, SlowCall, Snapshot,
+    FileKind, Liveness, LockSnapshot, Op, OpTotals, Overflow, ShapeStats, SlowCall, Snapshot,
 };
 
 /// One process that recorded.
@@ -24,20 +24,15 @@ pub struct Process {
 pub struct OpRow {
     pub op: Op,
     pub kind: FileKind,
-    pub calls: u64,
-    pub errors: u64,
-    pub bytes: u64,
-    pub total_ns: u64,
-    pub max_ns: u64,
-    pub latency: Buckets,
+    pub totals: OpTotals,
 }
 
 impl OpRow {
     /// A latency quantile, never above the largest value seen (a bucket's
     /// midpoint can be).
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        let h = self.latency.to_hdr();
-        (!h.is_empty()).then(|| h.value_at_quantile(q).min(self.max_ns))
+        let h = self.totals.latency.to_hdr();
+        (!h.is_empty()).then(|| h.value_at_quantile(q).min(self.totals.max_ns))
     }
 }
 
@@ -95,7 +90,7 @@ impl Report {
         }
         report
             .operations
-            .sort_by_key(|r| std::cmp::Reverse(r.total_ns));
+            .sort_by_key(|r| std::cmp::Reverse(r.totals.time_ns));
         report
             .databases
             .sort_by_key(|d| std::cmp::Reverse(d.total_ns));
@@ -116,35 +111,17 @@ impl Report {
         });
         self.slow_threshold_ns = s.meta.slow_threshold_ns;
         self.block_size = s.meta.block_size;
-        for cell in &s.cells {
-            let row = match self
+        for ((op, kind), totals) in s.op_totals(|_, _, _| true) {
+            match self
                 .operations
                 .iter_mut()
-                .position(|r| r.op == cell.op && r.kind == cell.kind)
+                .find(|r| r.op == op && r.kind == kind)
             {
-                Some(i) => &mut self.operations[i],
-                None => {
-                    self.operations.push(OpRow {
-                        op: cell.op,
-                        kind: cell.kind,
-                        calls: 0,
-                        errors: 0,
-                        bytes: 0,
-                        total_ns: 0,
-                        max_ns: 0,
-                        latency: Buckets::default(),
-                    });
-                    self.operations.last_mut().expect("just pushed")
-                }
-            };
-            row.calls += cell.calls();
-            row.errors += cell.errors();
-            row.bytes += cell.bytes;
-            row.total_ns += cell.total_ns;
-            row.max_ns = row.max_ns.max(cell.max_ns);
-            if let Some(latency) = &cell.latency {
-                row.latency.merge(latency);
+                Some(row) => row.totals.add(&totals),
+                None => self.operations.push(OpRow { op, kind, totals }),
             }
+        }
+        for cell in &s.cells {
             self.add_db_call(s, cell);
         }
         self.locks.add(&s.locks_total());
@@ -206,12 +183,12 @@ impl Report {
 
     /// All traced calls.
     pub fn calls(&self) -> u64 {
-        self.operations.iter().map(|r| r.calls).sum()
+        self.operations.iter().map(|r| r.totals.calls).sum()
     }
 
     /// Time spent in the VFS, summed.
     pub fn total_ns(&self) -> u64 {
-        self.operations.iter().map(|r| r.total_ns).sum()
+        self.operations.iter().map(|r| r.totals.time_ns).sum()
     }
 
     /// Why the report is empty, if it is, and what to try.
@@ -220,7 +197,7 @@ impl Report {
             .operations
             .iter()
             .filter(|r| r.op == Op::Open)
-            .map(|r| r.calls)
+            .map(|r| r.totals.calls)
             .sum();
         if opened > 0 {
             return None;

@@ -61,14 +61,14 @@ fn operations(out: &mut String, report: &Report) {
             "{:<24} {:<13} {:>8} {:>6} {:>9} {:>9} {:>5.1}% {:>8} {:>8} {:>8}",
             r.op.name(),
             r.kind.name(),
-            r.calls,
-            r.errors,
-            bytes(r.bytes),
-            duration_ns(r.total_ns),
-            100.0 * r.total_ns as f64 / total_ns as f64,
+            r.totals.calls,
+            r.totals.errors,
+            bytes(r.totals.bytes),
+            duration_ns(r.totals.time_ns),
+            100.0 * r.totals.time_ns as f64 / total_ns as f64,
             q(0.50),
             q(0.99),
-            duration_ns(r.max_ns),
+            duration_ns(r.totals.max_ns),
         );
     }
     let _ = writeln!(
@@ -151,7 +151,7 @@ fn shape(out: &mut String, report: &Report) {
             .operations
             .iter()
             .filter(|r| Some(r.kind) == s.kind && r.op == vfscope_segment::Op::Write)
-            .map(|r| r.bytes)
+            .map(|r| r.totals.bytes)
             .sum();
         let _ = writeln!(
             out,
