@@ -11,6 +11,8 @@ use vfscope_segment::{list_segments, ErrorKind, Liveness, SegmentReader};
 /// Reads a segment directory at scrape time.
 pub struct SegmentCollector {
     dir: PathBuf,
+    /// Only this process (library mode serving itself).
+    pid: Option<u32>,
     /// Segments stay mapped between scrapes.
     readers: Mutex<HashMap<PathBuf, SegmentReader>>,
 }
@@ -19,7 +21,16 @@ impl SegmentCollector {
     pub fn new(dir: &Path) -> Self {
         SegmentCollector {
             dir: dir.to_path_buf(),
+            pid: None,
             readers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Only the segment of process `pid` (a process serving its own metrics).
+    pub fn for_pid(dir: &Path, pid: u32) -> Self {
+        SegmentCollector {
+            pid: Some(pid),
+            ..SegmentCollector::new(dir)
         }
     }
 
@@ -50,6 +61,9 @@ impl SegmentCollector {
                 }
             }
             let reader = &readers[&path];
+            if self.pid.is_some_and(|pid| pid != reader.pid()) {
+                continue;
+            }
             let liveness = reader.liveness();
             *states.entry(liveness.name()).or_default() += 1;
             if liveness == Liveness::Running {

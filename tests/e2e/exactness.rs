@@ -209,3 +209,29 @@ fn slow_calls_land_in_the_ring() {
     assert_eq!(cell.calls(), 1);
     assert!(cell.max_ns >= 59_950_000);
 }
+
+#[test]
+fn library_mode_serves_its_own_metrics() {
+    own_process!(library_mode_serves_its_own_metrics);
+    let registration = vfscope::Builder::new()
+        .name("vfscope")
+        .dir(vfscope_tests::segment_dir())
+        .register()
+        .unwrap();
+    let address = registration.serve_metrics("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open(&dir.path().join("served.db"), Some(vfscope()));
+    conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(v); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let (status, text) = vfscope_tests::http_get(address.port(), "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let pid = std::process::id();
+    let commits = format!(r#"vfscope_wal_commits_total{{pid="{pid}",db="served.db"}} 2"#);
+    assert!(text.contains(&commits), "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("vfscope_process_info"))
+            .count()
+            == 1
+    );
+}

@@ -156,6 +156,30 @@ impl Registration {
         self.segment.as_deref()
     }
 
+    /// Serves this process's metrics at `http://ADDR/metrics` (Prometheus
+    /// text format, the same families as `vfscope serve`) from a thread of
+    /// its own — the only thread vfscope starts, and only when asked.
+    /// Needs the `metrics` feature and a segment file.
+    #[cfg(feature = "metrics")]
+    pub fn serve_metrics(&self, addr: &str) -> std::io::Result<std::net::SocketAddr> {
+        let segment = self.segment.as_deref().ok_or_else(|| {
+            std::io::Error::other(
+                "this process records in memory only; there is no segment to serve",
+            )
+        })?;
+        let dir = segment.parent().unwrap_or(segment).to_path_buf();
+        let listener = std::net::TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        let collector = std::sync::Arc::new(vfscope_exporter::SegmentCollector::for_pid(
+            &dir,
+            std::process::id(),
+        ));
+        std::thread::Builder::new()
+            .name("vfscope-metrics".into())
+            .spawn(move || vfscope_exporter::serve(listener, collector))?;
+        Ok(local)
+    }
+
     /// A snapshot of this process's segment, read the way other processes
     /// read it.
     pub fn snapshot(&self) -> Option<segment::Result<segment::Snapshot>> {
