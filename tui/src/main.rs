@@ -117,6 +117,7 @@ fn run(o: Options) -> Result<()> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
+    watchdog(Arc::clone(&stop));
     let start = Instant::now();
     let mut terminal = TerminalGuard::enter();
     vfstop::app::run(
@@ -128,6 +129,21 @@ fn run(o: Options) -> Result<()> {
         &stop,
     )?;
     Ok(())
+}
+
+/// After SIGTERM or SIGHUP the loop normally returns within a refresh and
+/// the guard restores the terminal. When the terminal itself is gone
+/// (SIGHUP from a closed pane), the terminal library can stay stuck reading
+/// end-of-file and never hand control back; there is nothing left to
+/// restore then, so the process ends here.
+fn watchdog(stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        std::process::exit(0);
+    });
 }
 
 /// Two samples an interval apart, then the screen as text or JSON.

@@ -32,11 +32,6 @@ impl SegmentDir {
             readers: HashMap::new(),
         }
     }
-
-    /// The directory read.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 impl Source for SegmentDir {

@@ -43,7 +43,7 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
 }
 
 /// Checks an existing directory as [`ensure_dir`] does, without creating it.
-pub fn check_dir(dir: &Path) -> Result<()> {
+fn check_dir(dir: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| Error::io("cannot inspect segment directory", dir, e))?;
     if meta.file_type().is_symlink() {

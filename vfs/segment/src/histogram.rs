@@ -114,22 +114,6 @@ impl Buckets {
         )
     }
 
-    /// Counts summed into power-of-two ranges of nanoseconds:
-    /// `(low, high, count)` for each non-empty `[2^k, 2^(k+1))`.
-    pub fn log2_ranges(&self) -> Vec<(u64, u64, u64)> {
-        let mut out: Vec<(u64, u64, u64)> = Vec::new();
-        for &(bucket, n) in &self.0 {
-            let (low, _) = bucket_range(bucket as usize);
-            let k = 63 - low.max(1).leading_zeros();
-            let range = (1u64 << k, 1u64 << (k + 1));
-            match out.last_mut() {
-                Some(last) if (last.0, last.1) == range => last.2 += n,
-                _ => out.push((range.0, range.1, n)),
-            }
-        }
-        out
-    }
-
     /// Converts to an HdrHistogram (3 significant figures, 1 ns .. 2^38 ns),
     /// each bucket recorded at its midpoint.
     pub fn to_hdr(&self) -> Histogram<u64> {
@@ -193,16 +177,10 @@ mod tests {
     }
 
     #[test]
-    fn since_and_log2_ranges() {
+    fn since_subtracts_bucket_by_bucket() {
         let older = Buckets(vec![(1, 2), (5, 1)]);
         let newer = Buckets(vec![(1, 5), (5, 1), (300, 4)]);
         assert_eq!(newer.since(&older).0, vec![(1, 3), (300, 4)]);
-        let b = Buckets(vec![
-            (bucket_of(130) as u16, 1),
-            (bucket_of(200) as u16, 2),
-            (bucket_of(3000) as u16, 4),
-        ]);
-        assert_eq!(b.log2_ranges(), vec![(128, 256, 3), (2048, 4096, 4)]);
     }
 
     #[test]

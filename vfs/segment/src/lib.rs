@@ -34,13 +34,13 @@ mod record;
 mod snapshot;
 mod writer;
 
-pub use dir::{check_dir, default_dir, ensure_dir, list_segments, SEGMENT_SUFFIX};
+pub use dir::{default_dir, ensure_dir, list_segments, SEGMENT_SUFFIX};
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{bucket_midpoint, bucket_of, bucket_range, Buckets, BUCKETS};
 pub use ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot};
 pub use layout::{Layout, DB_NONE, DB_OVERFLOW, MAX_DBS, SEGMENT_SIZE};
 pub use process::{monotonic_ns, proc_start_ticks, realtime_ns, ProcessMeta};
-pub use reader::{open_all, Liveness, SegmentReader};
+pub use reader::{Liveness, SegmentReader};
 pub use record::{CellRef, SlowCallRecord};
 pub use snapshot::*;
 pub use writer::SegmentWriter;

@@ -458,15 +458,3 @@ fn open_files(l: &Layout) -> Vec<OpenFileInfo> {
         })
         .collect()
 }
-
-/// Opens every segment in `dir`; unreadable ones come back as errors, so a
-/// caller can show them and carry on.
-pub fn open_all(dir: &Path) -> Result<Vec<(PathBuf, Result<SegmentReader>)>> {
-    Ok(crate::dir::list_segments(dir)?
-        .into_iter()
-        .map(|path| {
-            let reader = SegmentReader::open(&path);
-            (path, reader)
-        })
-        .collect())
-}

@@ -37,5 +37,5 @@ pub use api::SqliteApi;
 pub use config::{
     parse_block_size, parse_duration, Config, Error, DEFAULT_BLOCK_SIZE, DEFAULT_SLOW,
 };
-pub use recorder::{is_degraded, segment_path, start as start_recording, start_in_memory, warn};
+pub use recorder::{start as start_recording, warn};
 pub use vfs::register;

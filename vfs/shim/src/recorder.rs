@@ -36,7 +36,7 @@ static DEGRADED: AtomicBool = AtomicBool::new(false);
 struct Global {
     /// `None` only in a forked child between the fork and its first call.
     writer: Option<SegmentWriter>,
-    dir: Option<PathBuf>,
+    dir: PathBuf,
     config: Config,
     sqlite_version: String,
 }
@@ -69,9 +69,9 @@ pub fn block_size() -> u64 {
     HOT.block_size.load(Relaxed)
 }
 
-/// Starts recording into a new segment in the configured directory. The first
-/// call wins; later calls return the segment already in use. `Ok(None)`
-/// means recording goes to memory only (see [`start_in_memory`]).
+/// Starts recording into a new segment in the configured directory and
+/// returns its path. The first call wins; later calls return the segment
+/// already in use (`None` in a forked child that has not recorded yet).
 pub fn start(
     config: &Config,
     sqlite_version: &str,
@@ -86,22 +86,8 @@ pub fn start(
     };
     let writer = SegmentWriter::create(&dir, &meta(config, sqlite_version))?;
     let path = writer.path().map(PathBuf::from);
-    install(&mut global, writer, Some(dir), config, sqlite_version);
+    install(&mut global, writer, dir, config, sqlite_version);
     Ok(path)
-}
-
-/// Starts recording into private memory: for hosts where no segment file can
-/// be made, so vfscope keeps working (and counting) unseen.
-pub fn start_in_memory(
-    config: &Config,
-    sqlite_version: &str,
-) -> Result<(), vfscope_segment::Error> {
-    let mut global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
-    if global.is_none() {
-        let writer = SegmentWriter::anonymous(&meta(config, sqlite_version))?;
-        install(&mut global, writer, None, config, sqlite_version);
-    }
-    Ok(())
 }
 
 fn meta(config: &Config, sqlite_version: &str) -> ProcessMeta {
@@ -115,7 +101,7 @@ fn meta(config: &Config, sqlite_version: &str) -> ProcessMeta {
 fn install(
     global: &mut Option<Global>,
     writer: SegmentWriter,
-    dir: Option<PathBuf>,
+    dir: PathBuf,
     config: &Config,
     sqlite_version: &str,
 ) {
@@ -142,12 +128,6 @@ fn install(
             libc::atexit(at_exit);
         }
     });
-}
-
-/// Where the current segment lives, if it is a file.
-pub fn segment_path() -> Option<PathBuf> {
-    let global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
-    global.as_ref()?.writer.as_ref()?.path().map(PathBuf::from)
 }
 
 /// Notes a VFS registration in the segment header.
@@ -186,15 +166,12 @@ fn layout_after_fork() -> Option<&'static Layout> {
     if FORKED.load(Acquire) {
         let g = global.as_mut()?;
         let meta = meta(&g.config, &g.sqlite_version);
-        let writer = match &g.dir {
-            Some(dir) => SegmentWriter::create(dir, &meta).or_else(|e| {
-                warn(&format!(
-                    "cannot create a segment for forked child: {e}; recording in memory"
-                ));
-                SegmentWriter::anonymous(&meta)
-            }),
-            None => SegmentWriter::anonymous(&meta),
-        };
+        let writer = SegmentWriter::create(&g.dir, &meta).or_else(|e| {
+            warn(&format!(
+                "cannot create a segment for forked child: {e}; recording in memory"
+            ));
+            SegmentWriter::anonymous(&meta)
+        });
         let writer = writer.ok()?;
         let parent = PARENT_LAYOUT.load(Acquire);
         if !parent.is_null() {
@@ -238,11 +215,6 @@ pub fn degrade(what: &str) {
             "internal fault in {what}; continuing as a plain passthrough without recording"
         ));
     }
-}
-
-/// Whether an internal fault switched recording off.
-pub fn is_degraded() -> bool {
-    DEGRADED.load(Relaxed)
 }
 
 /// One line on stderr, prefixed so users know who speaks.
