@@ -27,8 +27,11 @@ struct Tmux {
 impl Tmux {
     fn new() -> Self {
         assert!(have("tmux"), "tmux is missing (tests/run.sh installs it)");
+        // One server per test: tests run in parallel and each kills its own.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Tmux {
-            socket: format!("vfscope-test-{}", std::process::id()),
+            socket: format!("vfscope-test-{}-{n}", std::process::id()),
         }
     }
 
@@ -42,7 +45,18 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        } else {
+            format!(
+                "(tmux capture-pane failed: {})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        }
     }
 
     fn keys(&self, keys: &[&str]) {
