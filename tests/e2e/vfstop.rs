@@ -112,10 +112,15 @@ fn assert_terminal_left_sane(tmux: &Tmux, stty: &std::path::Path, what: &str) {
     }
 }
 
-struct Workload(Child);
+/// `vfscope run` and the Python process it started (pid once known).
+struct Workload(Child, Option<i32>);
 
 impl Drop for Workload {
     fn drop(&mut self) {
+        if let Some(pid) = self.1 {
+            // SAFETY: signalling the workload process this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -194,8 +199,10 @@ fn start_workload(dir: &std::path::Path) -> (Workload, String) {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
+        None,
     );
     let pid = first_line(&mut workload.0);
+    workload.1 = pid.parse().ok();
     (workload, pid)
 }
 
