@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 use vfscope_segment::{list_segments, FileKind, SegmentReader};
-use vfscope_tests::{assert_intact, built, first_line, have};
+use vfscope_tests::{assert_intact, built, first_line, have, vfscope_run_python};
 
 fn python3() -> &'static str {
     assert!(
@@ -43,17 +43,7 @@ fn forked_python_workers_each_record_and_lose_no_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("workers.db");
     let segments = dir.path().join("segments");
-    let out = Command::new(built("vfscope"))
-        .args([
-            "run",
-            "--quiet",
-            "--dir",
-            segments.to_str().unwrap(),
-            "--",
-            python3(),
-            "-c",
-            WORKERS,
-        ])
+    let out = vfscope_run_python(&segments, WORKERS)
         .args([db.to_str().unwrap(), &ROWS.to_string()])
         .output()
         .unwrap();
@@ -115,17 +105,7 @@ fn killed_mid_transaction_leaves_a_sound_database_and_a_readable_segment() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("killed.db");
     let segments = dir.path().join("segments");
-    let mut run = Command::new(built("vfscope"))
-        .args([
-            "run",
-            "--quiet",
-            "--dir",
-            segments.to_str().unwrap(),
-            "--",
-            python3(),
-            "-c",
-            KILLED,
-        ])
+    let mut run = vfscope_run_python(&segments, KILLED)
         .arg(&db)
         .stdout(Stdio::piped())
         .spawn()

@@ -3,7 +3,7 @@
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use vfscope_tests::{built, first_line, have};
+use vfscope_tests::{built, first_line, have, vfscope_run_python};
 
 const WORKLOAD: &str = r#"
 import os, sqlite3, sys, time
@@ -33,6 +33,12 @@ impl Tmux {
         Tmux {
             socket: format!("vfscope-test-{}-{n}", std::process::id()),
         }
+    }
+
+    /// Starts session `t`, `width`×`height`, running `command`.
+    fn start(&self, width: u16, height: u16, command: &str) {
+        let (w, h) = (width.to_string(), height.to_string());
+        self.run(&["new-session", "-d", "-s", "t", "-x", &w, "-y", &h, command]);
     }
 
     fn run(&self, args: &[&str]) -> String {
@@ -136,17 +142,7 @@ fn vfstop_shows_a_live_workload_and_answers_keys() {
     let tmux = Tmux::new();
     let stty = dir.path().join("stty.txt");
     // A shell in the pane, so the terminal can be checked after vfstop quits.
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "35",
-        "sh",
-    ]);
+    tmux.start(120, 35, "sh");
     let vfstop = format!(
         "{} --dir {} --interval 0.5; stty -a > {}",
         built("vfstop").display(),
@@ -184,17 +180,7 @@ fn vfstop_shows_a_live_workload_and_answers_keys() {
 /// Starts the workload under `vfscope run`; returns it and its pid.
 fn start_workload(dir: &std::path::Path) -> (Workload, String) {
     let mut workload = Workload(
-        Command::new(built("vfscope"))
-            .args([
-                "run",
-                "--quiet",
-                "--dir",
-                dir.join("segments").to_str().unwrap(),
-                "--",
-                "python3",
-                "-c",
-                WORKLOAD,
-            ])
+        vfscope_run_python(&dir.join("segments"), WORKLOAD)
             .arg(dir.join("live.db"))
             .stdout(Stdio::piped())
             .spawn()
@@ -257,17 +243,7 @@ fn sigterm_restores_the_terminal() {
     let tmux = Tmux::new();
     let stty = dir.path().join("stty.txt");
     let pidfile = dir.path().join("vfstop.pid");
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "sh",
-    ]);
+    tmux.start(100, 30, "sh");
     let command = format!(
         "sh -c 'echo $$ > {}; exec {} --dir {}'; stty -a > {}",
         pidfile.display(),
@@ -296,17 +272,7 @@ fn vfstop_ends_when_its_terminal_goes_away() {
     std::fs::create_dir(&segments).unwrap();
     let tmux = Tmux::new();
     let command = format!("{} --dir {}", built("vfstop").display(), segments.display());
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &command,
-    ]);
+    tmux.start(100, 30, &command);
     tmux.wait_for("vfstop to draw", |s| s.contains("processes"));
     let pid: i32 = tmux
         .run(&["display", "-p", "-t", "t", "#{pane_pid}"])

@@ -561,3 +561,18 @@ pub fn first_line(child: &mut std::process::Child) -> String {
         .expect("read the child's first line");
     line.trim().to_string()
 }
+
+/// `vfscope run --quiet --dir SEGMENTS -- python3 -c SCRIPT`, ready for the
+/// script's arguments.
+pub fn vfscope_run_python(segments: &Path, script: &str) -> std::process::Command {
+    assert!(
+        have("python3"),
+        "python3 is missing (tests/run.sh installs it)"
+    );
+    let mut command = std::process::Command::new(built("vfscope"));
+    command
+        .args(["run", "--quiet", "--dir"])
+        .arg(segments)
+        .args(["--", "python3", "-c", script]);
+    command
+}
