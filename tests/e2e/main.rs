@@ -9,5 +9,6 @@ mod parents;
 mod preload;
 mod prometheus;
 mod python;
+mod transactions;
 mod transparency;
 mod vfstop;

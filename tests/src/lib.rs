@@ -76,6 +76,15 @@ pub fn snapshot() -> Snapshot {
         .snapshot()
 }
 
+/// Transactions this process finished since `cursor` (the `next` of an
+/// earlier read, or 0).
+pub fn transactions_since(cursor: u64) -> vfscope_segment::RingRead<vfscope_segment::Transaction> {
+    vfscope();
+    vfscope_segment::SegmentReader::open(&vfscope_shim_path())
+        .expect("open own segment")
+        .transactions_since(cursor)
+}
+
 fn vfscope_shim_path() -> PathBuf {
     let segs = vfscope_segment::list_segments(segment_dir()).expect("list segments");
     let pid = std::process::id().to_string();

@@ -7,7 +7,7 @@ use ratatui::Terminal;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use vfscope_segment::{FileKind, LockLevel, Op, ProcessMeta, SegmentWriter, SlowCallRecord};
+use vfscope_segment::{FileKind, LockLevel, Op, ProcessMeta, SegmentWriter, SlowCall};
 use vfstop::app::{self, Events};
 use vfstop::source::{Sample, SegmentDir, Source};
 use vfstop::state::State;
@@ -78,7 +78,7 @@ impl Source for Workload {
                 l.record_call(Op::Sync, FileKind::Wal, db, 0, 0, 900_000);
             }
             l.record_call(Op::Lock, FileKind::MainDb, db, 5, 0, 1_000);
-            l.push_slow(&SlowCallRecord {
+            l.push_slow(&SlowCall {
                 op: Op::Sync,
                 kind: FileKind::Wal,
                 db,
@@ -87,6 +87,8 @@ impl Source for Workload {
                 offset: 0,
                 size: 0,
                 rc: 0,
+                tid: 7,
+                txn: 0,
             });
         }
         self.inner.poll()

@@ -46,6 +46,19 @@ macro_rules! vocabulary {
 }
 
 vocabulary! {
+    /// How a transaction ended, as the shim sees it.
+    /// `busy`: a lock wait gave up (SQLITE_BUSY reached the app); `error`: a
+    /// call inside it failed otherwise; `closed`: its file was closed while
+    /// it still held a lock.
+    TxnOutcome {
+        Ok => "ok",
+        Busy => "busy",
+        Error => "error",
+        Closed => "closed",
+    }
+}
+
+vocabulary! {
     /// One method of `sqlite3_vfs` (v1–v3) or `sqlite3_io_methods` (v1–v3).
     Op {
         Open => "open",

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"VFSCOPE\0";
 /// Bumped on every change of the layout.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Databases with their own row; later ones share the overflow row.
 pub const MAX_DBS: usize = 32;
@@ -32,6 +32,8 @@ pub const MAX_CELLS: usize = 1024;
 pub const MAX_HISTS: usize = 256;
 /// Entries in the slow-call ring.
 pub const SLOW_RING: usize = 1024;
+/// Entries in the transaction ring.
+pub const TXN_RING: usize = 1024;
 /// Open files tracked individually (lock level, shm locks held).
 pub const MAX_OPEN_FILES: usize = 256;
 /// Bytes of the command line kept in the header.
@@ -89,7 +91,9 @@ pub struct Header {
     pub open_file_overflow: AtomicU64,
     /// Internal faults (a caught panic); recording stops after the first.
     pub faults: AtomicU64,
-    pub reserved: [AtomicU64; 8],
+    /// Transaction ids handed out (the next id is this plus one).
+    pub txn_ids: AtomicU64,
+    pub reserved: [AtomicU64; 7],
 }
 
 /// Settings that readers (vfscope run, later the CLI) change while the
@@ -209,7 +213,36 @@ pub struct SlowEntry {
     pub rc: AtomicU32,
     /// `op | kind << 8 | db << 16`.
     pub key: AtomicU32,
-    pub _pad: u32,
+    /// The calling thread (Linux tid).
+    pub tid: AtomicU32,
+    /// The transaction the call ran in on its thread, 0 for none.
+    pub txn: AtomicU64,
+}
+
+/// One finished transaction as the shim sees it (see DESIGN notes in
+/// `vfscope_shim::txn`), guarded by a sequence number like [`SlowEntry`].
+#[repr(C)]
+pub struct TxnEntry {
+    pub seq: AtomicU64,
+    /// Process-unique, from 1 ([`Header::txn_ids`]).
+    pub id: AtomicU64,
+    /// Monotonic start time (see [`Header::start_monotonic_ns`]).
+    pub start_ns: AtomicU64,
+    pub duration_ns: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub bytes_written: AtomicU64,
+    /// Time from a first BUSY to the granted lock, summed.
+    pub lock_wait_ns: AtomicU64,
+    /// Delay the latency model added inside the transaction.
+    pub injected_ns: AtomicU64,
+    pub pages_read: AtomicU32,
+    pub pages_written: AtomicU32,
+    pub syncs: AtomicU32,
+    pub tid: AtomicU32,
+    /// `db | max_lock << 16 | outcome << 24`.
+    pub key: AtomicU32,
+    /// Bit 0: a write lock was held; bit 1: WAL mode.
+    pub flags: AtomicU32,
 }
 
 /// One open file: its lock level and the WAL-index locks it holds.
@@ -240,6 +273,8 @@ pub struct Layout {
     pub shapes: [[Shape; DB_SLOTS]; FileKind::COUNT],
     pub slow_head: AtomicU64,
     pub slow: [SlowEntry; SLOW_RING],
+    pub txn_head: AtomicU64,
+    pub txns: [TxnEntry; TXN_RING],
     pub open_files: [OpenFile; MAX_OPEN_FILES],
     pub hists: [Hist; MAX_HISTS],
 }
@@ -281,6 +316,7 @@ mod tests {
                 offset_of!(Layout, locks),
                 offset_of!(Layout, shapes),
                 offset_of!(Layout, slow),
+                offset_of!(Layout, txns),
                 offset_of!(Layout, open_files),
                 offset_of!(Layout, hists),
             ],
@@ -292,6 +328,7 @@ mod tests {
                 size_of::<LockStats>(),
                 size_of::<Shape>(),
                 size_of::<SlowEntry>(),
+                size_of::<TxnEntry>(),
                 size_of::<OpenFile>(),
             ],
             [
@@ -308,14 +345,14 @@ mod tests {
         );
     }
 
-    type Pin = (u32, usize, [usize; 9], [usize; 8], [usize; 5]);
+    type Pin = (u32, usize, [usize; 10], [usize; 9], [usize; 5]);
     const PINNED: Pin = (
-        1,
-        8_188_224,
+        2,
+        8_286_528,
         [
-            1760, 2016, 18144, 69056, 200128, 218624, 266504, 315656, 323848,
+            1760, 2016, 18144, 69056, 200128, 218624, 266504, 323856, 413968, 422160,
         ],
-        [1760, 504, 128, 30720, 544, 128, 48, 32],
+        [1760, 504, 128, 30720, 544, 128, 56, 88, 32],
         [8, 16, 24, 80, 1136],
     );
 }

@@ -10,7 +10,7 @@
 use crate::dir::euid;
 use crate::error::{Error, ErrorKind, Result};
 use crate::histogram::Buckets;
-use crate::ids::{FileKind, LockLevel, Op};
+use crate::ids::{FileKind, LockLevel, Op, TxnOutcome};
 use crate::layout::*;
 use crate::process::{monotonic_ns, ProcessMeta};
 use crate::record::{load_words, DB_READY};
@@ -193,6 +193,16 @@ impl SegmentReader {
     }
 
     /// Copies the segment's current contents.
+    /// Slow calls recorded since `cursor` (0 for all still in the ring).
+    pub fn slow_since(&self, cursor: u64) -> RingRead<SlowCall> {
+        slow_calls(self.layout(), cursor)
+    }
+
+    /// Transactions finished since `cursor` (0 for all still in the ring).
+    pub fn transactions_since(&self, cursor: u64) -> RingRead<Transaction> {
+        transactions(self.layout(), cursor)
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let l = self.layout();
         let h = &l.header;
@@ -206,7 +216,7 @@ impl SegmentReader {
             locks: locks(l),
             shapes: shapes(l, &cells),
             cells,
-            slow: slow_calls(l),
+            slow: slow_calls(l, 0).entries,
             slow_total: l.slow_head.load(Acquire),
             open_files: open_files(l),
             overflow: Overflow {
@@ -395,48 +405,98 @@ fn shapes(l: &Layout, cells: &[CellStats]) -> Vec<ShapeStats> {
     out
 }
 
-fn slow_calls(l: &Layout) -> Vec<SlowCall> {
-    let head = l.slow_head.load(Acquire);
-    let first = head.saturating_sub(SLOW_RING as u64);
-    let mut out = Vec::new();
+/// A ring entry guarded by a sequence number: `2n + 1` while entry `n` is
+/// being written, `2n + 2` once it is complete.
+trait Guarded {
+    fn seq(&self) -> &AtomicU64;
+}
+
+impl Guarded for SlowEntry {
+    fn seq(&self) -> &AtomicU64 {
+        &self.seq
+    }
+}
+
+impl Guarded for TxnEntry {
+    fn seq(&self) -> &AtomicU64 {
+        &self.seq
+    }
+}
+
+/// Reads the entries numbered `since..head` still in `ring`. `read` loads
+/// an entry's fields; it is kept only if the sequence number did not change
+/// meanwhile (a torn read is dropped and counted as lost).
+fn read_ring<E: Guarded, T>(
+    head: &AtomicU64,
+    ring: &[E],
+    since: u64,
+    read: impl Fn(&E) -> Option<T>,
+) -> RingRead<T> {
+    let head = head.load(Acquire);
+    let len = ring.len() as u64;
+    let first = since.max(head.saturating_sub(len)).min(head);
+    let mut out = RingRead {
+        entries: Vec::new(),
+        next: head,
+        lost: first.saturating_sub(since),
+    };
     for n in first..head {
-        let e = &l.slow[(n % SLOW_RING as u64) as usize];
-        let seq = e.seq.load(Acquire);
-        if seq != 2 * n + 2 {
-            continue; // being written, or already overwritten
-        }
-        let (start_ns, latency_ns, offset) = (
-            e.start_ns.load(Relaxed),
-            e.latency_ns.load(Relaxed),
-            e.offset.load(Relaxed),
-        );
-        let (size, rc, key) = (
-            e.size.load(Relaxed),
-            e.rc.load(Relaxed),
-            e.key.load(Relaxed),
-        );
+        let entry = &ring[(n % len) as usize];
+        let seq = entry.seq().load(Acquire);
+        let value = if seq == 2 * n + 2 { read(entry) } else { None };
         fence(Acquire);
-        if e.seq.load(Relaxed) != seq {
-            continue;
+        match value.filter(|_| entry.seq().load(Relaxed) == seq) {
+            Some(value) => out.entries.push(value),
+            None => out.lost += 1,
         }
-        let Some((op, kind, db)) = unpack_key(key) else {
-            continue;
-        };
-        let Some(op) = Op::from_index(op as usize) else {
-            continue;
-        };
-        out.push(SlowCall {
-            op,
-            kind,
-            db,
-            start_ns,
-            latency_ns,
-            offset,
-            size,
-            rc: rc as i32,
-        });
     }
     out
+}
+
+/// Slow calls numbered `since` and later.
+fn slow_calls(l: &Layout, since: u64) -> RingRead<SlowCall> {
+    read_ring(&l.slow_head, &l.slow, since, |e| {
+        let (op, kind, db) = unpack_key(e.key.load(Relaxed))?;
+        Some(SlowCall {
+            op: Op::from_index(op as usize)?,
+            kind,
+            db,
+            start_ns: e.start_ns.load(Relaxed),
+            latency_ns: e.latency_ns.load(Relaxed),
+            offset: e.offset.load(Relaxed),
+            size: e.size.load(Relaxed),
+            rc: e.rc.load(Relaxed) as i32,
+            tid: e.tid.load(Relaxed),
+            txn: e.txn.load(Relaxed),
+        })
+    })
+}
+
+/// Transactions numbered `since` and later.
+fn transactions(l: &Layout, since: u64) -> RingRead<Transaction> {
+    read_ring(&l.txn_head, &l.txns, since, |e| {
+        let key = e.key.load(Relaxed);
+        let flags = e.flags.load(Relaxed);
+        let db = (key & 0xffff) as u16;
+        Some(Transaction {
+            id: e.id.load(Relaxed),
+            db: ((db as usize) < DB_SLOTS).then_some(db)?,
+            tid: e.tid.load(Relaxed),
+            start_ns: e.start_ns.load(Relaxed),
+            duration_ns: e.duration_ns.load(Relaxed),
+            max_lock: LockLevel::from_index((key >> 16 & 0xff) as usize)?,
+            wrote: flags & 1 != 0,
+            wal: flags & 2 != 0,
+            outcome: TxnOutcome::from_index((key >> 24) as usize)?,
+            pages_read: e.pages_read.load(Relaxed),
+            pages_written: e.pages_written.load(Relaxed),
+            syncs: e.syncs.load(Relaxed),
+            bytes_read: e.bytes_read.load(Relaxed),
+            bytes_written: e.bytes_written.load(Relaxed),
+            lock_wait_ns: e.lock_wait_ns.load(Relaxed),
+            injected_ns: e.injected_ns.load(Relaxed),
+        })
+    })
 }
 
 fn open_files(l: &Layout) -> Vec<OpenFileInfo> {

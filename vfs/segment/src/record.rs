@@ -10,6 +10,7 @@
 use crate::histogram::bucket_of;
 use crate::ids::{FileKind, Op, ResultClass};
 use crate::layout::*;
+use crate::snapshot::{SlowCall, Transaction};
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
 
 /// `Cell::hist`/`LockStats::*_hist` value of a ref whose pool was full.
@@ -43,19 +44,6 @@ impl CellRef<'_> {
         }
         cell.results[class.index()].fetch_add(1, Release);
     }
-}
-
-/// Fields of one slow call, as the writer sees them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SlowCallRecord {
-    pub op: Op,
-    pub kind: FileKind,
-    pub db: u16,
-    pub start_ns: u64,
-    pub latency_ns: u64,
-    pub offset: u64,
-    pub size: u32,
-    pub rc: i32,
 }
 
 impl Layout {
@@ -171,7 +159,7 @@ impl Layout {
     }
 
     /// Appends a call to the slow-call ring, overwriting the oldest entry.
-    pub fn push_slow(&self, call: &SlowCallRecord) {
+    pub fn push_slow(&self, call: &SlowCall) {
         let n = self.slow_head.fetch_add(1, Relaxed);
         let entry = &self.slow[(n % SLOW_RING as u64) as usize];
         entry.seq.store(2 * n + 1, Relaxed);
@@ -184,6 +172,38 @@ impl Layout {
         entry
             .key
             .store(pack_key(call.op as u8, call.kind, call.db), Relaxed);
+        entry.tid.store(call.tid, Relaxed);
+        entry.txn.store(call.txn, Relaxed);
+        entry.seq.store(2 * n + 2, Release);
+    }
+
+    /// A new transaction id, unique in this segment.
+    pub fn next_txn_id(&self) -> u64 {
+        self.header.txn_ids.fetch_add(1, Relaxed) + 1
+    }
+
+    /// Adds a finished transaction to the transaction ring.
+    pub fn push_txn(&self, txn: &Transaction) {
+        let n = self.txn_head.fetch_add(1, Relaxed);
+        let entry = &self.txns[(n % TXN_RING as u64) as usize];
+        entry.seq.store(2 * n + 1, Relaxed);
+        fence(Release);
+        entry.id.store(txn.id, Relaxed);
+        entry.start_ns.store(txn.start_ns, Relaxed);
+        entry.duration_ns.store(txn.duration_ns, Relaxed);
+        entry.bytes_read.store(txn.bytes_read, Relaxed);
+        entry.bytes_written.store(txn.bytes_written, Relaxed);
+        entry.lock_wait_ns.store(txn.lock_wait_ns, Relaxed);
+        entry.injected_ns.store(txn.injected_ns, Relaxed);
+        entry.pages_read.store(txn.pages_read, Relaxed);
+        entry.pages_written.store(txn.pages_written, Relaxed);
+        entry.syncs.store(txn.syncs, Relaxed);
+        entry.tid.store(txn.tid, Relaxed);
+        let key = txn.db as u32 | (txn.max_lock as u32) << 16 | (txn.outcome as u32) << 24;
+        entry.key.store(key, Relaxed);
+        entry
+            .flags
+            .store(txn.wrote as u32 | (txn.wal as u32) << 1, Relaxed);
         entry.seq.store(2 * n + 2, Release);
     }
 

@@ -1,7 +1,7 @@
 //! Owned, plain-data copies of a segment, as readers use them.
 
 use crate::histogram::Buckets;
-use crate::ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot};
+use crate::ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot, TxnOutcome};
 use crate::layout::{DB_NONE, DB_OVERFLOW};
 use crate::process::ProcessMeta;
 
@@ -231,6 +231,62 @@ pub struct SlowCall {
     pub offset: u64,
     pub size: u32,
     pub rc: i32,
+    /// The calling thread (Linux tid).
+    pub tid: u32,
+    /// The transaction (see [`Transaction::id`]) open on the calling thread,
+    /// 0 for none.
+    pub txn: u64,
+}
+
+/// One transaction as the shim sees it: in rollback-journal mode from the
+/// first lock above NONE on the database file back to NONE; in WAL mode
+/// while a WAL-index read lock is held (the database file keeps SHARED for
+/// the life of the connection there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// Process-unique, from 1.
+    pub id: u64,
+    pub db: u16,
+    pub tid: u32,
+    /// CLOCK_MONOTONIC at the start (the first BUSY if it had to wait).
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    /// The highest lock level the database file reached.
+    pub max_lock: LockLevel,
+    /// A write lock was held (RESERVED or above, or the WAL write lock).
+    pub wrote: bool,
+    pub wal: bool,
+    pub outcome: TxnOutcome,
+    /// Reads of database pages (database file and WAL frames).
+    pub pages_read: u32,
+    /// Database pages written (database file and WAL frames).
+    pub pages_written: u32,
+    pub syncs: u32,
+    /// Bytes over all files of the transaction (database, journal, WAL).
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub lock_wait_ns: u64,
+    pub injected_ns: u64,
+}
+
+/// Entries of a ring read after a cursor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingRead<T> {
+    pub entries: Vec<T>,
+    /// The cursor to pass next time.
+    pub next: u64,
+    /// Entries after the old cursor that were overwritten before this read.
+    pub lost: u64,
+}
+
+impl<T> Default for RingRead<T> {
+    fn default() -> Self {
+        RingRead {
+            entries: Vec::new(),
+            next: 0,
+            lost: 0,
+        }
+    }
 }
 
 /// A file open at snapshot time.

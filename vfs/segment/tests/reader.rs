@@ -314,7 +314,7 @@ fn slow_ring_keeps_the_latest_calls_in_order() {
     let tmp = tempfile::tempdir().unwrap();
     let w = writer(tmp.path());
     for i in 0..1500u64 {
-        w.layout().push_slow(&SlowCallRecord {
+        w.layout().push_slow(&SlowCall {
             op: Op::Sync,
             kind: FileKind::Wal,
             db: 0,
@@ -323,13 +323,69 @@ fn slow_ring_keeps_the_latest_calls_in_order() {
             offset: i * 4096,
             size: 0,
             rc: 0,
+            tid: 42,
+            txn: i / 2,
         });
     }
-    let snap = SegmentReader::open(w.path().unwrap()).unwrap().snapshot();
+    let reader = SegmentReader::open(w.path().unwrap()).unwrap();
+    let snap = reader.snapshot();
     assert_eq!(snap.slow_total, 1500);
     assert_eq!(snap.slow.len(), 1024);
     assert_eq!(snap.slow.first().unwrap().start_ns, 1500 - 1024);
-    assert_eq!(snap.slow.last().unwrap().latency_ns, 5_000_000 + 1499);
+    let last = snap.slow.last().unwrap();
+    assert_eq!(
+        (last.latency_ns, last.tid, last.txn),
+        (5_000_000 + 1499, 42, 749)
+    );
+    let since = reader.slow_since(1490);
+    assert_eq!((since.entries.len(), since.next, since.lost), (10, 1500, 0));
+    let since = reader.slow_since(10);
+    assert_eq!((since.entries.len(), since.lost), (1024, 1500 - 1024 - 10));
+}
+
+fn transaction(id: u64) -> Transaction {
+    Transaction {
+        id,
+        db: 3,
+        tid: 99,
+        start_ns: id * 1000,
+        duration_ns: 500,
+        max_lock: LockLevel::Exclusive,
+        wrote: true,
+        wal: false,
+        outcome: TxnOutcome::Busy,
+        pages_read: 4,
+        pages_written: 2,
+        syncs: 3,
+        bytes_read: 16384,
+        bytes_written: 8192 + 512,
+        lock_wait_ns: 77,
+        injected_ns: 11,
+    }
+}
+
+#[test]
+fn transactions_round_trip_and_cursors_count_what_was_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = writer(tmp.path());
+    let reader = SegmentReader::open(w.path().unwrap()).unwrap();
+    assert_eq!(reader.transactions_since(0), RingRead::default());
+    for _ in 0..3 {
+        let id = w.layout().next_txn_id();
+        w.layout().push_txn(&transaction(id));
+    }
+    let read = reader.transactions_since(0);
+    assert_eq!(read.entries, (1..=3).map(transaction).collect::<Vec<_>>());
+    assert_eq!((read.next, read.lost), (3, 0));
+    assert!(reader.transactions_since(read.next).entries.is_empty());
+    for _ in 0..2000 {
+        let id = w.layout().next_txn_id();
+        w.layout().push_txn(&transaction(id));
+    }
+    let later = reader.transactions_since(read.next);
+    assert_eq!(later.entries.len(), 1024);
+    assert_eq!(later.lost, 2000 - 1024);
+    assert_eq!(later.entries.last().unwrap(), &transaction(2003));
 }
 
 #[test]

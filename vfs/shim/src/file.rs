@@ -6,11 +6,12 @@
 //! to is shared, through atomics.
 
 use crate::ffi::*;
+use crate::txn::{self, TxnTracker};
 use crate::vfs::VfsState;
 use crate::{clock, recorder};
 use std::os::raw::c_void;
 use vfscope_segment::layout::{OpenFile, Shape};
-use vfscope_segment::{FileKind, Layout, LockLevel, Op, SlowCallRecord, DB_NONE};
+use vfscope_segment::{FileKind, Layout, LockLevel, Op, ResultClass, SlowCall, DB_NONE};
 
 /// The file SQLite allocates for vfscope: `szOsFile` is the offset of `real`
 /// plus the parent's `szOsFile`, so the real file fits at the end.
@@ -45,6 +46,7 @@ pub struct FileState {
     /// The highest offset known to hold data (file size or written end).
     high_water: u64,
     wal_page_size: u32,
+    pub txn: TxnTracker,
 }
 
 impl FileState {
@@ -65,6 +67,7 @@ impl FileState {
             last_write_end: 0,
             high_water: 0,
             wal_page_size: 0,
+            txn: TxnTracker::default(),
         }
     }
 
@@ -100,6 +103,9 @@ impl FileState {
         if !std::ptr::eq(self.cells.segment, layout) {
             self.cells = CellCache::for_segment(layout);
         }
+        if call.rc != SQLITE_OK && op != Op::FileControl && ResultClass::of_rc(call.rc).is_error() {
+            self.note_failure(call.rc);
+        }
         let index = op.index().wrapping_sub(Op::Close.index());
         if let Some(entry) = self.cells.slots.get_mut(index) {
             if *entry == 0 {
@@ -115,7 +121,21 @@ impl FileState {
         record_call(layout, op, kind, self.db, call, bytes, offset, size);
     }
 
+    /// A failed call: marks the open transaction (BUSY is the lock
+    /// machine's business).
+    #[cold]
+    fn note_failure(&self, rc: i32) {
+        if rc & 0xff != SQLITE_BUSY {
+            self.txn.failed();
+        }
+    }
+
     pub fn opened(&mut self, layout: &Layout, now_ns: u64) {
+        self.txn = match self.kind {
+            FileKind::MainDb => TxnTracker::for_database(self.db),
+            FileKind::MainJournal | FileKind::Wal => TxnTracker::for_companion(self.db),
+            _ => TxnTracker::default(),
+        };
         layout.shape(self.kind, self.db).opens.fetch_add(1, Relaxed);
         self.open_row = layout
             .claim_open_file(self.kind, self.db, now_ns)
@@ -124,6 +144,7 @@ impl FileState {
     }
 
     pub fn closed(&mut self, layout: &Layout, now_ns: u64) {
+        self.txn.closed(layout, self.lock, now_ns);
         layout
             .shape(self.kind, self.db)
             .closes
@@ -157,12 +178,14 @@ impl FileState {
     ) {
         let stats = layout.lock_stats(self.db);
         if rc == SQLITE_OK {
+            let mut wait_ns = 0;
             if self.waiting_since_ns != 0 {
-                layout.record_latency(&stats.wait_hist, call.end_ns() - self.waiting_since_ns);
+                wait_ns = call.end_ns().saturating_sub(self.waiting_since_ns);
+                layout.record_latency(&stats.wait_hist, wait_ns);
                 self.waiting_since_ns = 0;
             }
             if target > self.lock {
-                self.transition(layout, target, call.end_ns());
+                self.transition(layout, target, call.end_ns(), wait_ns);
             }
             return;
         }
@@ -175,7 +198,7 @@ impl FileState {
         // unix VFSes keep the PENDING lock they took on the way to a refused
         // EXCLUSIVE (os_unix.c, unixLock), so new readers are held off.
         if unix_rules && target == LockLevel::Exclusive && self.lock == LockLevel::Reserved {
-            self.transition(layout, LockLevel::Pending, call.end_ns());
+            self.transition(layout, LockLevel::Pending, call.end_ns(), 0);
         }
     }
 
@@ -186,14 +209,17 @@ impl FileState {
                 .lock_stats(self.db)
                 .waits_abandoned
                 .fetch_add(1, Relaxed);
+            self.txn
+                .gave_up(layout, self.waiting_since_ns, call.start_ns());
             self.waiting_since_ns = 0;
         }
         if rc == SQLITE_OK && target < self.lock {
-            self.transition(layout, target, call.end_ns());
+            self.transition(layout, target, call.end_ns(), 0);
         }
     }
 
-    fn transition(&mut self, layout: &Layout, to: LockLevel, now_ns: u64) {
+    /// The lock went to `to` at `now_ns`, after waiting `wait_ns` for it.
+    fn transition(&mut self, layout: &Layout, to: LockLevel, now_ns: u64, wait_ns: u64) {
         let stats = layout.lock_stats(self.db);
         stats.transitions[self.lock.index()][to.index()].fetch_add(1, Relaxed);
         if self.lock != LockLevel::None {
@@ -202,6 +228,8 @@ impl FileState {
                 now_ns.saturating_sub(self.level_since_ns),
             );
         }
+        self.txn
+            .lock_changed(layout, self.lock, to, now_ns, wait_ns);
         self.lock = to;
         self.level_since_ns = now_ns;
         if let Some(row) = self.open_file_row(layout) {
@@ -245,7 +273,7 @@ impl FileState {
         } else if flags & SQLITE_SHM_UNLOCK != 0 && rc == SQLITE_OK {
             self.release_shm(layout, mask, now_ns);
         }
-        self.publish_shm(layout);
+        self.publish_shm(layout, now_ns);
     }
 
     /// Ends the hold of the WAL-index slots in `mask` (unlock, unmap, close).
@@ -263,7 +291,7 @@ impl FileState {
         }
         self.shm_shared &= !mask;
         self.shm_exclusive &= !mask;
-        self.publish_shm(layout);
+        self.publish_shm(layout, now_ns);
     }
 
     /// This file's row in the open-file table of `layout`, if it has one
@@ -275,11 +303,17 @@ impl FileState {
             .flatten()
     }
 
-    fn publish_shm(&self, layout: &Layout) {
+    /// Shows the WAL-index locks held in the open-file table and tells the
+    /// transaction tracker.
+    fn publish_shm(&mut self, layout: &Layout, now_ns: u64) {
         if let Some(row) = self.open_file_row(layout) {
             let held = self.shm_shared as u32 | (self.shm_exclusive as u32) << 8;
             row.shm_held.store(held, Relaxed);
         }
+        let reading = self.shm_shared & SHM_READ_SLOTS != 0;
+        let writing = self.shm_exclusive & SHM_WRITE_SLOT != 0;
+        self.txn
+            .shm_changed(layout, self.lock, reading, writing, now_ns);
     }
 
     /// The page size to judge alignment by.
@@ -315,6 +349,7 @@ impl FileState {
             shape.reads_random.fetch_add(1, Relaxed);
         }
         self.last_read_end = offset + amount;
+        self.txn.read(amount, self.moves_pages(amount));
         let extra = Self::alignment(shape, self.page_size(layout), offset, amount);
         if extra != 0 {
             shape.block_extra_read.fetch_add(extra, Relaxed);
@@ -338,6 +373,7 @@ impl FileState {
             shape.writes_random.fetch_add(1, Relaxed);
         }
         self.last_write_end = end;
+        self.txn.wrote(amount, self.moves_pages(amount));
         self.high_water = self.high_water.max(end);
         let extra = Self::alignment(shape, page, offset, amount);
         if extra != 0 {
@@ -350,6 +386,13 @@ impl FileState {
         } else if self.kind == FileKind::Wal {
             count_wal_frame(shape, page, buf, amount, offset);
         }
+    }
+
+    /// Whether I/O of `amount` bytes on this file moves a database page (a
+    /// page of the database file or a WAL frame; headers are smaller).
+    #[inline(always)]
+    fn moves_pages(&self, amount: u64) -> bool {
+        amount >= 512 && matches!(self.kind, FileKind::MainDb | FileKind::Wal)
     }
 
     /// Page size from a database header (bytes 16..18, 1 meaning 65536) or a
@@ -398,6 +441,11 @@ fn count_wal_frame(shape: &Shape, page: u64, buf: *const c_void, amount: u64, of
         shape.wal_commits.fetch_add(1, Relaxed);
     }
 }
+
+/// WAL-index slots READ0..READ4 (wal.c, WAL_READ_LOCK).
+const SHM_READ_SLOTS: u8 = 0b1111_1000;
+/// WAL-index slot of the write lock (wal.c, WAL_WRITE_LOCK).
+const SHM_WRITE_SLOT: u8 = 0b1;
 
 /// The WAL-index slots `offset .. offset + n` as a bit mask (out-of-range
 /// slots dropped).
@@ -502,7 +550,7 @@ fn record_if_slow(
     size: u32,
 ) {
     if latency >= recorder::slow_threshold_ns() {
-        layout.push_slow(&SlowCallRecord {
+        layout.push_slow(&SlowCall {
             op,
             kind,
             db,
@@ -511,6 +559,8 @@ fn record_if_slow(
             offset,
             size,
             rc: call.rc,
+            tid: txn::thread_id(),
+            txn: txn::current_id(),
         });
     }
 }

@@ -85,6 +85,8 @@ pub unsafe extern "C" fn x_close(file: *mut sqlite3_file) -> c_int {
             state.record(layout, Op::Close, call, 0, 0, 0);
             state.closed(layout, call.end_ns());
         });
+        // The file's memory is SQLite's again after this call.
+        state.txn.release();
     });
     rc
 }
@@ -170,7 +172,10 @@ pub unsafe extern "C" fn x_sync(file: *mut sqlite3_file, flags: c_int) -> c_int 
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { sync(real, flags) });
         rc = call.rc;
-        with_layout(|layout| state.record(layout, Op::Sync, call, 0, 0, 0));
+        with_layout(|layout| {
+            state.record(layout, Op::Sync, call, 0, 0, 0);
+            state.txn.synced();
+        });
     });
     rc
 }
@@ -378,6 +383,9 @@ pub unsafe extern "C" fn x_shm_map(
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed(|| unsafe { shm_map(real, page, page_size, extend, out) });
         rc = call.rc;
+        if rc == SQLITE_OK {
+            state.txn.wal_mapped();
+        }
         with_layout(|layout| {
             let offset = page.max(0) as u64 * page_size.max(0) as u64;
             state.record_as(

@@ -31,6 +31,7 @@ mod file;
 mod io;
 mod recorder;
 mod tables;
+mod txn;
 mod vfs;
 
 pub use api::SqliteApi;
