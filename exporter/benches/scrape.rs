@@ -105,6 +105,7 @@ fn main() {
                 live: &snaps,
                 segments: Default::default(),
                 unreadable: 0,
+                otlp: None,
             });
             let b = t.elapsed().as_secs_f64() * 1e3;
             let t = Instant::now();

@@ -3,9 +3,10 @@
 //! libraries' Collector pattern) — series of an exited process simply stop.
 
 use crate::families::{families, Scrape};
+use crate::otlp::ExportStats;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use vfscope_segment::{list_segments, ErrorKind, Liveness, SegmentReader};
 
 /// Reads a segment directory at scrape time.
@@ -15,6 +16,8 @@ pub struct SegmentCollector {
     pid: Option<u32>,
     /// Segments stay mapped between scrapes.
     readers: Mutex<HashMap<PathBuf, SegmentReader>>,
+    /// The OTLP exporter's counters, shown with the metrics when it runs.
+    otlp: OnceLock<Arc<ExportStats>>,
 }
 
 impl SegmentCollector {
@@ -23,6 +26,7 @@ impl SegmentCollector {
             dir: dir.to_path_buf(),
             pid: None,
             readers: Mutex::new(HashMap::new()),
+            otlp: OnceLock::new(),
         }
     }
 
@@ -34,18 +38,23 @@ impl SegmentCollector {
         }
     }
 
+    /// Shows an OTLP exporter's counters on `/metrics`.
+    pub fn show_otlp(&self, stats: Arc<ExportStats>) {
+        let _ = self.otlp.set(stats);
+    }
+
     /// The directory read.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The metric families of the directory now.
-    pub fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+    /// Calls `f` with every readable segment of the directory (of the one
+    /// process in `for_pid` mode), keeping them mapped between calls;
+    /// returns how many could not be read.
+    pub(crate) fn visit(&self, mut f: impl FnMut(&Path, &SegmentReader)) -> u64 {
         let paths = list_segments(&self.dir).unwrap_or_default();
         let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
         readers.retain(|path, _| paths.contains(path));
-        let mut live = Vec::new();
-        let mut states: BTreeMap<&'static str, u64> = BTreeMap::new();
         let mut unreadable = 0;
         for path in paths {
             if !readers.contains_key(&path) {
@@ -61,19 +70,29 @@ impl SegmentCollector {
                 }
             }
             let reader = &readers[&path];
-            if self.pid.is_some_and(|pid| pid != reader.pid()) {
-                continue;
+            if self.pid.is_none_or(|pid| pid == reader.pid()) {
+                f(&path, reader);
             }
+        }
+        unreadable
+    }
+
+    /// The metric families of the directory now.
+    pub fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let mut live = Vec::new();
+        let mut states: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let unreadable = self.visit(|_, reader| {
             let liveness = reader.liveness();
             *states.entry(liveness.name()).or_default() += 1;
             if liveness == Liveness::Running {
                 live.push(reader.snapshot());
             }
-        }
+        });
         families(&Scrape {
             live: &live,
             segments: states,
             unreadable,
+            otlp: self.otlp.get().map(|stats| stats.counts()),
         })
     }
 

@@ -5,6 +5,7 @@
 //! counters. Labels are bounded: pid, op, file_kind, db (the file name,
 //! never the path), result, lock level, WAL-index slot.
 
+use crate::otlp::ExportCounts;
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
 };
@@ -144,6 +145,8 @@ pub struct Scrape<'a> {
     pub segments: BTreeMap<&'static str, u64>,
     /// Segments that could not be read.
     pub unreadable: u64,
+    /// The OTLP exporter's counters, when one runs.
+    pub otlp: Option<ExportCounts>,
 }
 
 /// The metric families of one scrape.
@@ -274,19 +277,39 @@ pub fn families(scrape: &Scrape) -> Vec<MetricFamily> {
         COUNTER,
         &["pid"],
     );
+    let mut otlp_exports = Family::new(
+        "vfscope_otlp_exports_total",
+        "OTLP export requests by signal and result (failed: collector unreachable or refused).",
+        COUNTER,
+        &["signal", "result"],
+    );
+    let mut otlp_spans = Family::new(
+        "vfscope_otlp_spans_total",
+        "Spans by fate: sent, unsampled, dropped (queue full, refused, or overwritten in the segment before export).",
+        COUNTER,
+        &["outcome"],
+    );
+    if let Some(o) = &scrape.otlp {
+        for (signal, ok, failed) in [
+            ("metrics", o.metric_exports, o.metric_failures),
+            ("traces", o.span_exports, o.span_failures),
+        ] {
+            otlp_exports.add(vec![signal.into(), "ok".into()], ok as f64);
+            otlp_exports.add(vec![signal.into(), "failed".into()], failed as f64);
+        }
+        for (outcome, n) in [
+            ("sent", o.spans_sent),
+            ("unsampled", o.spans_unsampled),
+            ("dropped", o.spans_dropped),
+        ] {
+            otlp_spans.add(vec![outcome.into()], n as f64);
+        }
+    }
     let mut overflow = Family::new("vfscope_table_overflow_total", "Uses of a bounded table's overflow row (dbs, cells, histograms, open_files) and internal faults.", COUNTER, &["pid", "table"]);
 
     for s in scrape.live {
         let pid = s.meta.pid.to_string();
-        let program = s
-            .meta
-            .cmdline
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .rsplit('/')
-            .next()
-            .unwrap_or("");
+        let program = s.meta.program();
         info.add(
             vec![
                 pid.clone(),
@@ -450,6 +473,8 @@ pub fn families(scrape: &Scrape) -> Vec<MetricFamily> {
         commits,
         slow,
         overflow,
+        otlp_exports,
+        otlp_spans,
     ]
     .into_iter()
     .filter_map(Family::build)

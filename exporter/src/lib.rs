@@ -16,6 +16,7 @@
 mod collect;
 pub mod families;
 mod http;
+pub mod otlp;
 
 pub use collect::SegmentCollector;
 pub use http::serve;

@@ -5,6 +5,7 @@ mod exactness;
 mod fork;
 mod locks;
 mod multiprocess;
+mod otlp;
 mod parents;
 mod preload;
 mod prometheus;

@@ -1,19 +1,12 @@
 //! A real Prometheus server scraping `vfscope serve` while a workload runs
 //! under vfscope; the values it stores match what the workload did.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vfscope_tests::{built, first_line, free_port, have, http_get, url_encode};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use vfscope_tests::{
+    built, first_line, free_port, have, http_get, start_serve, url_encode, Killed,
+};
 
 const COMMITS: u64 = 30;
 
@@ -65,29 +58,8 @@ fn prometheus_scrapes_what_the_workload_did() {
     );
     assert_eq!(first_line(&mut workload.0), "done");
 
-    let mut serve = Killed(
-        Command::new(built("vfscope"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--dir",
-                segments.to_str().unwrap(),
-            ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut banner = String::new();
-    BufReader::new(serve.0.stderr.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let serve_port: u16 = banner
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {banner:?}"));
+    let serve = start_serve(&segments, &[], &[]);
+    let serve_port = serve.port;
 
     // The scraped text passes promtool too.
     let (status, metrics) = http_get(serve_port, "/metrics").unwrap();

@@ -2,6 +2,11 @@
 //! process over several parents, connections opened with or without it, and
 //! the process's own segment read back the way other processes read it.
 
+mod otlp_receiver;
+mod serve;
+pub use otlp_receiver::{OtlpReceiver, Received};
+pub use serve::{start_serve, Killed, Serve};
+
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

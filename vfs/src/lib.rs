@@ -162,22 +162,44 @@ impl Registration {
     /// Needs the `metrics` feature and a segment file.
     #[cfg(feature = "metrics")]
     pub fn serve_metrics(&self, addr: &str) -> std::io::Result<std::net::SocketAddr> {
-        let segment = self.segment.as_deref().ok_or_else(|| {
-            std::io::Error::other(
-                "this process records in memory only; there is no segment to serve",
-            )
-        })?;
-        let dir = segment.parent().unwrap_or(segment).to_path_buf();
+        let collector = self.own_collector()?;
         let listener = std::net::TcpListener::bind(addr)?;
         let local = listener.local_addr()?;
-        let collector = std::sync::Arc::new(vfscope_exporter::SegmentCollector::for_pid(
-            &dir,
-            std::process::id(),
-        ));
         std::thread::Builder::new()
             .name("vfscope-metrics".into())
             .spawn(move || vfscope_exporter::serve(listener, collector))?;
         Ok(local)
+    }
+
+    /// Pushes this process's metrics and transaction spans over OTLP/HTTP
+    /// from a thread of its own, set up by the standard `OTEL_*` variables
+    /// (see the README). `Ok(None)` when `OTEL_SDK_DISABLED=true`. Keep the
+    /// exporter: dropping it (or `shutdown`) exports once more and stops.
+    /// Needs the `otlp` feature and a segment file.
+    #[cfg(feature = "otlp")]
+    /// A bad variable is an `InvalidInput` error naming it.
+    pub fn export_otlp(&self) -> std::io::Result<Option<vfscope_exporter::otlp::OtlpExporter>> {
+        use vfscope_exporter::otlp::{OtlpConfig, OtlpExporter};
+        let config = OtlpConfig::from_env()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let Some(config) = config else {
+            return Ok(None);
+        };
+        OtlpExporter::start(config, self.own_collector()?).map(Some)
+    }
+
+    /// A collector that reads this process's segment only.
+    #[cfg(any(feature = "metrics", feature = "otlp"))]
+    fn own_collector(&self) -> std::io::Result<std::sync::Arc<vfscope_exporter::SegmentCollector>> {
+        let segment = self.segment.as_deref().ok_or_else(|| {
+            std::io::Error::other(
+                "this process records in memory only; there is no segment to read",
+            )
+        })?;
+        let dir = segment.parent().unwrap_or(segment).to_path_buf();
+        Ok(std::sync::Arc::new(
+            vfscope_exporter::SegmentCollector::for_pid(&dir, std::process::id()),
+        ))
     }
 
     /// A snapshot of this process's segment, read the way other processes

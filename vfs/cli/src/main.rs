@@ -25,9 +25,11 @@ usage:
   vfscope report [--json FILE] [--dir DIR] [PID | SEGMENT | DIR]
         the same report for a running process, a kept segment, or every
         segment of a directory (default: the segment directory)
-  vfscope serve [--listen ADDR] [--dir DIR]
+  vfscope serve [--listen ADDR] [--dir DIR] [--otlp]
         serve Prometheus metrics of every live process on http://ADDR/metrics
-        (default 127.0.0.1:9464)
+        (default 127.0.0.1:9464); --otlp also pushes metrics and transaction
+        spans over OTLP/HTTP, set up by the standard OTEL_* variables
+        (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...; see README)
   vfscope demo
         run a built-in SQLite workload through vfscope and print the report
   vfscope --version | --help
@@ -139,6 +141,7 @@ fn serve_options(args: &[OsString]) -> Result<serve::Options> {
                 options.listen = value("--listen", &mut args)?.to_string_lossy().into_owned()
             }
             Some("--dir") => options.dir = Some(value("--dir", &mut args)?),
+            Some("--otlp") => options.otlp = true,
             _ => bail!(
                 "unknown argument {:?} for vfscope serve; see vfscope --help",
                 arg.to_string_lossy()

@@ -1,14 +1,17 @@
-//! `vfscope serve [--listen ADDR] [--dir DIR]`: Prometheus metrics of every
-//! live process recording into the segment directory.
+//! `vfscope serve [--listen ADDR] [--dir DIR] [--otlp]`: Prometheus metrics
+//! of every live process recording into the segment directory, and with
+//! `--otlp` the same data pushed to an OpenTelemetry collector.
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
+use vfscope_exporter::otlp::{OtlpConfig, OtlpExporter};
 
 /// Options of `vfscope serve`.
 pub struct Options {
     pub listen: String,
     pub dir: Option<PathBuf>,
+    pub otlp: bool,
 }
 
 impl Default for Options {
@@ -16,6 +19,7 @@ impl Default for Options {
         Options {
             listen: "127.0.0.1:9464".to_string(),
             dir: None,
+            otlp: false,
         }
     }
 }
@@ -25,6 +29,23 @@ pub fn run(options: Options) -> Result<()> {
         Some(dir) => dir,
         None => vfscope_segment::default_dir()?,
     };
+    let collector = Arc::new(vfscope_exporter::SegmentCollector::new(&dir));
+    let exporter = if options.otlp {
+        let config = OtlpConfig::from_env()
+            .context("bad OpenTelemetry setting")?
+            .context("--otlp given but OTEL_SDK_DISABLED=true")?;
+        let targets: Vec<String> = [&config.metrics, &config.traces]
+            .into_iter()
+            .flatten()
+            .map(|e| e.url.clone())
+            .collect();
+        let exporter = OtlpExporter::start(config, collector.clone())?;
+        collector.show_otlp(exporter.stats());
+        eprintln!("vfscope serve: OTLP to {}", targets.join(", "));
+        Some(exporter)
+    } else {
+        None
+    };
     let listener = std::net::TcpListener::bind(&options.listen)
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let address = listener.local_addr()?;
@@ -33,9 +54,22 @@ pub fn run(options: Options) -> Result<()> {
         "vfscope serve: http://{address}/metrics, segments in {}",
         dir.display()
     );
-    vfscope_exporter::serve(
-        listener,
-        Arc::new(vfscope_exporter::SegmentCollector::new(&dir)),
-    )?;
+    if let Some(exporter) = exporter {
+        flush_on_signal(exporter)?;
+    }
+    vfscope_exporter::serve(listener, collector)?;
+    Ok(())
+}
+
+/// On SIGTERM or SIGINT, exports one last time, then exits.
+fn flush_on_signal(exporter: OtlpExporter) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            exporter.shutdown();
+            std::process::exit(0);
+        }
+    });
     Ok(())
 }

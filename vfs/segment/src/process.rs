@@ -34,6 +34,18 @@ impl ProcessMeta {
             block_size,
         }
     }
+
+    /// The program's file name (the first word of the command line, without
+    /// its directory): safe to show where paths are not.
+    pub fn program(&self) -> &str {
+        let first = self.cmdline.split(' ').next().unwrap_or("");
+        first.rsplit('/').next().unwrap_or(first)
+    }
+
+    /// A CLOCK_MONOTONIC time of this process as Unix time in nanoseconds.
+    pub fn to_unix_ns(&self, monotonic: u64) -> u64 {
+        (self.start_realtime_ns + monotonic).saturating_sub(self.start_monotonic_ns)
+    }
 }
 
 fn read_cmdline(path: &Path) -> String {
