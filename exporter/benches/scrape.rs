@@ -57,25 +57,21 @@ fn busy_segment(dir: &std::path::Path, pid: u32) -> SegmentWriter {
     w
 }
 
-fn rss_mib() -> f64 {
+/// A `VmRSS`-family line of /proc/self/status, in MiB.
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(String::from)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
 fn main() {
-    println!("| live segments | series in /metrics | size of /metrics | scrape time, median of 21 | process RSS after |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| live segments | series in /metrics | size of /metrics | scrape time, median of 21 | RSS after: heap (anon) | RSS after: mapped segments (file) |");
+    println!("|---:|---:|---:|---:|---:|---:|");
     for n in [1u32, 10, 50] {
         let dir = tempfile::tempdir().unwrap();
         let segs = dir.path().join("segs");
@@ -115,10 +111,11 @@ fn main() {
             eprintln!("n={n} snapshots {a:.1} ms, families {b:.1} ms, encode {c:.1} ms");
         }
         println!(
-            "| {n} | {series} | {:.1} MiB | {:.1} ms | {:.0} MiB |",
+            "| {n} | {series} | {:.1} MiB | {:.1} ms | {:.0} MiB | {:.0} MiB |",
             text.len() as f64 / (1 << 20) as f64,
             times[times.len() / 2],
-            rss_mib()
+            status_mib("RssAnon:"),
+            status_mib("RssFile:") + status_mib("RssShmem:"),
         );
         drop(writers);
     }

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use prometheus::proto::{MetricFamily, MetricType};
 use std::collections::BTreeMap;
-use vfscope_segment::Snapshot;
+use vfscope_segment::{ResultClass, Snapshot};
 
 /// Prometheus family → OTel name and unit. Families not listed are not
 /// sent: the process-level ones (`vfscope_process_info`, start time) are
@@ -140,6 +140,10 @@ fn convert(family: &MetricFamily, start_ns: u64, now_ns: u64) -> Option<Metric> 
         for pair in m.get_label() {
             if let Some(&(_, key)) = ATTRIBUTES.iter().find(|(l, _)| *l == pair.name()) {
                 out.push(kv_str(key, pair.value()));
+            }
+            let failed = ResultClass::from_name(pair.value()).is_some_and(|c| c.is_error());
+            if pair.name() == "result" && failed {
+                out.push(kv_str("error.type", pair.value()));
             }
         }
         out

@@ -38,7 +38,7 @@ pub fn transaction_span(meta: &ProcessMeta, db: &str, t: &Transaction) -> Span {
     let (trace_id, span_id) = transaction_ids(meta, t.id);
     let seconds = |ns: u64| Value::DoubleValue(ns as f64 / 1e9);
     let int = |n: u64| Value::IntValue(n.min(i64::MAX as u64) as i64);
-    let attributes: Vec<KeyValue> = vec![
+    let mut attributes: Vec<KeyValue> = vec![
         kv_str("db.system.name", "sqlite"),
         kv_str("db.namespace", db),
         kv("vfscope.transaction.id", int(t.id)),
@@ -58,6 +58,9 @@ pub fn transaction_span(meta: &ProcessMeta, db: &str, t: &Transaction) -> Span {
         kv("vfscope.injected_delay", seconds(t.injected_ns)),
         kv("thread.id", int(t.tid as u64)),
     ];
+    if t.outcome != TxnOutcome::Ok {
+        attributes.push(kv_str("error.type", t.outcome.name()));
+    }
     let start = meta.to_unix_ns(t.start_ns);
     Span {
         trace_id: trace_id.to_vec(),
@@ -98,6 +101,19 @@ pub fn slow_span(meta: &ProcessMeta, db: &str, c: &SlowCall) -> Span {
     let int = |n: u64| Value::IntValue(n as i64);
     let class = ResultClass::of_rc(c.rc);
     let start = meta.to_unix_ns(c.start_ns);
+    let mut attributes = vec![
+        kv_str("db.system.name", "sqlite"),
+        kv_str("db.namespace", db),
+        kv_str("vfscope.op", c.op.name()),
+        kv_str("vfscope.file_kind", c.kind.name()),
+        kv_str("vfscope.result", class.name()),
+        kv("vfscope.io.offset", int(c.offset)),
+        kv("vfscope.io.size", int(c.size as u64)),
+        kv("thread.id", int(c.tid as u64)),
+    ];
+    if class.is_error() {
+        attributes.push(kv_str("error.type", class.name()));
+    }
     Span {
         trace_id: trace_id.to_vec(),
         span_id: span_id.to_vec(),
@@ -106,16 +122,7 @@ pub fn slow_span(meta: &ProcessMeta, db: &str, c: &SlowCall) -> Span {
         kind: SpanKind::Internal as i32,
         start_time_unix_nano: start,
         end_time_unix_nano: start + c.latency_ns,
-        attributes: vec![
-            kv_str("db.system.name", "sqlite"),
-            kv_str("db.namespace", db),
-            kv_str("vfscope.op", c.op.name()),
-            kv_str("vfscope.file_kind", c.kind.name()),
-            kv_str("vfscope.result", class.name()),
-            kv("vfscope.io.offset", int(c.offset)),
-            kv("vfscope.io.size", int(c.size as u64)),
-            kv("thread.id", int(c.tid as u64)),
-        ],
+        attributes,
         status: class.is_error().then(|| Status {
             message: format!("rc {}", c.rc),
             code: StatusCode::Error as i32,
