@@ -1,0 +1,158 @@
+//! A compiled latency/fault model: what the engine applies.
+
+use crate::dist::Dist;
+use vfscope_segment::{FileKind, Op};
+
+/// How delays are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The call really waits.
+    Sleep,
+    /// The delay is only accounted (segment, spans, replay).
+    Virtual,
+}
+
+/// Which calls a rule or fault applies to; empty lists mean all.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selector {
+    pub ops: Vec<Op>,
+    pub files: Vec<FileKind>,
+}
+
+impl Selector {
+    pub fn matches(&self, op: Op, kind: FileKind) -> bool {
+        (self.ops.is_empty() || self.ops.contains(&op))
+            && (self.files.is_empty() || self.files.contains(&kind))
+    }
+}
+
+/// A delay added to the calls it selects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub select: Selector,
+    pub delay: Option<Dist>,
+    /// With this probability, add `extra` on top.
+    pub tail: Option<(f64, Dist)>,
+    /// Bytes per second: `amount / rate` is added.
+    pub bandwidth: Option<f64>,
+}
+
+/// The simulated local page cache: only misses pay read latency.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cache {
+    pub pages: usize,
+    pub files: Vec<FileKind>,
+}
+
+/// Sync or async replication of commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replication {
+    /// Paid inside xSync.
+    Sync,
+    /// Only accounted as replication lag.
+    Async,
+}
+
+/// The cost of a commit (a sync of the WAL or rollback journal).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Commit {
+    pub rtt: Dist,
+    pub replicas: u32,
+    /// Acknowledgements waited for: the commit costs the `quorum`-th
+    /// smallest of `replicas` sampled round trips.
+    pub quorum: u32,
+    pub replication: Replication,
+    /// Optional bytes/rate added for the data shipped since the last commit.
+    pub bandwidth: Option<f64>,
+}
+
+/// A lock lease: paid when the lock rises to RESERVED or above.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lease {
+    pub rtt: Dist,
+    /// While held, a heartbeat every period costs another round trip.
+    pub renew_every_ns: Option<u64>,
+}
+
+/// Round trips of metadata calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metadata {
+    pub ops: Vec<Op>,
+    pub rtt: Dist,
+    /// Paid by the first open of each database: the fetch of its header
+    /// and first pages.
+    pub lazy_load: Option<Dist>,
+}
+
+/// When an injected error fires.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Trigger {
+    Probability(f64),
+    /// Exactly the Nth matching call (1-based).
+    Nth(u64),
+}
+
+/// An injected error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub select: Selector,
+    /// The SQLite result code returned instead of calling the real method.
+    pub rc: i32,
+    pub trigger: Trigger,
+}
+
+/// A span of time during which remote-modelled calls fail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partition {
+    pub start_ns: u64,
+    /// `None`: until the model is switched.
+    pub duration_ns: Option<u64>,
+}
+
+/// A whole model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// The preset name or file it came from.
+    pub name: String,
+    pub description: String,
+    pub source: String,
+    pub seed: Option<u64>,
+    pub mode: Mode,
+    pub rules: Vec<Rule>,
+    pub cache: Option<Cache>,
+    pub commit: Option<Commit>,
+    pub lease: Option<Lease>,
+    pub metadata: Option<Metadata>,
+    pub faults: Vec<Fault>,
+    pub partitions: Vec<Partition>,
+}
+
+/// SQLite result codes faults can return, by name.
+pub const ERRORS: &[(&str, i32)] = &[
+    ("ioerr", 10),
+    ("ioerr_read", 10 | 1 << 8),
+    ("ioerr_short_read", 10 | 2 << 8),
+    ("ioerr_write", 10 | 3 << 8),
+    ("ioerr_fsync", 10 | 4 << 8),
+    ("ioerr_truncate", 10 | 6 << 8),
+    ("ioerr_fstat", 10 | 7 << 8),
+    ("ioerr_delete", 10 | 10 << 8),
+    ("ioerr_access", 10 | 13 << 8),
+    ("ioerr_lock", 10 | 15 << 8),
+    ("full", 13),
+    ("cantopen", 14),
+    ("busy", 5),
+];
+
+/// Ops a fault may fail (close must always close; the rest never fail).
+pub const FAULT_OPS: &[Op] = &[
+    Op::Open,
+    Op::Delete,
+    Op::Access,
+    Op::Read,
+    Op::Write,
+    Op::Truncate,
+    Op::Sync,
+    Op::FileSize,
+    Op::Lock,
+];

@@ -1,0 +1,516 @@
+//! Model files: TOML, checked field by field. Every error names the file,
+//! the line and the field.
+
+use crate::dist::Dist;
+use crate::model::*;
+use crate::units::{parse_duration, parse_rate};
+use serde::Deserialize;
+use std::fmt;
+use toml::Spanned;
+use vfscope_segment::{FileKind, Op};
+
+/// A model file that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelError {
+    /// The file (or preset) name.
+    pub file: String,
+    /// 1-based; 0 when the error concerns the whole file.
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}: {}", self.file, self.line, self.field, self.message)
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+type S = Spanned<String>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    description: Option<String>,
+    source: Option<String>,
+    seed: Option<u64>,
+    mode: Option<S>,
+    #[serde(default)]
+    rule: Vec<RuleSpec>,
+    cache: Option<CacheSpec>,
+    commit: Option<CommitSpec>,
+    lease: Option<LeaseSpec>,
+    metadata: Option<MetadataSpec>,
+    #[serde(default)]
+    fault: Vec<FaultSpec>,
+    #[serde(default)]
+    partition: Vec<PartitionSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistSpec {
+    dist: S,
+    value: Option<S>,
+    min: Option<S>,
+    max: Option<S>,
+    mean: Option<S>,
+    stddev: Option<S>,
+    p50: Option<S>,
+    p99: Option<S>,
+    scale: Option<S>,
+    shape: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TailSpec {
+    probability: Spanned<f64>,
+    extra: DistSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    #[serde(default)]
+    ops: Vec<S>,
+    #[serde(default)]
+    files: Vec<S>,
+    delay: Option<DistSpec>,
+    tail: Option<TailSpec>,
+    bandwidth: Option<S>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheSpec {
+    pages: Spanned<i64>,
+    #[serde(default)]
+    files: Vec<S>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommitSpec {
+    rtt: DistSpec,
+    replicas: Option<Spanned<i64>>,
+    quorum: Option<Spanned<i64>>,
+    replication: Option<S>,
+    bandwidth: Option<S>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseSpec {
+    rtt: DistSpec,
+    renew_every: Option<S>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetadataSpec {
+    #[serde(default)]
+    ops: Vec<S>,
+    rtt: DistSpec,
+    lazy_load: Option<DistSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultSpec {
+    #[serde(default)]
+    ops: Vec<S>,
+    #[serde(default)]
+    files: Vec<S>,
+    error: S,
+    probability: Option<Spanned<f64>>,
+    nth: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartitionSpec {
+    start: S,
+    duration: Option<S>,
+}
+
+/// Compiles a model file's text; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Model, ModelError> {
+    let spec: FileSpec = toml::from_str(text).map_err(|e| syntax_error(file, text, &e))?;
+    Compiler { file, text }.model(spec)
+}
+
+/// A serde/TOML error, located: the field is the key on the error's line,
+/// in the table it belongs to.
+fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> ModelError {
+    let at = e.span().map_or(0, |s| s.start);
+    let line = line_of(text, at);
+    let source_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    let key = source_line
+        .split_once('=')
+        .map(|(k, _)| k.trim().to_string())
+        .unwrap_or_default();
+    let table = text[..at.min(text.len())]
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let l = l.trim();
+            l.starts_with('[').then(|| l.trim_matches(|c| c == '[' || c == ']').to_string())
+        })
+        .unwrap_or_default();
+    let field = match (table.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    };
+    ModelError {
+        file: file.to_string(),
+        line,
+        field: if field.is_empty() { "(file)".into() } else { field },
+        message: e.message().trim().to_string(),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+struct Compiler<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Compiler<'_> {
+    fn error<T>(&self, span: std::ops::Range<usize>, field: &str, message: impl Into<String>) -> Result<T, ModelError> {
+        Err(ModelError {
+            file: self.file.to_string(),
+            line: line_of(self.text, span.start),
+            field: field.to_string(),
+            message: message.into(),
+        })
+    }
+
+    fn duration_ns(&self, value: &S, field: &str) -> Result<f64, ModelError> {
+        match parse_duration(value.get_ref()) {
+            Ok(d) => Ok(d.as_nanos() as f64),
+            Err(why) => self.error(value.span(), field, format!("{:?}: {why}", value.get_ref())),
+        }
+    }
+
+    fn rate(&self, value: &S, field: &str) -> Result<f64, ModelError> {
+        parse_rate(value.get_ref())
+            .or_else(|why| self.error(value.span(), field, format!("{:?}: {why}", value.get_ref())))
+    }
+
+    fn ops(&self, names: &[S], field: &str) -> Result<Vec<Op>, ModelError> {
+        names
+            .iter()
+            .map(|n| match Op::from_name(n.get_ref()) {
+                Some(op) => Ok(op),
+                None => self.error(n.span(), field, format!("unknown op {:?} (ops are named as in the report: read, write, sync, lock, open, ...)", n.get_ref())),
+            })
+            .collect()
+    }
+
+    fn files(&self, names: &[S], field: &str) -> Result<Vec<FileKind>, ModelError> {
+        names
+            .iter()
+            .map(|n| match FileKind::from_name(n.get_ref()) {
+                Some(kind) => Ok(kind),
+                None => self.error(n.span(), field, format!("unknown file kind {:?} (main_db, main_journal, wal, temp_db, ...)", n.get_ref())),
+            })
+            .collect()
+    }
+
+    fn dist(&self, d: &DistSpec, field: &str) -> Result<Dist, ModelError> {
+        let need = |v: &Option<S>, name: &str| -> Result<f64, ModelError> {
+            match v {
+                Some(v) => self.duration_ns(v, &format!("{field}.{name}")),
+                None => self.error(d.dist.span(), field, format!("{:?} needs `{name}`", d.dist.get_ref())),
+            }
+        };
+        let kind = d.dist.get_ref().as_str();
+        let given: Vec<&str> = [
+            ("value", d.value.is_some()),
+            ("min", d.min.is_some()),
+            ("max", d.max.is_some()),
+            ("mean", d.mean.is_some()),
+            ("stddev", d.stddev.is_some()),
+            ("p50", d.p50.is_some()),
+            ("p99", d.p99.is_some()),
+            ("scale", d.scale.is_some()),
+            ("shape", d.shape.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        let allowed: &[&str] = match kind {
+            "fixed" => &["value"],
+            "uniform" => &["min", "max"],
+            "normal" => &["mean", "stddev"],
+            "lognormal" => &["p50", "p99"],
+            "pareto" => &["scale", "shape"],
+            other => {
+                return self.error(d.dist.span(), &format!("{field}.dist"), format!("unknown distribution {other:?}: fixed, uniform, normal, lognormal or pareto"))
+            }
+        };
+        if let Some(extra) = given.iter().find(|g| !allowed.contains(g)) {
+            return self.error(d.dist.span(), field, format!("{kind} takes {}, not `{extra}`", allowed.join(" and ")));
+        }
+        Ok(match kind {
+            "fixed" => Dist::Fixed { ns: need(&d.value, "value")? },
+            "uniform" => {
+                let (min, max) = (need(&d.min, "min")?, need(&d.max, "max")?);
+                if max < min {
+                    return self.error(d.dist.span(), field, "uniform needs min <= max");
+                }
+                Dist::Uniform { min, max }
+            }
+            "normal" => Dist::Normal { mean: need(&d.mean, "mean")?, stddev: need(&d.stddev, "stddev")? },
+            "lognormal" => Dist::lognormal(need(&d.p50, "p50")?, need(&d.p99, "p99")?)
+                .or_else(|why| self.error(d.dist.span(), field, format!("lognormal {why}")))?,
+            _ => {
+                let scale = need(&d.scale, "scale")?;
+                let Some(shape) = &d.shape else {
+                    return self.error(d.dist.span(), field, "pareto needs `shape`");
+                };
+                if !(*shape.get_ref() > 0.0) || !(scale > 0.0) {
+                    return self.error(shape.span(), &format!("{field}.shape"), "pareto needs scale > 0 and shape > 0");
+                }
+                Dist::Pareto { scale, shape: *shape.get_ref() }
+            }
+        })
+    }
+
+    fn probability(&self, p: &Spanned<f64>, field: &str) -> Result<f64, ModelError> {
+        let v = *p.get_ref();
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            self.error(p.span(), field, format!("{v} is not a probability (0 to 1)"))
+        }
+    }
+
+    fn positive(&self, n: &Spanned<i64>, field: &str) -> Result<u64, ModelError> {
+        match u64::try_from(*n.get_ref()) {
+            Ok(v) if v > 0 => Ok(v),
+            _ => self.error(n.span(), field, format!("{} must be a positive whole number", n.get_ref())),
+        }
+    }
+
+    fn model(&self, spec: FileSpec) -> Result<Model, ModelError> {
+        let mode = match spec.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+            None | Some(("sleep", _)) => Mode::Sleep,
+            Some(("virtual", _)) => Mode::Virtual,
+            Some((other, span)) => return self.error(span, "mode", format!("{other:?}: expected sleep or virtual")),
+        };
+        let mut rules = Vec::new();
+        for r in &spec.rule {
+            rules.push(Rule {
+                select: Selector { ops: self.ops(&r.ops, "rule.ops")?, files: self.files(&r.files, "rule.files")? },
+                delay: r.delay.as_ref().map(|d| self.dist(d, "rule.delay")).transpose()?,
+                tail: r
+                    .tail
+                    .as_ref()
+                    .map(|t| Ok((self.probability(&t.probability, "rule.tail.probability")?, self.dist(&t.extra, "rule.tail.extra")?)))
+                    .transpose()?,
+                bandwidth: r.bandwidth.as_ref().map(|b| self.rate(b, "rule.bandwidth")).transpose()?,
+            });
+        }
+        let cache = match &spec.cache {
+            None => None,
+            Some(c) => {
+                let files = self.files(&c.files, "cache.files")?;
+                Some(Cache {
+                    pages: self.positive(&c.pages, "cache.pages")? as usize,
+                    files: if files.is_empty() { vec![FileKind::MainDb] } else { files },
+                })
+            }
+        };
+        let commit = match &spec.commit {
+            None => None,
+            Some(c) => {
+                let replicas = c.replicas.as_ref().map(|n| self.positive(n, "commit.replicas")).transpose()?.unwrap_or(1);
+                let quorum = c.quorum.as_ref().map(|n| self.positive(n, "commit.quorum")).transpose()?.unwrap_or(replicas);
+                if quorum > replicas || replicas > 64 {
+                    let span = c.quorum.as_ref().or(c.replicas.as_ref()).map(|s| s.span()).unwrap_or(0..0);
+                    return self.error(span, "commit.quorum", format!("quorum {quorum} of {replicas} replicas: needs quorum <= replicas <= 64"));
+                }
+                let replication = match c.replication.as_ref().map(|r| (r.get_ref().as_str(), r.span())) {
+                    None | Some(("sync", _)) => Replication::Sync,
+                    Some(("async", _)) => Replication::Async,
+                    Some((other, span)) => return self.error(span, "commit.replication", format!("{other:?}: expected sync or async")),
+                };
+                Some(Commit {
+                    rtt: self.dist(&c.rtt, "commit.rtt")?,
+                    replicas: replicas as u32,
+                    quorum: quorum as u32,
+                    replication,
+                    bandwidth: c.bandwidth.as_ref().map(|b| self.rate(b, "commit.bandwidth")).transpose()?,
+                })
+            }
+        };
+        let lease = match &spec.lease {
+            None => None,
+            Some(l) => Some(Lease {
+                rtt: self.dist(&l.rtt, "lease.rtt")?,
+                renew_every_ns: l
+                    .renew_every
+                    .as_ref()
+                    .map(|d| self.duration_ns(d, "lease.renew_every").map(|ns| ns as u64))
+                    .transpose()?,
+            }),
+        };
+        let metadata = match &spec.metadata {
+            None => None,
+            Some(m) => {
+                let ops = self.ops(&m.ops, "metadata.ops")?;
+                Some(Metadata {
+                    ops: if ops.is_empty() { vec![Op::Open, Op::Access, Op::FileSize, Op::Delete, Op::Truncate] } else { ops },
+                    rtt: self.dist(&m.rtt, "metadata.rtt")?,
+                    lazy_load: m.lazy_load.as_ref().map(|d| self.dist(d, "metadata.lazy_load")).transpose()?,
+                })
+            }
+        };
+        let mut faults = Vec::new();
+        for f in &spec.fault {
+            let ops = self.ops(&f.ops, "fault.ops")?;
+            if let Some(op) = ops.iter().find(|op| !FAULT_OPS.contains(op)) {
+                let span = f.ops.iter().find(|n| n.get_ref() == op.name()).map_or(0..0, |n| n.span());
+                return self.error(span, "fault.ops", format!("{op} cannot fail by injection (only open, delete, access, read, write, truncate, sync, file_size, lock)"));
+            }
+            let Some(&(_, rc)) = ERRORS.iter().find(|(name, _)| name == f.error.get_ref()) else {
+                let names: Vec<&str> = ERRORS.iter().map(|(n, _)| *n).collect();
+                return self.error(f.error.span(), "fault.error", format!("unknown error {:?}: {}", f.error.get_ref(), names.join(", ")));
+            };
+            if rc == 5 && ops != [Op::Lock] {
+                return self.error(f.error.span(), "fault.error", "busy is a lock result: use it with ops = [\"lock\"]");
+            }
+            let trigger = match (&f.probability, &f.nth) {
+                (Some(p), None) => Trigger::Probability(self.probability(p, "fault.probability")?),
+                (None, Some(n)) => Trigger::Nth(self.positive(n, "fault.nth")?),
+                _ => return self.error(f.error.span(), "fault", "give exactly one of probability or nth"),
+            };
+            faults.push(Fault {
+                select: Selector { ops: if ops.is_empty() { FAULT_OPS.to_vec() } else { ops }, files: self.files(&f.files, "fault.files")? },
+                rc,
+                trigger,
+            });
+        }
+        let mut partitions = Vec::new();
+        for p in &spec.partition {
+            partitions.push(Partition {
+                start_ns: self.duration_ns(&p.start, "partition.start")? as u64,
+                duration_ns: p.duration.as_ref().map(|d| self.duration_ns(d, "partition.duration").map(|ns| ns as u64)).transpose()?,
+            });
+        }
+        Ok(Model {
+            name: self.file.to_string(),
+            description: spec.description.unwrap_or_default(),
+            source: spec.source.unwrap_or_default(),
+            seed: spec.seed,
+            mode,
+            rules,
+            cache,
+            commit,
+            lease,
+            metadata,
+            faults,
+            partitions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> ModelError {
+        parse("model.toml", text).unwrap_err()
+    }
+
+    #[test]
+    fn a_full_model_compiles() {
+        let m = parse(
+            "m.toml",
+            r#"
+seed = 7
+mode = "virtual"
+[[rule]]
+ops = ["read"]
+files = ["main_db"]
+delay = { dist = "lognormal", p50 = "2ms", p99 = "20ms" }
+tail = { probability = 0.01, extra = { dist = "fixed", value = "50ms" } }
+bandwidth = "100MB/s"
+[cache]
+pages = 1000
+[commit]
+rtt = { dist = "uniform", min = "1ms", max = "2ms" }
+replicas = 3
+quorum = 2
+replication = "async"
+[lease]
+rtt = { dist = "fixed", value = "1ms" }
+renew_every = "1s"
+[metadata]
+rtt = { dist = "normal", mean = "1ms", stddev = "100us" }
+lazy_load = { dist = "pareto", scale = "5ms", shape = 2.5 }
+[[fault]]
+ops = ["write"]
+files = ["wal"]
+error = "ioerr_write"
+nth = 3
+[[partition]]
+start = "10s"
+duration = "5s"
+"#,
+        )
+        .unwrap();
+        assert_eq!((m.seed, m.mode), (Some(7), Mode::Virtual));
+        assert_eq!(m.rules[0].select.ops, [Op::Read]);
+        assert_eq!(m.rules[0].bandwidth, Some(1e8));
+        assert_eq!(m.cache.as_ref().unwrap().files, [FileKind::MainDb]);
+        let c = m.commit.unwrap();
+        assert_eq!((c.replicas, c.quorum, c.replication), (3, 2, Replication::Async));
+        assert_eq!(m.lease.unwrap().renew_every_ns, Some(1_000_000_000));
+        assert_eq!(m.metadata.unwrap().ops.len(), 5);
+        assert_eq!(m.faults[0].trigger, Trigger::Nth(3));
+        assert_eq!(m.faults[0].rc, 778);
+        assert_eq!(m.partitions[0].duration_ns, Some(5_000_000_000));
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_field() {
+        let e = error("[[rule]]\nops = [\"read\"]\ndelay = { dist = \"lognormal\", p50 = \"2ms\", p99 = \"1ms\" }\n");
+        assert_eq!((e.line, e.field.as_str()), (3, "rule.delay"));
+        assert!(e.to_string().starts_with("model.toml:3: rule.delay: lognormal needs 0 < p50 < p99"), "{e}");
+
+        let e = error("[[rule]]\nops = [\"read\", \"reed\"]\n");
+        assert_eq!((e.line, e.field.as_str()), (2, "rule.ops"));
+        assert!(e.message.contains("\"reed\""), "{e}");
+
+        let e = error("seed = 1\n[commit]\nrtt = { dist = \"fixed\", value = \"1ms\" }\nquorum = 4\nreplicas = 3\n");
+        assert_eq!((e.line, e.field.as_str()), (4, "commit.quorum"));
+
+        let e = error("[cache]\npages = 10\ncolour = \"red\"\n");
+        assert_eq!((e.line, e.field.as_str()), (3, "cache.colour"), "{e}");
+        assert!(e.message.contains("unknown field"), "{e}");
+
+        let e = error("[lease]\nrtt = { dist = \"fixed\", value = \"10\" }\n");
+        assert_eq!(e.field, "lease.rtt.value");
+        assert!(e.message.contains("unit"), "{e}");
+
+        let e = error("[[fault]]\nops = [\"read\"]\nerror = \"busy\"\nprobability = 0.5\n");
+        assert_eq!((e.line, e.field.as_str()), (3, "fault.error"));
+        let e = error("[[fault]]\nops = [\"close\"]\nerror = \"ioerr\"\nnth = 1\n");
+        assert_eq!(e.field, "fault.ops");
+        let e = error("mode = \"fast\"\n");
+        assert_eq!((e.line, e.field.as_str()), (1, "mode"));
+        let e = error("[[rule]]\ndelay = { dist = \"fixed\", value = \"1ms\", p50 = \"2ms\" }\n");
+        assert!(e.message.contains("not `p50`"), "{e}");
+        let e = error("seed = \n");
+        assert_eq!(e.line, 1);
+    }
+}
