@@ -3,6 +3,7 @@
 
 mod exactness;
 mod fork;
+mod latency;
 mod locks;
 mod multiprocess;
 mod otlp;

@@ -102,6 +102,16 @@ impl Builder {
         self
     }
 
+    /// Starts with a latency/fault model: a preset name (`cross-az`, see
+    /// `vfscope presets`), a model file's path, TOML text, or `off`.
+    /// `from_env` takes it from `VFSCOPE_LATENCY`. A model that does not
+    /// load makes [`Builder::register`] fail with an error naming the
+    /// file, line and field.
+    pub fn latency(mut self, model: &str) -> Self {
+        self.config.latency = Some(model.to_string());
+        self
+    }
+
     /// Block size of the modelled storage backend, for the alignment and
     /// write-amplification counters: a power of two, 512 B to 64 MiB.
     pub fn block_size(mut self, bytes: u64) -> Self {
@@ -120,6 +130,9 @@ impl Builder {
                 why,
             ))
         })?;
+        if let Some(spec) = &self.config.latency {
+            vfscope_shim::load_latency(spec).map_err(Error::Latency)?;
+        }
         let api = linked_api();
         // SAFETY: sqlite3_libversion returns a static NUL-terminated string.
         let version = unsafe { std::ffi::CStr::from_ptr(sqlite::sqlite3_libversion()) }
@@ -200,6 +213,12 @@ impl Registration {
         Ok(std::sync::Arc::new(
             vfscope_exporter::SegmentCollector::for_pid(&dir, std::process::id()),
         ))
+    }
+
+    /// Switches this process's latency model now (the next modelled call
+    /// uses it): as [`Builder::latency`] takes.
+    pub fn set_latency(&self, model: &str) -> Result<(), Error> {
+        vfscope_shim::set_latency(model).map_err(Error::Latency)
     }
 
     /// A snapshot of this process's segment, read the way other processes

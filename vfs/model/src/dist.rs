@@ -8,13 +8,27 @@ const Z99: f64 = 2.326_347_874_040_841;
 /// A delay distribution. Samples are clamped at 0.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dist {
-    Fixed { ns: f64 },
-    Uniform { min: f64, max: f64 },
-    Normal { mean: f64, stddev: f64 },
+    Fixed {
+        ns: f64,
+    },
+    Uniform {
+        min: f64,
+        max: f64,
+    },
+    Normal {
+        mean: f64,
+        stddev: f64,
+    },
     /// Given by its median and 99th percentile.
-    LogNormal { mu: f64, sigma: f64 },
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+    },
     /// Pareto with scale (the minimum) and shape α.
-    Pareto { scale: f64, shape: f64 },
+    Pareto {
+        scale: f64,
+        shape: f64,
+    },
 }
 
 impl Dist {
@@ -83,15 +97,36 @@ mod tests {
     fn samples_match_their_parameters() {
         let n = 200_000;
         let (p50, p99) = quantiles(&Dist::lognormal(1e6, 1e7).unwrap(), n);
-        assert!(close(p50, 1e6, 0.02) && close(p99, 1e7, 0.05), "{p50} {p99}");
-        let (p50, p99) = quantiles(&Dist::Normal { mean: 5e5, stddev: 1e5 }, n);
-        assert!(close(p50, 5e5, 0.01) && close(p99, 5e5 + Z99 * 1e5, 0.02), "{p50} {p99}");
+        assert!(
+            close(p50, 1e6, 0.02) && close(p99, 1e7, 0.05),
+            "{p50} {p99}"
+        );
+        let (p50, p99) = quantiles(
+            &Dist::Normal {
+                mean: 5e5,
+                stddev: 1e5,
+            },
+            n,
+        );
+        assert!(
+            close(p50, 5e5, 0.01) && close(p99, 5e5 + Z99 * 1e5, 0.02),
+            "{p50} {p99}"
+        );
         let (p50, p99) = quantiles(&Dist::Uniform { min: 1e5, max: 3e5 }, n);
-        assert!(close(p50, 2e5, 0.01) && close(p99, 2.98e5, 0.01), "{p50} {p99}");
+        assert!(
+            close(p50, 2e5, 0.01) && close(p99, 2.98e5, 0.01),
+            "{p50} {p99}"
+        );
         // Pareto: quantile q is scale * (1 - q)^(-1/shape).
-        let pareto = Dist::Pareto { scale: 1e5, shape: 2.0 };
+        let pareto = Dist::Pareto {
+            scale: 1e5,
+            shape: 2.0,
+        };
         let (p50, p99) = quantiles(&pareto, n);
-        assert!(close(p50, 1e5 * 2f64.sqrt(), 0.02) && close(p99, 1e6, 0.05), "{p50} {p99}");
+        assert!(
+            close(p50, 1e5 * 2f64.sqrt(), 0.02) && close(p99, 1e6, 0.05),
+            "{p50} {p99}"
+        );
         assert!(close(pareto.median_ns(), 1e5 * 2f64.sqrt(), 1e-9));
         assert_eq!(quantiles(&Dist::Fixed { ns: 1e3 }, 10), (1e3, 1e3));
         assert!(Dist::lognormal(2.0, 1.0).is_err());

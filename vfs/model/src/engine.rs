@@ -208,7 +208,9 @@ impl Engine {
             return;
         };
         match (c.op, c.lock) {
-            (Op::Lock, Some((from, to))) if from < LockLevel::Reserved && to >= LockLevel::Reserved => {
+            (Op::Lock, Some((from, to)))
+                if from < LockLevel::Reserved && to >= LockLevel::Reserved =>
+            {
                 d.delay_ns += lease.rtt.sample(&mut self.rng);
                 self.leases.insert(c.db, c.now_ns);
                 *remote = remote.or(Some(BUSY));
@@ -240,15 +242,15 @@ const IOERR_FSYNC: i32 = 10 | 4 << 8;
 /// what the modelled system would return.
 fn failure_of(op: Op) -> Option<i32> {
     Some(match op {
-        Op::Read => 10 | 1 << 8,      // fetch failed: IOERR_READ
-        Op::Write => 10 | 3 << 8,     // IOERR_WRITE
+        Op::Read => 10 | 1 << 8,  // fetch failed: IOERR_READ
+        Op::Write => 10 | 3 << 8, // IOERR_WRITE
         Op::Sync => IOERR_FSYNC,
-        Op::Truncate => 10 | 6 << 8,  // IOERR_TRUNCATE
-        Op::FileSize => 10 | 7 << 8,  // IOERR_FSTAT
-        Op::Delete => 10 | 10 << 8,   // IOERR_DELETE
-        Op::Access => 10 | 13 << 8,   // IOERR_ACCESS
-        Op::Open => 14,               // CANTOPEN
-        Op::Lock => BUSY,             // lease lost
+        Op::Truncate => 10 | 6 << 8, // IOERR_TRUNCATE
+        Op::FileSize => 10 | 7 << 8, // IOERR_FSTAT
+        Op::Delete => 10 | 10 << 8,  // IOERR_DELETE
+        Op::Access => 10 | 13 << 8,  // IOERR_ACCESS
+        Op::Open => 14,              // CANTOPEN
+        Op::Lock => BUSY,            // lease lost
         _ => return None,
     })
 }
@@ -263,7 +265,16 @@ mod tests {
     }
 
     fn call(op: Op, kind: FileKind, offset: u64, now_ns: u64) -> Call {
-        Call { op, kind, db: 0, offset, amount: 4096, page_size: 4096, lock: None, now_ns }
+        Call {
+            op,
+            kind,
+            db: 0,
+            offset,
+            amount: 4096,
+            page_size: 4096,
+            lock: None,
+            now_ns,
+        }
     }
 
     #[test]
@@ -271,7 +282,12 @@ mod tests {
         let text = "[[rule]]\ndelay = { dist = \"lognormal\", p50 = \"1ms\", p99 = \"9ms\" }\n";
         let run = |seed| {
             let mut e = Engine::new(parse("t", text).unwrap(), seed, 0);
-            (0..100).map(|i| e.decide(&call(Op::Read, FileKind::MainDb, i * 4096, 0)).delay_ns).collect::<Vec<_>>()
+            (0..100)
+                .map(|i| {
+                    e.decide(&call(Op::Read, FileKind::MainDb, i * 4096, 0))
+                        .delay_ns
+                })
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(1), run(1));
         assert_ne!(run(1), run(2));
@@ -285,14 +301,28 @@ mod tests {
             .iter()
             .map(|p| {
                 let d = e.decide(&call(Op::Read, FileKind::MainDb, p * 4096, 0));
-                assert_eq!(d.delay_ns, if d.cache_hit == Some(true) { 0 } else { 1_000_000 });
+                assert_eq!(
+                    d.delay_ns,
+                    if d.cache_hit == Some(true) {
+                        0
+                    } else {
+                        1_000_000
+                    }
+                );
                 d.cache_hit.unwrap()
             })
             .collect();
-        assert_eq!(hits, [false, false, true, true, false, false, false, false, true]);
+        assert_eq!(
+            hits,
+            [false, false, true, true, false, false, false, false, true]
+        );
         // A write makes the page local.
         e.decide(&call(Op::Write, FileKind::MainDb, 9 * 4096, 0));
-        assert_eq!(e.decide(&call(Op::Read, FileKind::MainDb, 9 * 4096, 0)).cache_hit, Some(true));
+        assert_eq!(
+            e.decide(&call(Op::Read, FileKind::MainDb, 9 * 4096, 0))
+                .cache_hit,
+            Some(true)
+        );
     }
 
     #[test]
@@ -302,42 +332,82 @@ mod tests {
         let median = |quorum: u32| {
             let text = format!("[commit]\nrtt = {{ dist = \"uniform\", min = \"0ms\", max = \"10ms\" }}\nreplicas = 3\nquorum = {quorum}\n");
             let mut e = engine(&text);
-            let mut v: Vec<u64> = (0..20_001).map(|_| e.decide(&call(Op::Sync, FileKind::Wal, 0, 0)).delay_ns).collect();
+            let mut v: Vec<u64> = (0..20_001)
+                .map(|_| e.decide(&call(Op::Sync, FileKind::Wal, 0, 0)).delay_ns)
+                .collect();
             v.sort_unstable();
             v[v.len() / 2] as f64 / 1e6
         };
         assert!((median(2) - 5.0).abs() < 0.15, "{}", median(2));
         assert!((median(3) - 7.94).abs() < 0.15, "{}", median(3));
         assert!((median(1) - 2.06).abs() < 0.15, "{}", median(1));
-        let mut e = engine("[commit]\nrtt = { dist = \"fixed\", value = \"3ms\" }\nreplication = \"async\"\n");
+        let mut e = engine(
+            "[commit]\nrtt = { dist = \"fixed\", value = \"3ms\" }\nreplication = \"async\"\n",
+        );
         let d = e.decide(&call(Op::Sync, FileKind::Wal, 0, 0));
         assert_eq!((d.delay_ns, d.lag_ns), (0, Some(3_000_000)));
-        assert_eq!(e.decide(&call(Op::Sync, FileKind::MainDb, 0, 0)), Decision::default());
+        assert_eq!(
+            e.decide(&call(Op::Sync, FileKind::MainDb, 0, 0)),
+            Decision::default()
+        );
     }
 
     #[test]
     fn leases_are_paid_on_escalation_and_renewed_while_held() {
-        let mut e = engine("[lease]\nrtt = { dist = \"fixed\", value = \"2ms\" }\nrenew_every = \"1s\"\n");
-        let lock = |from, to, now_ns| Call { lock: Some((from, to)), ..call(Op::Lock, FileKind::MainDb, 0, now_ns) };
+        let mut e =
+            engine("[lease]\nrtt = { dist = \"fixed\", value = \"2ms\" }\nrenew_every = \"1s\"\n");
+        let lock = |from, to, now_ns| Call {
+            lock: Some((from, to)),
+            ..call(Op::Lock, FileKind::MainDb, 0, now_ns)
+        };
         use LockLevel::*;
         assert_eq!(e.decide(&lock(None, Shared, 0)).delay_ns, 0);
         assert_eq!(e.decide(&lock(Shared, Reserved, 0)).delay_ns, 2_000_000);
-        assert_eq!(e.decide(&call(Op::Write, FileKind::MainDb, 0, 500_000_000)).delay_ns, 0);
+        assert_eq!(
+            e.decide(&call(Op::Write, FileKind::MainDb, 0, 500_000_000))
+                .delay_ns,
+            0
+        );
         // Two heartbeats fell due by 2.5 s.
-        assert_eq!(e.decide(&call(Op::Write, FileKind::MainDb, 0, 2_500_000_000)).delay_ns, 4_000_000);
-        let unlock = Call { lock: Some((Exclusive, None)), ..call(Op::Unlock, FileKind::MainDb, 0, 3_000_000_000) };
+        assert_eq!(
+            e.decide(&call(Op::Write, FileKind::MainDb, 0, 2_500_000_000))
+                .delay_ns,
+            4_000_000
+        );
+        let unlock = Call {
+            lock: Some((Exclusive, None)),
+            ..call(Op::Unlock, FileKind::MainDb, 0, 3_000_000_000)
+        };
         e.decide(&unlock);
-        assert_eq!(e.decide(&call(Op::Write, FileKind::MainDb, 0, 9_000_000_000)).delay_ns, 0);
+        assert_eq!(
+            e.decide(&call(Op::Write, FileKind::MainDb, 0, 9_000_000_000))
+                .delay_ns,
+            0
+        );
     }
 
     #[test]
     fn faults_fire_on_the_nth_call_or_by_probability() {
-        let mut e = engine("[[fault]]\nops = [\"write\"]\nfiles = [\"wal\"]\nerror = \"ioerr_write\"\nnth = 3\n");
-        let fired: Vec<Option<i32>> = (0..5).map(|_| e.decide(&call(Op::Write, FileKind::Wal, 0, 0)).fault).collect();
+        let mut e = engine(
+            "[[fault]]\nops = [\"write\"]\nfiles = [\"wal\"]\nerror = \"ioerr_write\"\nnth = 3\n",
+        );
+        let fired: Vec<Option<i32>> = (0..5)
+            .map(|_| e.decide(&call(Op::Write, FileKind::Wal, 0, 0)).fault)
+            .collect();
         assert_eq!(fired, [None, None, Some(778), None, None]);
-        assert_eq!(e.decide(&call(Op::Write, FileKind::MainDb, 0, 0)).fault, None);
-        let mut e = engine("[[fault]]\nops = [\"read\"]\nerror = \"ioerr_read\"\nprobability = 0.25\n");
-        let n = (0..10_000).filter(|_| e.decide(&call(Op::Read, FileKind::MainDb, 0, 0)).fault.is_some()).count();
+        assert_eq!(
+            e.decide(&call(Op::Write, FileKind::MainDb, 0, 0)).fault,
+            None
+        );
+        let mut e =
+            engine("[[fault]]\nops = [\"read\"]\nerror = \"ioerr_read\"\nprobability = 0.25\n");
+        let n = (0..10_000)
+            .filter(|_| {
+                e.decide(&call(Op::Read, FileKind::MainDb, 0, 0))
+                    .fault
+                    .is_some()
+            })
+            .count();
         assert!((2300..=2700).contains(&n), "{n}");
     }
 
@@ -349,11 +419,27 @@ mod tests {
         );
         let s = 1_000_000_000;
         e.decide(&call(Op::Read, FileKind::MainDb, 0, 0)); // page 0 now cached
-        let lock = |now_ns| Call { lock: Some((LockLevel::Shared, LockLevel::Reserved)), ..call(Op::Lock, FileKind::MainDb, 0, now_ns) };
-        assert_eq!(e.decide(&call(Op::Read, FileKind::MainDb, 4096, s + 1)).fault, Some(266), "miss: fetch failed");
-        assert_eq!(e.decide(&call(Op::Read, FileKind::MainDb, 0, s + 2)).fault, None, "hits stay local");
+        let lock = |now_ns| Call {
+            lock: Some((LockLevel::Shared, LockLevel::Reserved)),
+            ..call(Op::Lock, FileKind::MainDb, 0, now_ns)
+        };
+        assert_eq!(
+            e.decide(&call(Op::Read, FileKind::MainDb, 4096, s + 1))
+                .fault,
+            Some(266),
+            "miss: fetch failed"
+        );
+        assert_eq!(
+            e.decide(&call(Op::Read, FileKind::MainDb, 0, s + 2)).fault,
+            None,
+            "hits stay local"
+        );
         assert_eq!(e.decide(&lock(s + 3)).fault, Some(5), "lease lost: BUSY");
         assert_eq!(e.decide(&lock(3 * s)).fault, None, "recovered");
-        assert_eq!(e.decide(&call(Op::Read, FileKind::MainDb, 8192, 3 * s)).delay_ns, 1_000_000);
+        assert_eq!(
+            e.decide(&call(Op::Read, FileKind::MainDb, 8192, 3 * s))
+                .delay_ns,
+            1_000_000
+        );
     }
 }

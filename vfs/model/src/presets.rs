@@ -166,7 +166,10 @@ pub fn load(spec: &str) -> Result<Model, ModelError> {
                 format!("cannot read the model file: {e}")
             } else {
                 let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
-                format!("neither a preset ({}) nor a readable model file: {e}", names.join(", "))
+                format!(
+                    "neither a preset ({}) nor a readable model file: {e}",
+                    names.join(", ")
+                )
             },
         }),
     }
@@ -180,7 +183,11 @@ mod tests {
     fn every_preset_parses_and_cites_its_source() {
         for p in PRESETS {
             let m = load(p.name).unwrap_or_else(|e| panic!("{e}"));
-            assert!(!m.source.is_empty() && !m.description.is_empty(), "{}", p.name);
+            assert!(
+                !m.source.is_empty() && !m.description.is_empty(),
+                "{}",
+                p.name
+            );
         }
         let e = load("no-such-preset").unwrap_err();
         assert!(e.message.contains("cross-az"), "{e}");

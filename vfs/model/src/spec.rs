@@ -22,7 +22,11 @@ pub struct ModelError {
 
 impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file, self.line, self.field, self.message)
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file, self.line, self.field, self.message
+        )
     }
 }
 
@@ -157,7 +161,8 @@ fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> ModelError {
         .rev()
         .find_map(|l| {
             let l = l.trim();
-            l.starts_with('[').then(|| l.trim_matches(|c| c == '[' || c == ']').to_string())
+            l.starts_with('[')
+                .then(|| l.trim_matches(|c| c == '[' || c == ']').to_string())
         })
         .unwrap_or_default();
     let field = match (table.is_empty(), key.is_empty()) {
@@ -168,7 +173,11 @@ fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> ModelError {
     ModelError {
         file: file.to_string(),
         line,
-        field: if field.is_empty() { "(file)".into() } else { field },
+        field: if field.is_empty() {
+            "(file)".into()
+        } else {
+            field
+        },
         message: e.message().trim().to_string(),
     }
 }
@@ -183,7 +192,12 @@ struct Compiler<'a> {
 }
 
 impl Compiler<'_> {
-    fn error<T>(&self, span: std::ops::Range<usize>, field: &str, message: impl Into<String>) -> Result<T, ModelError> {
+    fn error<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> Result<T, ModelError> {
         Err(ModelError {
             file: self.file.to_string(),
             line: line_of(self.text, span.start),
@@ -219,7 +233,14 @@ impl Compiler<'_> {
             .iter()
             .map(|n| match FileKind::from_name(n.get_ref()) {
                 Some(kind) => Ok(kind),
-                None => self.error(n.span(), field, format!("unknown file kind {:?} (main_db, main_journal, wal, temp_db, ...)", n.get_ref())),
+                None => self.error(
+                    n.span(),
+                    field,
+                    format!(
+                        "unknown file kind {:?} (main_db, main_journal, wal, temp_db, ...)",
+                        n.get_ref()
+                    ),
+                ),
             })
             .collect()
     }
@@ -228,7 +249,11 @@ impl Compiler<'_> {
         let need = |v: &Option<S>, name: &str| -> Result<f64, ModelError> {
             match v {
                 Some(v) => self.duration_ns(v, &format!("{field}.{name}")),
-                None => self.error(d.dist.span(), field, format!("{:?} needs `{name}`", d.dist.get_ref())),
+                None => self.error(
+                    d.dist.span(),
+                    field,
+                    format!("{:?} needs `{name}`", d.dist.get_ref()),
+                ),
             }
         };
         let kind = d.dist.get_ref().as_str();
@@ -253,14 +278,26 @@ impl Compiler<'_> {
             "lognormal" => &["p50", "p99"],
             "pareto" => &["scale", "shape"],
             other => {
-                return self.error(d.dist.span(), &format!("{field}.dist"), format!("unknown distribution {other:?}: fixed, uniform, normal, lognormal or pareto"))
+                return self.error(
+                    d.dist.span(),
+                    &format!("{field}.dist"),
+                    format!(
+                    "unknown distribution {other:?}: fixed, uniform, normal, lognormal or pareto"
+                ),
+                )
             }
         };
         if let Some(extra) = given.iter().find(|g| !allowed.contains(g)) {
-            return self.error(d.dist.span(), field, format!("{kind} takes {}, not `{extra}`", allowed.join(" and ")));
+            return self.error(
+                d.dist.span(),
+                field,
+                format!("{kind} takes {}, not `{extra}`", allowed.join(" and ")),
+            );
         }
         Ok(match kind {
-            "fixed" => Dist::Fixed { ns: need(&d.value, "value")? },
+            "fixed" => Dist::Fixed {
+                ns: need(&d.value, "value")?,
+            },
             "uniform" => {
                 let (min, max) = (need(&d.min, "min")?, need(&d.max, "max")?);
                 if max < min {
@@ -268,7 +305,10 @@ impl Compiler<'_> {
                 }
                 Dist::Uniform { min, max }
             }
-            "normal" => Dist::Normal { mean: need(&d.mean, "mean")?, stddev: need(&d.stddev, "stddev")? },
+            "normal" => Dist::Normal {
+                mean: need(&d.mean, "mean")?,
+                stddev: need(&d.stddev, "stddev")?,
+            },
             "lognormal" => Dist::lognormal(need(&d.p50, "p50")?, need(&d.p99, "p99")?)
                 .or_else(|why| self.error(d.dist.span(), field, format!("lognormal {why}")))?,
             _ => {
@@ -276,10 +316,18 @@ impl Compiler<'_> {
                 let Some(shape) = &d.shape else {
                     return self.error(d.dist.span(), field, "pareto needs `shape`");
                 };
-                if !(*shape.get_ref() > 0.0) || !(scale > 0.0) {
-                    return self.error(shape.span(), &format!("{field}.shape"), "pareto needs scale > 0 and shape > 0");
+                let positive = *shape.get_ref() > 0.0 && scale > 0.0;
+                if !positive {
+                    return self.error(
+                        shape.span(),
+                        &format!("{field}.shape"),
+                        "pareto needs scale > 0 and shape > 0",
+                    );
                 }
-                Dist::Pareto { scale, shape: *shape.get_ref() }
+                Dist::Pareto {
+                    scale,
+                    shape: *shape.get_ref(),
+                }
             }
         })
     }
@@ -289,14 +337,22 @@ impl Compiler<'_> {
         if (0.0..=1.0).contains(&v) {
             Ok(v)
         } else {
-            self.error(p.span(), field, format!("{v} is not a probability (0 to 1)"))
+            self.error(
+                p.span(),
+                field,
+                format!("{v} is not a probability (0 to 1)"),
+            )
         }
     }
 
     fn positive(&self, n: &Spanned<i64>, field: &str) -> Result<u64, ModelError> {
         match u64::try_from(*n.get_ref()) {
             Ok(v) if v > 0 => Ok(v),
-            _ => self.error(n.span(), field, format!("{} must be a positive whole number", n.get_ref())),
+            _ => self.error(
+                n.span(),
+                field,
+                format!("{} must be a positive whole number", n.get_ref()),
+            ),
         }
     }
 
@@ -304,19 +360,41 @@ impl Compiler<'_> {
         let mode = match spec.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
             None | Some(("sleep", _)) => Mode::Sleep,
             Some(("virtual", _)) => Mode::Virtual,
-            Some((other, span)) => return self.error(span, "mode", format!("{other:?}: expected sleep or virtual")),
+            Some((other, span)) => {
+                return self.error(
+                    span,
+                    "mode",
+                    format!("{other:?}: expected sleep or virtual"),
+                )
+            }
         };
         let mut rules = Vec::new();
         for r in &spec.rule {
             rules.push(Rule {
-                select: Selector { ops: self.ops(&r.ops, "rule.ops")?, files: self.files(&r.files, "rule.files")? },
-                delay: r.delay.as_ref().map(|d| self.dist(d, "rule.delay")).transpose()?,
+                select: Selector {
+                    ops: self.ops(&r.ops, "rule.ops")?,
+                    files: self.files(&r.files, "rule.files")?,
+                },
+                delay: r
+                    .delay
+                    .as_ref()
+                    .map(|d| self.dist(d, "rule.delay"))
+                    .transpose()?,
                 tail: r
                     .tail
                     .as_ref()
-                    .map(|t| Ok((self.probability(&t.probability, "rule.tail.probability")?, self.dist(&t.extra, "rule.tail.extra")?)))
+                    .map(|t| {
+                        Ok((
+                            self.probability(&t.probability, "rule.tail.probability")?,
+                            self.dist(&t.extra, "rule.tail.extra")?,
+                        ))
+                    })
                     .transpose()?,
-                bandwidth: r.bandwidth.as_ref().map(|b| self.rate(b, "rule.bandwidth")).transpose()?,
+                bandwidth: r
+                    .bandwidth
+                    .as_ref()
+                    .map(|b| self.rate(b, "rule.bandwidth"))
+                    .transpose()?,
             });
         }
         let cache = match &spec.cache {
@@ -325,30 +403,63 @@ impl Compiler<'_> {
                 let files = self.files(&c.files, "cache.files")?;
                 Some(Cache {
                     pages: self.positive(&c.pages, "cache.pages")? as usize,
-                    files: if files.is_empty() { vec![FileKind::MainDb] } else { files },
+                    files: if files.is_empty() {
+                        vec![FileKind::MainDb]
+                    } else {
+                        files
+                    },
                 })
             }
         };
         let commit = match &spec.commit {
             None => None,
             Some(c) => {
-                let replicas = c.replicas.as_ref().map(|n| self.positive(n, "commit.replicas")).transpose()?.unwrap_or(1);
-                let quorum = c.quorum.as_ref().map(|n| self.positive(n, "commit.quorum")).transpose()?.unwrap_or(replicas);
+                let replicas = c
+                    .replicas
+                    .as_ref()
+                    .map(|n| self.positive(n, "commit.replicas"))
+                    .transpose()?
+                    .unwrap_or(1);
+                let quorum = c
+                    .quorum
+                    .as_ref()
+                    .map(|n| self.positive(n, "commit.quorum"))
+                    .transpose()?
+                    .unwrap_or(replicas);
                 if quorum > replicas || replicas > 64 {
-                    let span = c.quorum.as_ref().or(c.replicas.as_ref()).map(|s| s.span()).unwrap_or(0..0);
+                    let span = c
+                        .quorum
+                        .as_ref()
+                        .or(c.replicas.as_ref())
+                        .map(|s| s.span())
+                        .unwrap_or(0..0);
                     return self.error(span, "commit.quorum", format!("quorum {quorum} of {replicas} replicas: needs quorum <= replicas <= 64"));
                 }
-                let replication = match c.replication.as_ref().map(|r| (r.get_ref().as_str(), r.span())) {
+                let replication = match c
+                    .replication
+                    .as_ref()
+                    .map(|r| (r.get_ref().as_str(), r.span()))
+                {
                     None | Some(("sync", _)) => Replication::Sync,
                     Some(("async", _)) => Replication::Async,
-                    Some((other, span)) => return self.error(span, "commit.replication", format!("{other:?}: expected sync or async")),
+                    Some((other, span)) => {
+                        return self.error(
+                            span,
+                            "commit.replication",
+                            format!("{other:?}: expected sync or async"),
+                        )
+                    }
                 };
                 Some(Commit {
                     rtt: self.dist(&c.rtt, "commit.rtt")?,
                     replicas: replicas as u32,
                     quorum: quorum as u32,
                     replication,
-                    bandwidth: c.bandwidth.as_ref().map(|b| self.rate(b, "commit.bandwidth")).transpose()?,
+                    bandwidth: c
+                        .bandwidth
+                        .as_ref()
+                        .map(|b| self.rate(b, "commit.bandwidth"))
+                        .transpose()?,
                 })
             }
         };
@@ -368,9 +479,17 @@ impl Compiler<'_> {
             Some(m) => {
                 let ops = self.ops(&m.ops, "metadata.ops")?;
                 Some(Metadata {
-                    ops: if ops.is_empty() { vec![Op::Open, Op::Access, Op::FileSize, Op::Delete, Op::Truncate] } else { ops },
+                    ops: if ops.is_empty() {
+                        vec![Op::Open, Op::Access, Op::FileSize, Op::Delete, Op::Truncate]
+                    } else {
+                        ops
+                    },
                     rtt: self.dist(&m.rtt, "metadata.rtt")?,
-                    lazy_load: m.lazy_load.as_ref().map(|d| self.dist(d, "metadata.lazy_load")).transpose()?,
+                    lazy_load: m
+                        .lazy_load
+                        .as_ref()
+                        .map(|d| self.dist(d, "metadata.lazy_load"))
+                        .transpose()?,
                 })
             }
         };
@@ -378,23 +497,52 @@ impl Compiler<'_> {
         for f in &spec.fault {
             let ops = self.ops(&f.ops, "fault.ops")?;
             if let Some(op) = ops.iter().find(|op| !FAULT_OPS.contains(op)) {
-                let span = f.ops.iter().find(|n| n.get_ref() == op.name()).map_or(0..0, |n| n.span());
+                let span = f
+                    .ops
+                    .iter()
+                    .find(|n| n.get_ref() == op.name())
+                    .map_or(0..0, |n| n.span());
                 return self.error(span, "fault.ops", format!("{op} cannot fail by injection (only open, delete, access, read, write, truncate, sync, file_size, lock)"));
             }
             let Some(&(_, rc)) = ERRORS.iter().find(|(name, _)| name == f.error.get_ref()) else {
                 let names: Vec<&str> = ERRORS.iter().map(|(n, _)| *n).collect();
-                return self.error(f.error.span(), "fault.error", format!("unknown error {:?}: {}", f.error.get_ref(), names.join(", ")));
+                return self.error(
+                    f.error.span(),
+                    "fault.error",
+                    format!(
+                        "unknown error {:?}: {}",
+                        f.error.get_ref(),
+                        names.join(", ")
+                    ),
+                );
             };
             if rc == 5 && ops != [Op::Lock] {
-                return self.error(f.error.span(), "fault.error", "busy is a lock result: use it with ops = [\"lock\"]");
+                return self.error(
+                    f.error.span(),
+                    "fault.error",
+                    "busy is a lock result: use it with ops = [\"lock\"]",
+                );
             }
             let trigger = match (&f.probability, &f.nth) {
                 (Some(p), None) => Trigger::Probability(self.probability(p, "fault.probability")?),
                 (None, Some(n)) => Trigger::Nth(self.positive(n, "fault.nth")?),
-                _ => return self.error(f.error.span(), "fault", "give exactly one of probability or nth"),
+                _ => {
+                    return self.error(
+                        f.error.span(),
+                        "fault",
+                        "give exactly one of probability or nth",
+                    )
+                }
             };
             faults.push(Fault {
-                select: Selector { ops: if ops.is_empty() { FAULT_OPS.to_vec() } else { ops }, files: self.files(&f.files, "fault.files")? },
+                select: Selector {
+                    ops: if ops.is_empty() {
+                        FAULT_OPS.to_vec()
+                    } else {
+                        ops
+                    },
+                    files: self.files(&f.files, "fault.files")?,
+                },
                 rc,
                 trigger,
             });
@@ -403,7 +551,14 @@ impl Compiler<'_> {
         for p in &spec.partition {
             partitions.push(Partition {
                 start_ns: self.duration_ns(&p.start, "partition.start")? as u64,
-                duration_ns: p.duration.as_ref().map(|d| self.duration_ns(d, "partition.duration").map(|ns| ns as u64)).transpose()?,
+                duration_ns: p
+                    .duration
+                    .as_ref()
+                    .map(|d| {
+                        self.duration_ns(d, "partition.duration")
+                            .map(|ns| ns as u64)
+                    })
+                    .transpose()?,
             });
         }
         Ok(Model {
@@ -473,7 +628,10 @@ duration = "5s"
         assert_eq!(m.rules[0].bandwidth, Some(1e8));
         assert_eq!(m.cache.as_ref().unwrap().files, [FileKind::MainDb]);
         let c = m.commit.unwrap();
-        assert_eq!((c.replicas, c.quorum, c.replication), (3, 2, Replication::Async));
+        assert_eq!(
+            (c.replicas, c.quorum, c.replication),
+            (3, 2, Replication::Async)
+        );
         assert_eq!(m.lease.unwrap().renew_every_ns, Some(1_000_000_000));
         assert_eq!(m.metadata.unwrap().ops.len(), 5);
         assert_eq!(m.faults[0].trigger, Trigger::Nth(3));
@@ -485,7 +643,11 @@ duration = "5s"
     fn errors_name_the_file_line_and_field() {
         let e = error("[[rule]]\nops = [\"read\"]\ndelay = { dist = \"lognormal\", p50 = \"2ms\", p99 = \"1ms\" }\n");
         assert_eq!((e.line, e.field.as_str()), (3, "rule.delay"));
-        assert!(e.to_string().starts_with("model.toml:3: rule.delay: lognormal needs 0 < p50 < p99"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("model.toml:3: rule.delay: lognormal needs 0 < p50 < p99"),
+            "{e}"
+        );
 
         let e = error("[[rule]]\nops = [\"read\", \"reed\"]\n");
         assert_eq!((e.line, e.field.as_str()), (2, "rule.ops"));

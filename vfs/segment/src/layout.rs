@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"VFSCOPE\0";
 /// Bumped on every change of the layout.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Databases with their own row; later ones share the overflow row.
 pub const MAX_DBS: usize = 32;
@@ -96,13 +96,38 @@ pub struct Header {
     pub reserved: [AtomicU64; 7],
 }
 
-/// Settings that readers (vfscope run, later the CLI) change while the
-/// process runs.
+/// Bytes of a latency-model request in the control block.
+pub const MODEL_REQUEST_BYTES: usize = 8192;
+/// Bytes of the active model's name.
+pub const MODEL_NAME_BYTES: usize = 64;
+
+/// The latency model: what is active, requests to change it (`vfscope
+/// latency`, vfstop), and what it did.
 #[repr(C)]
 pub struct Control {
+    /// 1 while a model is active (written by the process).
     pub latency_enabled: AtomicU32,
+    /// Bumped by a reader after writing a request.
     pub generation: AtomicU32,
-    pub reserved: [AtomicU64; 31],
+    /// The generation the process last handled.
+    pub applied: AtomicU32,
+    /// 0 applied, 1 rejected (the model did not parse).
+    pub status: AtomicU32,
+    pub request_len: AtomicU32,
+    /// 1: sleep, 2: virtual.
+    pub mode: AtomicU32,
+    pub seed: AtomicU64,
+    /// `off`, a preset name, or TOML text.
+    pub request: [AtomicU64; MODEL_REQUEST_BYTES / 8],
+    /// The active model's name (preset or file), NUL-padded.
+    pub active: [AtomicU64; MODEL_NAME_BYTES / 8],
+    /// Simulated page cache.
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    /// Histogram ref (see [`Cell::hist`]): replication lag of async commits.
+    pub lag_hist: AtomicU32,
+    pub _pad: u32,
+    pub reserved: [AtomicU64; 8],
 }
 
 /// One row of the database table.
@@ -135,6 +160,15 @@ pub struct Cell {
     pub results: [AtomicU64; ResultClass::COUNT],
     /// The last extended `SQLITE_IOERR_*` code seen.
     pub last_ioerr: AtomicU32,
+    /// Calls the latency model delayed (or would have, in virtual mode).
+    pub delayed: AtomicU32,
+    /// Their modelled latency, summed.
+    pub delay_target_ns: AtomicU64,
+    /// Their measured latency (call start to return), summed; 0 in
+    /// virtual mode.
+    pub delay_actual_ns: AtomicU64,
+    /// Calls that returned an injected error instead of running.
+    pub faults_injected: AtomicU32,
     pub _pad: u32,
 }
 
@@ -347,10 +381,10 @@ mod tests {
 
     type Pin = (u32, usize, [usize; 10], [usize; 9], [usize; 5]);
     const PINNED: Pin = (
-        2,
-        8_286_528,
+        3,
+        8_294_656,
         [
-            1760, 2016, 18144, 69056, 200128, 218624, 266504, 323856, 413968, 422160,
+            1760, 10136, 26264, 77184, 208256, 226752, 274632, 331984, 422096, 430288,
         ],
         [1760, 504, 128, 30720, 544, 128, 56, 88, 32],
         [8, 16, 24, 80, 1136],

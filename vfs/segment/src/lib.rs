@@ -23,6 +23,7 @@
 //! assert_eq!(snapshot.db_label(db), "app.db");
 //! ```
 
+mod control;
 mod dir;
 mod error;
 mod histogram;
@@ -34,6 +35,7 @@ mod record;
 mod snapshot;
 mod writer;
 
+pub use control::RequestOutcome;
 pub use dir::{default_dir, ensure_dir, list_segments, SEGMENT_SUFFIX};
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{bucket_midpoint, bucket_of, bucket_range, Buckets, BUCKETS};

@@ -128,7 +128,7 @@ impl SegmentReader {
         })
     }
 
-    fn layout(&self) -> &Layout {
+    pub(crate) fn layout(&self) -> &Layout {
         // SAFETY: `open` checked the mapping holds at least SEGMENT_SIZE bytes;
         // it is page-aligned; Layout is integers, byte arrays and atomics,
         // valid for any bytes; only loads are done (atomic loads of read-only
@@ -212,6 +212,14 @@ impl SegmentReader {
             meta: self.meta(),
             registrations: registrations(l),
             latency_enabled: l.control.latency_enabled.load(Relaxed) != 0,
+            model: ModelState {
+                active: l.active_model(),
+                seed: l.control.seed.load(Relaxed),
+                virtual_mode: l.control.mode.load(Relaxed) == 2,
+                cache_hits: l.control.cache_hits.load(Relaxed),
+                cache_misses: l.control.cache_misses.load(Relaxed),
+                lag: buckets(l, &l.control.lag_hist).unwrap_or_default(),
+            },
             dbs: dbs(l),
             locks: locks(l),
             shapes: shapes(l, &cells),
@@ -325,6 +333,10 @@ fn cell_stats(l: &Layout, cell: &Cell, op: Op, kind: FileKind, db: u16) -> CellS
         total_ns: cell.total_ns.load(Relaxed),
         max_ns: cell.max_ns.load(Relaxed),
         last_ioerr: cell.last_ioerr.load(Relaxed),
+        delayed: cell.delayed.load(Relaxed) as u64,
+        delay_target_ns: cell.delay_target_ns.load(Relaxed),
+        delay_actual_ns: cell.delay_actual_ns.load(Relaxed),
+        faults_injected: cell.faults_injected.load(Relaxed) as u64,
         latency: buckets(l, &cell.hist),
     }
 }

@@ -13,6 +13,22 @@ use crate::layout::*;
 use crate::snapshot::{SlowCall, Transaction};
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
 
+impl Cell {
+    /// Records what the latency model did to one call: `target_ns` of
+    /// modelled latency (0 if none), `actual_ns` measured (0 in virtual
+    /// mode), or an injected error instead of the call.
+    pub fn record_injection(&self, target_ns: u64, actual_ns: u64, faulted: bool) {
+        if faulted {
+            self.faults_injected.fetch_add(1, Relaxed);
+        }
+        if target_ns != 0 {
+            self.delayed.fetch_add(1, Relaxed);
+            self.delay_target_ns.fetch_add(target_ns, Relaxed);
+            self.delay_actual_ns.fetch_add(actual_ns, Relaxed);
+        }
+    }
+}
+
 /// `Cell::hist`/`LockStats::*_hist` value of a ref whose pool was full.
 const HIST_OVERFLOW: u32 = u32::MAX;
 /// Directory value of a cell that did not fit.

@@ -14,6 +14,7 @@ pub struct Snapshot {
     /// `(vfscope name, parent VFS name)` per registration.
     pub registrations: Vec<(String, String)>,
     pub latency_enabled: bool,
+    pub model: ModelState,
     pub dbs: Vec<DbInfo>,
     pub cells: Vec<CellStats>,
     pub locks: Vec<LockSnapshot>,
@@ -24,6 +25,20 @@ pub struct Snapshot {
     pub slow_total: u64,
     pub open_files: Vec<OpenFileInfo>,
     pub overflow: Overflow,
+}
+
+/// The latency model as the segment shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelState {
+    /// The active model's name (preset or file); `None` when off.
+    pub active: Option<String>,
+    pub seed: u64,
+    /// Delays are only accounted, not waited.
+    pub virtual_mode: bool,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    /// Replication lag of async commits.
+    pub lag: Buckets,
 }
 
 /// One row of the database table.
@@ -55,6 +70,12 @@ pub struct CellStats {
     pub total_ns: u64,
     pub max_ns: u64,
     pub last_ioerr: u32,
+    /// Latency model: calls delayed, their modelled and measured latency
+    /// (summed), and calls failed by injection.
+    pub delayed: u64,
+    pub delay_target_ns: u64,
+    pub delay_actual_ns: u64,
+    pub faults_injected: u64,
     /// `None` when the histogram pool was full and this cell shared the
     /// overflow histogram (its counts stay exact, its percentiles do not).
     pub latency: Option<Buckets>,

@@ -19,6 +19,9 @@ pub struct Config {
     pub slow_threshold: Duration,
     /// Block size of the modelled backend (power of two, 512 B .. 64 MiB).
     pub block_size: u64,
+    /// The latency model to start with: `off`, a preset name, a model
+    /// file's path, or TOML text; `None` for none.
+    pub latency: Option<String>,
 }
 
 impl Default for Config {
@@ -27,6 +30,7 @@ impl Default for Config {
             dir: None,
             slow_threshold: DEFAULT_SLOW,
             block_size: DEFAULT_BLOCK_SIZE,
+            latency: None,
         }
     }
 }
@@ -47,6 +51,9 @@ impl Config {
             config.block_size = parse_block_size(&value)
                 .map_err(|why| SegmentError::bad_value("VFSCOPE_BLOCK_SIZE", &value, why))?;
         }
+        // Checked when recording starts: a bad model is one line on stderr
+        // and no injection, never a reason to stop recording.
+        config.latency = env_string("VFSCOPE_LATENCY")?;
         Ok(config)
     }
 }
@@ -63,28 +70,7 @@ fn env_string(name: &str) -> Result<Option<String>, SegmentError> {
     }
 }
 
-/// Parses `250us`, `1.5ms`, `2s`, `800ns` (`µs` is accepted too).
-pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
-    const WHY: &str = "expected a number with a unit: ns, us, ms or s (e.g. 10ms)";
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or(WHY)?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| WHY)?;
-    let scale = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        _ => return Err(WHY),
-    };
-    let seconds = number * scale;
-    if !seconds.is_finite() || seconds > 1e6 {
-        return Err("out of range (at most 1000000s)");
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
+pub use vfscope_model::parse_duration;
 
 /// Parses `4096`, `4k`, `64KiB`, `1M`: a power of two from 512 B to 64 MiB.
 pub fn parse_block_size(text: &str) -> Result<u64, &'static str> {
@@ -121,6 +107,8 @@ pub enum Error {
     BadName(String),
     /// `sqlite3_vfs_register` failed.
     Register { name: String, rc: i32 },
+    /// The latency model could not be loaded.
+    Latency(vfscope_model::ModelError),
 }
 
 impl fmt::Display for Error {
@@ -141,6 +129,7 @@ impl fmt::Display for Error {
             Error::Register { name, rc } => {
                 write!(f, "sqlite3_vfs_register({name:?}) failed with code {rc}")
             }
+            Error::Latency(e) => write!(f, "latency model: {e}"),
         }
     }
 }
@@ -149,6 +138,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Segment(e) => Some(e),
+            Error::Latency(e) => Some(e),
             _ => None,
         }
     }

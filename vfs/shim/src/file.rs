@@ -113,12 +113,48 @@ impl FileState {
             }
             if *entry != 0 {
                 let latency = call.latency_ns();
-                layout.cell_at(*entry).record(call.rc, bytes, latency);
+                let cell = layout.cell_at(*entry);
+                cell.record(call.rc, bytes, latency);
+                if call.injected != 0 {
+                    call.record_injection(cell.cell);
+                    self.txn.injected(call.delay_ns);
+                }
                 record_if_slow(layout, op, kind, self.db, call, latency, offset, size);
                 return;
             }
         }
+        if call.injected != 0 {
+            self.txn.injected(call.delay_ns);
+        }
         record_call(layout, op, kind, self.db, call, bytes, offset, size);
+    }
+
+    /// The file's lock level as vfscope tracks it.
+    pub fn lock_level(&self) -> LockLevel {
+        self.lock
+    }
+
+    /// This file's call as the latency model sees it.
+    pub fn model_call(
+        &self,
+        op: Op,
+        offset: u64,
+        amount: u64,
+        lock: Option<(LockLevel, LockLevel)>,
+        now_ns: u64,
+    ) -> vfscope_model::Call {
+        vfscope_model::Call {
+            op,
+            kind: self.kind,
+            db: self.db,
+            offset,
+            amount,
+            page_size: recorder::layout()
+                .and_then(|l| l.page_size(self.db))
+                .unwrap_or(4096),
+            lock,
+            now_ns,
+        }
     }
 
     /// A failed call: marks the open transaction (BUSY is the lock
@@ -495,15 +531,38 @@ impl CellCache {
     }
 }
 
-/// Start and end of one forwarded call in clock ticks, and its result.
+/// Start and end of one forwarded call in clock ticks, its result, and
+/// what the latency model did to it.
 #[derive(Clone, Copy, Debug)]
 pub struct Timed {
     pub(crate) start: u64,
     pub(crate) end: u64,
     pub rc: i32,
+    /// The modelled latency (0 when none).
+    pub delay_ns: u64,
+    /// [`Timed::MODELLED`], [`Timed::FAULTED`], [`Timed::SLEPT`] bits.
+    pub injected: u8,
 }
 
 impl Timed {
+    /// A latency model saw the call.
+    pub const MODELLED: u8 = 1;
+    /// The result is an injected error; the real method did not run.
+    pub const FAULTED: u8 = 2;
+    /// The call waited for its modelled latency.
+    pub const SLEPT: u8 = 4;
+
+    /// Records what the model did into `cell`.
+    #[cold]
+    pub fn record_injection(&self, cell: &vfscope_segment::layout::Cell) {
+        let actual = if self.injected & Timed::SLEPT != 0 {
+            self.latency_ns()
+        } else {
+            0
+        };
+        cell.record_injection(self.delay_ns, actual, self.injected & Timed::FAULTED != 0);
+    }
+
     #[inline]
     pub fn latency_ns(&self) -> u64 {
         clock::ticks_to_ns(self.end.saturating_sub(self.start))
@@ -533,6 +592,9 @@ pub fn record_call(
 ) {
     let latency = call.latency_ns();
     layout.record_call(op, kind, db, call.rc, bytes, latency);
+    if call.injected != 0 {
+        call.record_injection(layout.cell(op, kind, db));
+    }
     record_if_slow(layout, op, kind, db, call, latency, offset, size);
 }
 

@@ -9,7 +9,7 @@
 use crate::clock::now_ticks;
 use crate::ffi::*;
 use crate::file::{FileState, Timed, TracedFile};
-use crate::recorder;
+use crate::{latency, recorder};
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vfscope_segment::{FileKind, Layout, LockLevel, Op};
@@ -49,6 +49,46 @@ pub(crate) fn timed(call: impl FnOnce() -> c_int) -> Timed {
         start,
         end: now_ticks(),
         rc,
+        delay_ns: 0,
+        injected: 0,
+    }
+}
+
+/// Times one forwarded call that the latency model may delay or fail:
+/// `describe` gets the call's start (monotonic ns). An injected error
+/// replaces the real call; a modelled latency is waited out from the start,
+/// so the real call's own time counts towards it.
+#[inline(always)]
+pub(crate) fn timed_modelled(
+    describe: impl FnOnce(u64) -> vfscope_model::Call,
+    call: impl FnOnce() -> c_int,
+) -> Timed {
+    let start = now_ticks();
+    let Some(plan) = latency::plan(|| describe(crate::clock::ticks_to_time(start))) else {
+        let rc = call();
+        return Timed {
+            start,
+            end: now_ticks(),
+            rc,
+            delay_ns: 0,
+            injected: 0,
+        };
+    };
+    let (rc, faulted) = match plan.decision.fault {
+        Some(rc) => (rc, true),
+        None => (call(), false),
+    };
+    let delay_ns = plan.decision.delay_ns;
+    let slept = plan.sleep && delay_ns > 0;
+    if slept {
+        latency::wait_until(crate::clock::ticks_to_time(start) + delay_ns);
+    }
+    Timed {
+        start,
+        end: now_ticks(),
+        rc,
+        delay_ns,
+        injected: Timed::MODELLED | (faulted as u8 * Timed::FAULTED) | (slept as u8 * Timed::SLEPT),
     }
 }
 
@@ -104,7 +144,10 @@ pub unsafe extern "C" fn x_read(
         let Some(read) = methods.xRead else { return };
         // SAFETY: forwarding SQLite's own arguments; the real method keeps
         // the short-read contract (zero-fill) and vfscope does not touch it.
-        let call = timed(|| unsafe { read(real, buf, amount, offset) });
+        let call = timed_modelled(
+            |now| state.model_call(Op::Read, offset as u64, amount as u64, None, now),
+            || unsafe { read(real, buf, amount, offset) },
+        );
         rc = call.rc;
         with_layout(|layout| {
             let bytes = ok_bytes(call, amount);
@@ -129,7 +172,10 @@ pub unsafe extern "C" fn x_write(
         let (state, real, methods) = unsafe { parts(file) };
         let Some(write) = methods.xWrite else { return };
         // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { write(real, buf, amount, offset) });
+        let call = timed_modelled(
+            |now| state.model_call(Op::Write, offset as u64, amount as u64, None, now),
+            || unsafe { write(real, buf, amount, offset) },
+        );
         rc = call.rc;
         with_layout(|layout| {
             let bytes = ok_bytes(call, amount);
@@ -151,7 +197,10 @@ pub unsafe extern "C" fn x_truncate(file: *mut sqlite3_file, size: i64) -> c_int
             return;
         };
         // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { truncate(real, size) });
+        let call = timed_modelled(
+            |now| state.model_call(Op::Truncate, size as u64, 0, None, now),
+            || unsafe { truncate(real, size) },
+        );
         rc = call.rc;
         with_layout(|layout| {
             state.record(layout, Op::Truncate, call, 0, size as u64, 0);
@@ -170,7 +219,10 @@ pub unsafe extern "C" fn x_sync(file: *mut sqlite3_file, flags: c_int) -> c_int 
         let (state, real, methods) = unsafe { parts(file) };
         let Some(sync) = methods.xSync else { return };
         // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { sync(real, flags) });
+        let call = timed_modelled(
+            |now| state.model_call(Op::Sync, 0, 0, None, now),
+            || unsafe { sync(real, flags) },
+        );
         rc = call.rc;
         with_layout(|layout| {
             state.record(layout, Op::Sync, call, 0, 0, 0);
@@ -189,7 +241,10 @@ pub unsafe extern "C" fn x_file_size(file: *mut sqlite3_file, size: *mut i64) ->
             return;
         };
         // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { file_size(real, size) });
+        let call = timed_modelled(
+            |now| state.model_call(Op::FileSize, 0, 0, None, now),
+            || unsafe { file_size(real, size) },
+        );
         rc = call.rc;
         with_layout(|layout| {
             state.record(layout, Op::FileSize, call, 0, 0, 0);
@@ -209,7 +264,11 @@ pub unsafe extern "C" fn x_lock(file: *mut sqlite3_file, target: c_int) -> c_int
         let (state, real, methods) = unsafe { parts(file) };
         let Some(lock) = methods.xLock else { return };
         // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { lock(real, target) });
+        let levels = Some((state.lock_level(), level(target)));
+        let call = timed_modelled(
+            |now| state.model_call(Op::Lock, 0, 0, levels, now),
+            || unsafe { lock(real, target) },
+        );
         rc = call.rc;
         with_layout(|layout| {
             state.record(layout, Op::Lock, call, 0, 0, 0);
@@ -231,7 +290,11 @@ pub unsafe extern "C" fn x_unlock(file: *mut sqlite3_file, target: c_int) -> c_i
             return;
         };
         // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { unlock(real, target) });
+        let levels = Some((state.lock_level(), level(target)));
+        let call = timed_modelled(
+            |now| state.model_call(Op::Unlock, 0, 0, levels, now),
+            || unsafe { unlock(real, target) },
+        );
         rc = call.rc;
         with_layout(|layout| {
             state.record(layout, Op::Unlock, call, 0, 0, 0);

@@ -29,6 +29,7 @@ mod config;
 pub mod ffi;
 mod file;
 mod io;
+mod latency;
 mod recorder;
 mod tables;
 mod txn;
@@ -38,5 +39,6 @@ pub use api::SqliteApi;
 pub use config::{
     parse_block_size, parse_duration, Config, Error, DEFAULT_BLOCK_SIZE, DEFAULT_SLOW,
 };
+pub use latency::{load as load_latency, set as set_latency};
 pub use recorder::{start as start_recording, warn};
 pub use vfs::register;

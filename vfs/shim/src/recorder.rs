@@ -86,7 +86,16 @@ pub fn start(
     };
     let writer = SegmentWriter::create(&dir, &meta(config, sqlite_version))?;
     let path = writer.path().map(PathBuf::from);
+    let layout = writer.layout() as *const Layout;
     install(&mut global, writer, dir, config, sqlite_version);
+    drop(global);
+    if let Some(spec) = &config.latency {
+        // SAFETY: the writer now lives in GLOBAL, its mapping for good.
+        let layout = unsafe { &*layout };
+        if let Err(e) = crate::latency::apply(Some(layout), spec) {
+            warn(&format!("VFSCOPE_LATENCY: {e}; running without injection"));
+        }
+    }
     Ok(path)
 }
 

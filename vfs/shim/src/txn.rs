@@ -34,6 +34,7 @@ pub struct TxnShared {
     pages_read: AtomicU64,
     pages_written: AtomicU64,
     syncs: AtomicU64,
+    injected_ns: AtomicU64,
     failed: AtomicBool,
 }
 
@@ -47,6 +48,7 @@ impl TxnShared {
             pages_read: AtomicU64::new(0),
             pages_written: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
+            injected_ns: AtomicU64::new(0),
             failed: AtomicBool::new(false),
         }
     }
@@ -164,6 +166,13 @@ impl TxnTracker {
     pub fn synced(&self) {
         if let Some(t) = self.active() {
             bump(&t.syncs, 1);
+        }
+    }
+
+    /// The latency model added `ns` to a call.
+    pub fn injected(&self, ns: u64) {
+        if let Some(t) = self.active() {
+            bump(&t.injected_ns, ns);
         }
     }
 
@@ -302,7 +311,7 @@ impl TxnTracker {
             bytes_read: TxnShared::take(&t.bytes_read),
             bytes_written: TxnShared::take(&t.bytes_written),
             lock_wait_ns: self.lock_wait_ns,
-            injected_ns: 0,
+            injected_ns: TxnShared::take(&t.injected_ns),
         });
     }
 }

@@ -6,7 +6,7 @@ use crate::api::SqliteApi;
 use crate::config::Error;
 use crate::ffi::*;
 use crate::file::{record_call, FileState, Timed, TracedFile};
-use crate::io::{guarded, timed};
+use crate::io::{guarded, timed, timed_modelled};
 use crate::{recorder, tables};
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
@@ -124,9 +124,23 @@ unsafe extern "C" fn x_open(
             addr_of_mut!((*traced).state).write(FileState::new(st, kind, DB_NONE));
             addr_of_mut!((*traced).real)
         };
-        // SAFETY: forwarding SQLite's own arguments, with the real file's
-        // memory in place of `file`.
-        let call = timed(|| unsafe { open(st.parent, name, real, flags, out_flags) });
+        let db = recorder::layout().map_or(DB_NONE, |l| db_of(l, name, kind));
+        let call = timed_modelled(
+            |now| vfscope_model::Call {
+                op: Op::Open,
+                kind,
+                db,
+                offset: 0,
+                amount: 0,
+                page_size: 4096,
+                lock: None,
+                now_ns: now,
+            },
+            // SAFETY: forwarding SQLite's own arguments, with the real
+            // file's memory in place of `file`. An injected error skips it
+            // and leaves `pMethods` NULL.
+            || unsafe { open(st.parent, name, real, flags, out_flags) },
+        );
         rc = call.rc;
         // SAFETY: `real` is the parent's file, just (maybe) opened. A NULL
         // real table means SQLite must not call any method: ours stays NULL.
@@ -138,7 +152,7 @@ unsafe extern "C" fn x_open(
         if let Some(layout) = recorder::layout() {
             // SAFETY: initialised above; nothing else uses the file yet.
             let state = unsafe { &mut (*traced).state };
-            state.db = db_of(layout, name, kind);
+            state.db = db;
             if !real_methods.is_null() {
                 state.opened(layout, call.end_ns());
             }
@@ -199,6 +213,38 @@ macro_rules! forward_rc {
         });
         rc
     }};
+    // A path call the latency model may delay or fail.
+    ($what:literal, $vfs:ident, $slot:ident, ($($arg:expr),*), model($op:expr, $name:expr), |$call:ident| $record:expr) => {{
+        let mut rc = SQLITE_ERROR;
+        guarded($what, || {
+            // SAFETY: as in `forward_value`.
+            let st = unsafe { state($vfs) };
+            let Some(method) = (unsafe { (*st.parent).$slot }) else { return };
+            let $call = timed_modelled(
+                |now| path_model_call($op, $name, now),
+                // SAFETY: forwarding SQLite's own arguments to the parent.
+                || unsafe { method(st.parent, $($arg),*) },
+            );
+            rc = $call.rc;
+            $record;
+        });
+        rc
+    }};
+}
+
+/// A path call as the latency model sees it.
+fn path_model_call(op: Op, name: *const c_char, now_ns: u64) -> vfscope_model::Call {
+    let (kind, db) = recorder::layout().map_or((FileKind::Other, DB_NONE), |l| known_db(l, name));
+    vfscope_model::Call {
+        op,
+        kind,
+        db,
+        offset: 0,
+        amount: 0,
+        page_size: 4096,
+        lock: None,
+        now_ns,
+    }
 }
 
 unsafe extern "C" fn x_delete(
@@ -206,9 +252,14 @@ unsafe extern "C" fn x_delete(
     name: *const c_char,
     sync_dir: c_int,
 ) -> c_int {
-    forward_rc!("xDelete", vfs, xDelete, (name, sync_dir), |call| {
-        record_path_call(Op::Delete, name, call)
-    })
+    forward_rc!(
+        "xDelete",
+        vfs,
+        xDelete,
+        (name, sync_dir),
+        model(Op::Delete, name),
+        |call| { record_path_call(Op::Delete, name, call) }
+    )
 }
 
 unsafe extern "C" fn x_access(
@@ -217,9 +268,14 @@ unsafe extern "C" fn x_access(
     flags: c_int,
     out: *mut c_int,
 ) -> c_int {
-    forward_rc!("xAccess", vfs, xAccess, (name, flags, out), |call| {
-        record_path_call(Op::Access, name, call)
-    })
+    forward_rc!(
+        "xAccess",
+        vfs,
+        xAccess,
+        (name, flags, out),
+        model(Op::Access, name),
+        |call| { record_path_call(Op::Access, name, call) }
+    )
 }
 
 unsafe extern "C" fn x_full_pathname(

@@ -1,0 +1,172 @@
+//! The latency/fault model on the call path.
+//!
+//! Off (the default), a modelled call costs two relaxed loads: the control
+//! block's request generation and the "active" flag. On, the engine runs
+//! under a mutex (its state is shared: page cache, leases, seeded random
+//! sequence); delays are microseconds to seconds, which dwarfs the lock.
+//! A delay is waited out from the call's start (the real call counts
+//! towards it): sleep with the timer slack lowered to 1 ns until a short
+//! while before the deadline, then spin.
+
+use crate::recorder;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
+use std::sync::Mutex;
+use vfscope_model::{Call, Decision, Engine, Mode, ModelError};
+use vfscope_segment::{monotonic_ns, Layout};
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// The last request generation handled (see the segment's control block).
+static SEEN: AtomicU32 = AtomicU32::new(0);
+static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
+
+/// Below this much time left, spin instead of sleeping.
+const SPIN_NS: u64 = 50_000;
+
+/// What the model does to one call, and whether to really wait.
+#[derive(Clone, Copy, Default)]
+pub struct Planned {
+    pub decision: Decision,
+    pub sleep: bool,
+}
+
+/// Consults the model for one call; `None` when no model is active.
+#[inline(always)]
+pub fn plan(describe: impl FnOnce() -> Call) -> Option<Planned> {
+    let layout = recorder::layout()?;
+    if layout.control.generation.load(Relaxed) != SEEN.load(Relaxed) {
+        handle_request(layout);
+    }
+    if !ACTIVE.load(Relaxed) {
+        return None;
+    }
+    decide(layout, describe())
+}
+
+#[cold]
+fn decide(layout: &Layout, call: Call) -> Option<Planned> {
+    let mut engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = engine.as_mut()?;
+    let decision = engine.decide(&call);
+    let control = &layout.control;
+    match decision.cache_hit {
+        Some(true) => control.cache_hits.fetch_add(1, Relaxed),
+        Some(false) => control.cache_misses.fetch_add(1, Relaxed),
+        None => 0,
+    };
+    if let Some(lag) = decision.lag_ns {
+        layout.record_latency(&control.lag_hist, lag);
+    }
+    Some(Planned {
+        decision,
+        sleep: engine.model().mode == Mode::Sleep,
+    })
+}
+
+/// Applies a request a reader wrote into the control block.
+#[cold]
+fn handle_request(layout: &Layout) {
+    let generation = layout.control.generation.load(Acquire);
+    SEEN.store(generation, Relaxed);
+    if let Some((generation, text)) = layout.pending_model_request() {
+        let result = apply(Some(layout), &text);
+        if let Err(e) = &result {
+            recorder::warn(&format!("latency model request rejected: {e}"));
+        }
+        layout.answer_model_request(generation, result.is_ok());
+    }
+}
+
+/// Switches the model: `off`, a preset name, a model file's path, or TOML
+/// text (anything with a newline or `=`). Says what is active on stderr.
+pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
+    let Some(model) = load(spec)? else {
+        ACTIVE.store(false, Relaxed);
+        *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(layout) = layout {
+            layout.set_active_model(None);
+        }
+        return Ok(());
+    };
+    let seed = model.seed.unwrap_or_else(random_seed);
+    let virtual_mode = model.mode == Mode::Virtual;
+    recorder::warn(&format!(
+        "latency model {} (seed {seed}, {} mode)",
+        model.name,
+        if virtual_mode { "virtual" } else { "sleep" }
+    ));
+    if let Some(layout) = layout {
+        layout.set_active_model(Some((&model.name, seed, virtual_mode)));
+    }
+    *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(Engine::new(model, seed, monotonic_ns()));
+    ACTIVE.store(true, Release);
+    Ok(())
+}
+
+/// The model a spec names; `None` for `off` (or nothing).
+pub fn load(spec: &str) -> Result<Option<vfscope_model::Model>, ModelError> {
+    let spec = spec.trim();
+    if spec.is_empty() || spec == "off" {
+        Ok(None)
+    } else if spec.contains('\n') || spec.contains('=') {
+        vfscope_model::parse("(model text)", spec).map(Some)
+    } else {
+        vfscope_model::load(spec).map(Some)
+    }
+}
+
+/// Switches this process's model at run time (library mode, PRAGMA).
+pub fn set(spec: &str) -> Result<(), ModelError> {
+    apply(recorder::layout(), spec)
+}
+
+fn random_seed() -> u64 {
+    let mut seed = 0u64;
+    // SAFETY: getrandom writes at most the 8 bytes it is given.
+    let n = unsafe { libc::getrandom((&mut seed as *mut u64).cast(), 8, 0) };
+    if n != 8 {
+        seed = monotonic_ns() ^ (std::process::id() as u64) << 32;
+    }
+    seed
+}
+
+thread_local! {
+    static SLACK_SET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Waits until CLOCK_MONOTONIC reaches `deadline_ns`.
+pub fn wait_until(deadline_ns: u64) {
+    let _ = SLACK_SET.try_with(|set| {
+        if !set.replace(true) {
+            // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer
+            // slack (default 50 µs) to 1 ns; it has no memory effects.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        }
+    });
+    loop {
+        let now = monotonic_ns();
+        if now >= deadline_ns {
+            return;
+        }
+        if deadline_ns - now > SPIN_NS {
+            let wake = deadline_ns - SPIN_NS;
+            let ts = libc::timespec {
+                tv_sec: (wake / 1_000_000_000) as libc::time_t,
+                tv_nsec: (wake % 1_000_000_000) as libc::c_long,
+            };
+            // SAFETY: a valid timespec; a NULL remainder is allowed with
+            // TIMER_ABSTIME. An interruption just loops.
+            unsafe {
+                libc::clock_nanosleep(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TIMER_ABSTIME,
+                    &ts,
+                    std::ptr::null_mut(),
+                )
+            };
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
