@@ -277,6 +277,48 @@ pub fn families(scrape: &Scrape) -> Vec<MetricFamily> {
         COUNTER,
         &["pid"],
     );
+    let mut injected = Family::new(
+        "vfscope_injected_delay_seconds_total",
+        "Latency added by the latency model (modelled), by op and file kind.",
+        COUNTER,
+        &["pid", "op", "file_kind", "db"],
+    );
+    let mut injected_measured = Family::new(
+        "vfscope_injected_delay_measured_seconds_total",
+        "Measured latency of the calls the model delayed (call start to return; 0 in virtual mode).",
+        COUNTER,
+        &["pid", "op", "file_kind", "db"],
+    );
+    let mut delayed = Family::new(
+        "vfscope_injected_delayed_calls_total",
+        "Calls the latency model delayed.",
+        COUNTER,
+        &["pid", "op", "file_kind", "db"],
+    );
+    let mut faults = Family::new(
+        "vfscope_injected_faults_total",
+        "Calls that returned an injected error instead of running.",
+        COUNTER,
+        &["pid", "op", "file_kind", "db"],
+    );
+    let mut model = Family::new(
+        "vfscope_latency_model_info",
+        "The active latency model of a process; always 1.",
+        GAUGE,
+        &["pid", "model", "mode"],
+    );
+    let mut cache = Family::new(
+        "vfscope_model_cache_reads_total",
+        "Reads through the latency model's simulated page cache, by result.",
+        COUNTER,
+        &["pid", "result"],
+    );
+    let mut lag = Family::new(
+        "vfscope_replication_lag_seconds",
+        "Replication lag after each commit under async replication.",
+        HISTOGRAM,
+        &["pid"],
+    );
     let mut otlp_exports = Family::new(
         "vfscope_otlp_exports_total",
         "OTLP export requests by signal and result (failed: collector unreachable or refused).",
@@ -319,9 +361,36 @@ pub fn families(scrape: &Scrape) -> Vec<MetricFamily> {
             1.0,
         );
         start.add(vec![pid.clone()], s.meta.start_realtime_ns as f64 / 1e9);
+        if let Some(name) = &s.model.active {
+            let mode = if s.model.virtual_mode {
+                "virtual"
+            } else {
+                "sleep"
+            };
+            model.add(vec![pid.clone(), name.clone(), mode.into()], 1.0);
+            cache.add(vec![pid.clone(), "hit".into()], s.model.cache_hits as f64);
+            cache.add(
+                vec![pid.clone(), "miss".into()],
+                s.model.cache_misses as f64,
+            );
+            if s.model.lag.count() > 0 {
+                lag.observe(
+                    vec![pid.clone()],
+                    &s.model.lag,
+                    approximate_sum(&s.model.lag),
+                );
+            }
+        }
         for c in &s.cells {
             let db = s.db_label(c.db);
             let (op, kind) = (c.op.name().to_string(), c.kind.name().to_string());
+            if c.delayed + c.faults_injected > 0 {
+                let labels = vec![pid.clone(), op.clone(), kind.clone(), db.clone()];
+                injected.add(labels.clone(), c.delay_target_ns as f64 / 1e9);
+                injected_measured.add(labels.clone(), c.delay_actual_ns as f64 / 1e9);
+                delayed.add(labels.clone(), c.delayed as f64);
+                faults.add(labels, c.faults_injected as f64);
+            }
             for class in ResultClass::ALL {
                 let n = c.result(*class);
                 if n > 0 {
@@ -473,6 +542,13 @@ pub fn families(scrape: &Scrape) -> Vec<MetricFamily> {
         commits,
         slow,
         overflow,
+        injected,
+        injected_measured,
+        delayed,
+        faults,
+        model,
+        cache,
+        lag,
         otlp_exports,
         otlp_spans,
     ]

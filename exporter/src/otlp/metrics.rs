@@ -83,6 +83,36 @@ pub const NAMES: &[(&str, &str, &str)] = &[
         "vfscope.table_overflow",
         "{use}",
     ),
+    (
+        "vfscope_injected_delay_seconds_total",
+        "vfscope.injected.delay",
+        "s",
+    ),
+    (
+        "vfscope_injected_delay_measured_seconds_total",
+        "vfscope.injected.delay.measured",
+        "s",
+    ),
+    (
+        "vfscope_injected_delayed_calls_total",
+        "vfscope.injected.delayed_calls",
+        "{call}",
+    ),
+    (
+        "vfscope_injected_faults_total",
+        "vfscope.injected.faults",
+        "{call}",
+    ),
+    (
+        "vfscope_model_cache_reads_total",
+        "vfscope.model.cache.reads",
+        "{read}",
+    ),
+    (
+        "vfscope_replication_lag_seconds",
+        "vfscope.replication.lag",
+        "s",
+    ),
 ];
 
 /// Prometheus label → OTel attribute key. `pid` is a resource attribute.
@@ -152,7 +182,12 @@ fn convert(family: &MetricFamily, start_ns: u64, now_ns: u64) -> Option<Metric> 
         attributes: attributes(m),
         start_time_unix_nano: start_ns,
         time_unix_nano: now_ns,
-        value: Some(number_data_point::Value::AsInt(value as i64)),
+        // Seconds are fractional; everything else counts whole things.
+        value: Some(if unit == "s" {
+            number_data_point::Value::AsDouble(value)
+        } else {
+            number_data_point::Value::AsInt(value as i64)
+        }),
         ..Default::default()
     };
     let cumulative = AggregationTemporality::Cumulative as i32;

@@ -32,6 +32,10 @@ pub fn since(
                 time_ns: n.time_ns.saturating_sub(o.time_ns),
                 max_ns,
                 latency,
+                delayed: n.delayed.saturating_sub(o.delayed),
+                delay_target_ns: n.delay_target_ns.saturating_sub(o.delay_target_ns),
+                delay_actual_ns: n.delay_actual_ns.saturating_sub(o.delay_actual_ns),
+                faults_injected: n.faults_injected.saturating_sub(o.faults_injected),
             };
             (*key, d)
         })

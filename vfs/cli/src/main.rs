@@ -3,6 +3,7 @@
 
 mod demo;
 mod format;
+mod latency;
 mod report;
 mod run;
 mod segments;
@@ -18,7 +19,8 @@ const USAGE: &str = "\
 vfscope: observability and tracing VFS for SQLite
 
 usage:
-  vfscope run [--json FILE] [--dir DIR] [--lib PATH] [--keep] [--quiet] -- CMD [ARGS...]
+  vfscope run [--json FILE] [--dir DIR] [--lib PATH] [--latency MODEL] [--keep] [--quiet]
+              -- CMD [ARGS...]
         run CMD with libvfscope.so preloaded; at exit, report on every
         process it started (to stderr; --json also writes JSON). The exit
         status is CMD's.
@@ -30,6 +32,11 @@ usage:
         (default 127.0.0.1:9464); --otlp also pushes metrics and transaction
         spans over OTLP/HTTP, set up by the standard OTEL_* variables
         (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...; see README)
+  vfscope presets [NAME]
+        the latency model's infrastructure presets and their sources; with
+        NAME, the preset as a model file to start from
+  vfscope latency [--dir DIR] PID|SEGMENT off|PRESET|FILE
+        switch a running process's latency model (applied at its next call)
   vfscope demo
         run a built-in SQLite workload through vfscope and print the report
   vfscope --version | --help
@@ -40,6 +47,7 @@ environment:
   VFSCOPE_SLOW        slow-call threshold, e.g. 10ms (default 10ms)
   VFSCOPE_BLOCK_SIZE  backend block size for alignment counters (default 4096)
   VFSCOPE_LIB         libvfscope.so for `run` (default: next to vfscope)
+  VFSCOPE_LATENCY     latency/fault model: off, a preset, or a model file
 ";
 
 fn main() -> ExitCode {
@@ -65,6 +73,10 @@ fn dispatch(args: Vec<OsString>) -> Result<u8> {
         Some("run") => run::run(run_options(rest)?),
         Some("report") => show::run(report_options(rest)?).map(|()| 0),
         Some("serve") => serve::run(serve_options(rest)?).map(|()| 0),
+        Some("presets") if rest.len() <= 1 => {
+            latency::presets(rest.first().and_then(|n| n.to_str())).map(|()| 0)
+        }
+        Some("latency") => latency_command(rest).map(|()| 0),
         Some("demo") if rest.is_empty() => demo::run().map(|()| 0),
         Some("--version" | "-V") => {
             println!("vfscope {}", env!("CARGO_PKG_VERSION"));
@@ -98,6 +110,10 @@ fn run_options(args: &[OsString]) -> Result<run::Options> {
             Some("--dir") => options.dir = Some(value("--dir", &mut args)?),
             Some("--lib") => options.lib = Some(value("--lib", &mut args)?),
             Some("--keep") => options.keep = true,
+            Some("--latency") => {
+                let model = value("--latency", &mut args)?;
+                options.latency = Some(latency::checked(&model.to_string_lossy())?);
+            }
             Some("--quiet") => options.quiet = true,
             Some(flag) if flag.starts_with('-') => {
                 bail!("unknown option {flag:?} for vfscope run; see vfscope --help")
@@ -110,6 +126,23 @@ fn run_options(args: &[OsString]) -> Result<run::Options> {
     }
     options.command.extend(args.cloned());
     Ok(options)
+}
+
+fn latency_command(args: &[OsString]) -> Result<()> {
+    let mut dir = None;
+    let mut words = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--dir") => dir = Some(value("--dir", &mut args)?),
+            Some(word) => words.push(word.to_string()),
+            None => bail!("arguments must be UTF-8"),
+        }
+    }
+    match words.as_slice() {
+        [target, model] => latency::switch(target, model, dir),
+        _ => bail!("usage: vfscope latency [--dir DIR] PID|SEGMENT off|PRESET|FILE"),
+    }
 }
 
 fn report_options(args: &[OsString]) -> Result<show::Options> {

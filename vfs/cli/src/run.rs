@@ -15,6 +15,8 @@ pub struct Options {
     pub json: Option<PathBuf>,
     pub keep: bool,
     pub quiet: bool,
+    /// `VFSCOPE_LATENCY` for the command (already checked).
+    pub latency: Option<String>,
     pub command: Vec<OsString>,
 }
 
@@ -49,10 +51,15 @@ pub fn run(options: Options) -> Result<u8> {
         _ => lib.clone().into_os_string(),
     };
     let started = vfscope_segment::realtime_ns();
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .env("LD_PRELOAD", preload)
-        .env("VFSCOPE_DIR", &dir)
+        .env("VFSCOPE_DIR", &dir);
+    if let Some(model) = &options.latency {
+        command.env("VFSCOPE_LATENCY", model);
+    }
+    let mut child = command
         .spawn()
         .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
     // Like `time` and `strace`: Ctrl-C goes to the command; vfscope waits for

@@ -112,6 +112,11 @@ pub struct OpTotals {
     pub max_ns: u64,
     /// Merged histograms of the cells that had their own.
     pub latency: Buckets,
+    /// Latency model: see [`CellStats::delayed`].
+    pub delayed: u64,
+    pub delay_target_ns: u64,
+    pub delay_actual_ns: u64,
+    pub faults_injected: u64,
 }
 
 impl OpTotals {
@@ -122,6 +127,10 @@ impl OpTotals {
         self.bytes += c.bytes;
         self.time_ns += c.total_ns;
         self.max_ns = self.max_ns.max(c.max_ns);
+        self.delayed += c.delayed;
+        self.delay_target_ns += c.delay_target_ns;
+        self.delay_actual_ns += c.delay_actual_ns;
+        self.faults_injected += c.faults_injected;
         if let Some(latency) = &c.latency {
             self.latency.merge(latency);
         }
@@ -135,6 +144,10 @@ impl OpTotals {
         self.time_ns += o.time_ns;
         self.max_ns = self.max_ns.max(o.max_ns);
         self.latency.merge(&o.latency);
+        self.delayed += o.delayed;
+        self.delay_target_ns += o.delay_target_ns;
+        self.delay_actual_ns += o.delay_actual_ns;
+        self.faults_injected += o.faults_injected;
     }
 }
 

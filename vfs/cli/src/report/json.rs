@@ -29,6 +29,27 @@ struct Process<'a> {
     sqlite_version: &'a str,
     state: &'static str,
     vfs: Vec<Vfs<'a>>,
+    /// The latency model active at the end, `null` when off.
+    latency_model: Option<LatencyModel<'a>>,
+}
+
+#[derive(Serialize)]
+struct LatencyModel<'a> {
+    name: &'a str,
+    seed: u64,
+    mode: &'static str,
+    cache_hits: u64,
+    cache_misses: u64,
+    async_commits: u64,
+    lag_ns: Latency,
+}
+
+#[derive(Serialize)]
+struct Injected {
+    delayed: u64,
+    target_ns: u64,
+    actual_ns: u64,
+    faults: u64,
 }
 
 #[derive(Serialize)]
@@ -53,6 +74,8 @@ struct Operation {
     bytes: u64,
     time_ns: u64,
     latency_ns: Latency,
+    /// What the latency model did to these calls.
+    injected: Injected,
 }
 
 #[derive(Serialize)]
@@ -183,6 +206,26 @@ pub fn render(r: &Report) -> String {
                     .iter()
                     .map(|(name, parent)| Vfs { name, parent })
                     .collect(),
+                latency_model: p.model.active.as_deref().map(|name| {
+                    let lag = p.model.lag.to_hdr();
+                    LatencyModel {
+                        name,
+                        seed: p.model.seed,
+                        mode: if p.model.virtual_mode {
+                            "virtual"
+                        } else {
+                            "sleep"
+                        },
+                        cache_hits: p.model.cache_hits,
+                        cache_misses: p.model.cache_misses,
+                        async_commits: p.model.lag.count(),
+                        lag_ns: Latency {
+                            p50: (!lag.is_empty()).then(|| lag.value_at_quantile(0.5)),
+                            p99: (!lag.is_empty()).then(|| lag.value_at_quantile(0.99)),
+                            max: lag.max(),
+                        },
+                    }
+                }),
             })
             .collect(),
         totals: Totals {
@@ -204,6 +247,12 @@ pub fn render(r: &Report) -> String {
                     p50: o.quantile(0.5),
                     p99: o.quantile(0.99),
                     max: o.totals.max_ns,
+                },
+                injected: Injected {
+                    delayed: o.totals.delayed,
+                    target_ns: o.totals.delay_target_ns,
+                    actual_ns: o.totals.delay_actual_ns,
+                    faults: o.totals.faults_injected,
                 },
             })
             .collect(),

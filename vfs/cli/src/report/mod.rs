@@ -18,6 +18,7 @@ pub struct Process {
     pub state: Liveness,
     /// `(vfscope VFS, parent VFS)`.
     pub vfs: Vec<(String, String)>,
+    pub model: vfscope_segment::ModelState,
 }
 
 /// One op on one file kind, summed over databases and processes.
@@ -108,6 +109,7 @@ impl Report {
             sqlite_version: s.meta.sqlite_version.clone(),
             state,
             vfs: s.registrations.clone(),
+            model: s.model.clone(),
         });
         self.slow_threshold_ns = s.meta.slow_threshold_ns;
         self.block_size = s.meta.block_size;

@@ -15,6 +15,7 @@ pub fn render(report: &Report) -> String {
     operations(&mut out, report);
     locks(&mut out, report);
     shape(&mut out, report);
+    injected(&mut out, report);
     databases(&mut out, report);
     slowest(&mut out, report);
     problems(&mut out, report);
@@ -40,6 +41,77 @@ fn processes(out: &mut String, report: &Report) {
                 vfs.join(", ")
             },
             p.command
+        );
+    }
+}
+
+/// What the latency model did: per process, then per op and file kind.
+fn injected(out: &mut String, report: &Report) {
+    for p in &report.processes {
+        let Some(name) = &p.model.active else {
+            continue;
+        };
+        let m = &p.model;
+        let _ = write!(
+            out,
+            "\nlatency model {name} in pid {} (seed {}, {} mode)",
+            p.pid,
+            m.seed,
+            if m.virtual_mode { "virtual" } else { "sleep" }
+        );
+        if m.cache_hits + m.cache_misses > 0 {
+            let _ = write!(
+                out,
+                "; page cache {} hits, {} misses",
+                m.cache_hits, m.cache_misses
+            );
+        }
+        if m.lag.count() > 0 {
+            let lag = m.lag.to_hdr();
+            let _ = write!(
+                out,
+                "; replication lag p50 {} p99 {} over {} commits",
+                duration_ns(lag.value_at_quantile(0.5)),
+                duration_ns(lag.value_at_quantile(0.99)),
+                m.lag.count()
+            );
+        }
+        out.push('\n');
+    }
+    let rows: Vec<_> = report
+        .operations
+        .iter()
+        .filter(|r| r.totals.delayed + r.totals.faults_injected > 0)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{:<24} {:<14} {:>8} {:>12} {:>12} {:>10} {:>7}",
+        "injected: op", "file_kind", "delayed", "modelled", "measured", "mean err", "faults"
+    );
+    for r in rows {
+        let t = &r.totals;
+        let error = if t.delay_actual_ns > 0 && t.delayed > 0 {
+            duration_ns(t.delay_actual_ns.saturating_sub(t.delay_target_ns) / t.delayed)
+        } else {
+            "-".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "{:<24} {:<14} {:>8} {:>12} {:>12} {:>10} {:>7}",
+            r.op.name(),
+            r.kind.name(),
+            t.delayed,
+            duration_ns(t.delay_target_ns),
+            if t.delay_actual_ns > 0 {
+                duration_ns(t.delay_actual_ns)
+            } else {
+                "-".to_string()
+            },
+            error,
+            t.faults_injected
         );
     }
 }
