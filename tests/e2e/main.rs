@@ -4,6 +4,7 @@
 mod exactness;
 mod fork;
 mod latency;
+mod latency_cli;
 mod locks;
 mod multiprocess;
 mod otlp;

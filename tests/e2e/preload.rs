@@ -3,15 +3,7 @@
 
 use std::process::Command;
 use vfscope_segment::{list_segments, FileKind, Op, SegmentReader};
-use vfscope_tests::{built, have, json_calls, json_shape, vfscope_run};
-
-fn sqlite3() -> &'static str {
-    assert!(
-        have("sqlite3"),
-        "the sqlite3 CLI is missing (tests/run.sh installs it)"
-    );
-    "sqlite3"
-}
+use vfscope_tests::{built, json_calls, json_shape, sqlite3, vfscope_run};
 
 fn tool_output(tool: &str, args: &[&str]) -> String {
     let out = Command::new(tool)

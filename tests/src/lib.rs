@@ -447,6 +447,15 @@ pub fn built(name: &str) -> PathBuf {
     path
 }
 
+/// The Debian `sqlite3` CLI (links the system SQLite dynamically).
+pub fn sqlite3() -> &'static str {
+    assert!(
+        have("sqlite3"),
+        "the sqlite3 CLI is missing (tests/run.sh installs it)"
+    );
+    "sqlite3"
+}
+
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     std::process::Command::new("sh")

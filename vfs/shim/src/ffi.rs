@@ -139,3 +139,4 @@ pub const SQLITE_SHM_EXCLUSIVE: c_int = 8;
 pub const SQLITE_SHM_NLOCK: c_int = 8;
 
 pub const SQLITE_FCNTL_VFSNAME: c_int = 12;
+pub const SQLITE_FCNTL_PRAGMA: c_int = 14;

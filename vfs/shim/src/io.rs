@@ -332,6 +332,23 @@ pub unsafe extern "C" fn x_file_control(
         let Some(control) = methods.xFileControl else {
             return;
         };
+        if op == SQLITE_FCNTL_PRAGMA {
+            let start = now_ticks();
+            // SAFETY: for this opcode `arg` is SQLite's `char *[3]`, and
+            // `state.vfs` outlives the file (see x_lock).
+            if let Some(answer) = unsafe { crate::pragma::handle(&(*state.vfs).api, arg.cast()) } {
+                rc = answer;
+                let call = Timed {
+                    start,
+                    end: now_ticks(),
+                    rc,
+                    delay_ns: 0,
+                    injected: 0,
+                };
+                with_layout(|layout| state.record(layout, Op::FileControl, call, 0, 0, 0));
+                return;
+            }
+        }
         // SAFETY: forwarding SQLite's own arguments; unknown opcodes and
         // PRAGMAs pass through untouched.
         let call = timed(|| unsafe { control(real, op, arg) });

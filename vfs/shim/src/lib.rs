@@ -30,6 +30,7 @@ pub mod ffi;
 mod file;
 mod io;
 mod latency;
+mod pragma;
 mod recorder;
 mod tables;
 mod txn;
