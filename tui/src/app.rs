@@ -74,6 +74,9 @@ pub fn run<B: Backend>(
             if key.kind == KeyEventKind::Press && input::handle(state, key) {
                 return Ok(());
             }
+            if let Some((pid, model)) = state.latency_request.take() {
+                state.notice = Some(source.request_model(pid, &model));
+            }
         }
     }
 }

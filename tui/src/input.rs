@@ -28,6 +28,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("+ -", "refresh interval longer / shorter"),
     ("] [", "history window longer / shorter"),
     ("u", "latency chart in µs or ms"),
+    (
+        "L",
+        "latency model of the selected process: off ↔ the preset (--latency-preset)",
+    ),
 ];
 
 const MIN_INTERVAL_MS: u64 = 250;
@@ -92,9 +96,31 @@ pub fn handle(state: &mut State, key: KeyEvent) -> bool {
         KeyCode::Char(']') => state.window = (state.window + 5).min(120),
         KeyCode::Char('[') => state.window = state.window.saturating_sub(5).max(2),
         KeyCode::Char('u') => state.unit_ms = !state.unit_ms,
+        KeyCode::Char('L') => toggle_latency(state),
         _ => {}
     }
     false
+}
+
+/// Asks for the selected process's model to go off, or to the preset.
+fn toggle_latency(state: &mut State) {
+    let Some(p) = state
+        .selected
+        .checked_sub(1)
+        .and_then(|i| state.processes.get(i))
+    else {
+        state.notice = Some("L: select a process first (↑ ↓)".to_string());
+        return;
+    };
+    if !p.is_running() {
+        state.notice = Some(format!("L: process {} is not running", p.pid));
+        return;
+    }
+    let model = match p.latency_model {
+        Some(_) => "off".to_string(),
+        None => state.preset.clone(),
+    };
+    state.latency_request = Some((p.pid, model));
 }
 
 fn step<T: Copy + PartialEq>(all: &[T], current: T, by: usize) -> T {

@@ -15,12 +15,16 @@ use vfstop::state::State;
 const USAGE: &str = "\
 vfstop: top for SQLite's storage layer (processes running under vfscope)
 
-usage: vfstop [--dir DIR] [--pid PID] [--interval SECONDS] [--once [--json]]
+usage: vfstop [--dir DIR] [--pid PID] [--interval SECONDS] [--latency-preset NAME]
+              [--once [--json]]
 
   --dir DIR          segment directory (default: VFSCOPE_DIR, else
                      $XDG_RUNTIME_DIR/vfscope, else /tmp/vfscope-$UID)
   --pid PID          show one process only
   --interval SECONDS refresh interval, e.g. 1 or 0.5 (default 1)
+  --latency-preset NAME
+                     the preset the L key switches a process to (default
+                     cross-az; `vfscope presets` lists them)
   --once             print one screen (two samples, an interval apart) and exit
   --json             with --once: print it as JSON instead
 
@@ -33,6 +37,7 @@ struct Options {
     interval_ms: u64,
     once: bool,
     json: bool,
+    preset: String,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
@@ -42,6 +47,7 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
         interval_ms: 1000,
         once: false,
         json: false,
+        preset: "cross-az".to_string(),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -65,6 +71,17 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
                         format!("--interval {v:?} is not a number of seconds from 0.1 to 3600")
                     })?;
                 o.interval_ms = (seconds * 1000.0) as u64;
+            }
+            "--latency-preset" => {
+                let v = value("--latency-preset")?;
+                if !vfscope_model::PRESETS.iter().any(|p| p.name == v) {
+                    let names: Vec<&str> = vfscope_model::PRESETS.iter().map(|p| p.name).collect();
+                    bail!(
+                        "--latency-preset {v:?} is not a preset: {}",
+                        names.join(", ")
+                    );
+                }
+                o.preset = v.clone();
             }
             "--once" => o.once = true,
             "--json" => o.json = true,
@@ -110,6 +127,7 @@ fn run(o: Options) -> Result<()> {
     };
     let mut source = SegmentDir::new(&dir, o.pid);
     let mut state = State::new(dir.display().to_string(), o.interval_ms);
+    state.preset = o.preset;
     if o.once {
         return once(&mut source, &mut state, o.json);
     }

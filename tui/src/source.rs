@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use vfscope_segment::{list_segments, ErrorKind, Liveness, SegmentReader, Snapshot};
+use vfscope_segment::{
+    list_segments, ErrorKind, Liveness, RequestOutcome, SegmentReader, Snapshot,
+};
 
 /// One segment at one refresh.
 pub struct Sample {
@@ -15,6 +17,13 @@ pub struct Sample {
 /// Where samples come from.
 pub trait Source {
     fn poll(&mut self) -> Vec<Sample>;
+
+    /// Asks process `pid` to switch its latency model; returns a line for
+    /// the footer.
+    fn request_model(&mut self, pid: u32, model: &str) -> String {
+        let _ = (pid, model);
+        "this source cannot switch latency models".to_string()
+    }
 }
 
 /// The segments of a directory, optionally of one pid.
@@ -74,5 +83,24 @@ impl Source for SegmentDir {
             });
         }
         samples
+    }
+
+    fn request_model(&mut self, pid: u32, model: &str) -> String {
+        let Some(reader) = self
+            .readers
+            .values()
+            .find(|r| r.pid() == pid && r.liveness() == Liveness::Running)
+        else {
+            return format!("process {pid} is not running");
+        };
+        // Never wait in the UI loop: the process applies it at its next call.
+        match reader.request_model(model, std::time::Duration::ZERO) {
+            Ok(RequestOutcome::Applied) => format!("process {pid}: latency model {model}"),
+            Ok(RequestOutcome::Rejected) => format!("process {pid} rejected {model}"),
+            Ok(RequestOutcome::Pending) => {
+                format!("process {pid}: latency model {model} at its next SQLite call")
+            }
+            Err(e) => format!("cannot switch process {pid}: {e}"),
+        }
     }
 }

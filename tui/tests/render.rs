@@ -65,6 +65,10 @@ impl Workload {
 }
 
 impl Source for Workload {
+    fn request_model(&mut self, pid: u32, model: &str) -> String {
+        self.inner.request_model(pid, model)
+    }
+
     fn poll(&mut self) -> Vec<Sample> {
         for (i, w) in self.writers.iter().enumerate() {
             let l = w.layout();
@@ -321,4 +325,41 @@ fn pause_holds_the_display_but_keeps_the_data() {
     };
     assert_eq!(trend(&paused), trend(&plain));
     assert!(trend(&plain).iter().filter(|&&n| n > 0).count() >= 5);
+}
+
+#[test]
+fn l_asks_the_selected_process_to_switch_its_latency_model() {
+    let mut workload = Workload::new();
+    let (screen, state) = drive(
+        &mut workload,
+        (100, 24),
+        2,
+        &[KeyCode::Down, KeyCode::Char('L')],
+    );
+    let notice = state.notice.clone().unwrap();
+    assert_eq!(
+        notice,
+        "process 4242: latency model cross-az at its next SQLite call"
+    );
+    assert!(screen.lines().last().unwrap().contains(&notice), "{screen}");
+    let layout = workload.writers[0].layout();
+    assert_eq!(
+        layout.pending_model_request(),
+        Some((1, "cross-az".to_string()))
+    );
+    assert_eq!(workload.writers[1].layout().pending_model_request(), None);
+    // Once the process runs a model, L asks for off.
+    layout.answer_model_request(1, true);
+    layout.set_active_model(Some(("cross-az", 7, false)));
+    let (screen, _) = drive(
+        &mut workload,
+        (100, 24),
+        2,
+        &[KeyCode::Down, KeyCode::Char('L')],
+    );
+    assert!(screen.contains("cross-az"), "the model column: {screen}");
+    assert_eq!(
+        workload.writers[0].layout().pending_model_request(),
+        Some((2, "off".to_string()))
+    );
 }

@@ -22,6 +22,8 @@ pub struct Process {
     pub command: String,
     pub status: Status,
     pub latency_injection: bool,
+    /// The active latency model's name.
+    pub latency_model: Option<String>,
     /// (refresh time in ms, snapshot), oldest first, at most `window + 1`.
     pub history: VecDeque<(u64, Snapshot)>,
     /// Calls per refresh of each row, oldest first.
@@ -185,6 +187,13 @@ pub struct State {
     pub unit_ms: bool,
     pub now_ms: u64,
     pub dir: String,
+    /// The preset `L` switches a process to (and back to off).
+    pub preset: String,
+    /// A latency switch asked for with `L`: (pid, model), for the loop to
+    /// send to the source.
+    pub latency_request: Option<(u32, String)>,
+    /// A one-line message for the footer (e.g. the answer to `L`).
+    pub notice: Option<String>,
     /// Segments of processes that ended and were dropped after lingering;
     /// their files may stay (for `vfscope report`), they are not shown again.
     dismissed: std::collections::HashSet<PathBuf>,
@@ -210,6 +219,9 @@ impl State {
             unit_ms: false,
             now_ms: 0,
             dir,
+            preset: "cross-az".to_string(),
+            latency_request: None,
+            notice: None,
             dismissed: Default::default(),
         }
     }
@@ -231,6 +243,7 @@ impl State {
                         command: String::new(),
                         status: Status::Error(String::new()),
                         latency_injection: false,
+                        latency_model: None,
                         history: VecDeque::new(),
                         trends: BTreeMap::new(),
                         gone_at: None,
@@ -246,6 +259,7 @@ impl State {
                     // One line per process, whatever the command line holds.
                     p.command = snapshot.meta.cmdline.replace(|c: char| c.is_control(), " ");
                     p.latency_injection = snapshot.latency_enabled;
+                    p.latency_model = snapshot.model.active.clone();
                     p.status = Status::Live(liveness);
                     if liveness != Liveness::Running {
                         p.gone_at.get_or_insert(now_ms);

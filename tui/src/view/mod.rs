@@ -10,7 +10,7 @@ mod slow;
 
 use crate::state::{Mode, State, View};
 use ratatui::layout::{Constraint, Layout};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
@@ -74,6 +74,9 @@ fn title_line(state: &State) -> Line<'static> {
 fn footer_line(state: &State) -> Line<'static> {
     if let Some(text) = &state.editing {
         return Line::from(format!("filter: {text}▏  (Enter apply, Esc cancel)"));
+    }
+    if let Some(notice) = &state.notice {
+        return Line::from(notice.clone()).style(Style::new().fg(Color::Yellow));
     }
     Line::from(
         "q quit  ? help  space pause  Tab view  ↑↓ select  Enter drill  s sort  r reverse  / filter  a totals",

@@ -14,7 +14,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         "OPS/s",
         "BYTES/s",
         "ERR",
-        "INJ",
+        "MODEL",
         "DATABASES",
         "COMMAND",
     ])
@@ -52,7 +52,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
                 fmt::count(ops),
                 fmt::bytes(bytes),
                 errors.to_string(),
-                if p.latency_injection { "on" } else { "" }.to_string(),
+                p.latency_model.clone().unwrap_or_default(),
                 p.dbs().join(","),
                 command,
             ])
@@ -77,8 +77,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             Constraint::Length(7),
             Constraint::Length(8),
             Constraint::Length(5),
-            Constraint::Length(3),
-            Constraint::Length(16),
+            Constraint::Length(10),
+            Constraint::Length(14),
             Constraint::Fill(1),
         ],
     )
