@@ -64,7 +64,7 @@ pub(crate) fn timed_modelled(
     call: impl FnOnce() -> c_int,
 ) -> Timed {
     let start = now_ticks();
-    let Some(plan) = latency::plan(|| describe(crate::clock::ticks_to_time(start))) else {
+    let Some(plan) = latency::plan(describe) else {
         let rc = call();
         return Timed {
             start,
@@ -81,7 +81,7 @@ pub(crate) fn timed_modelled(
     let delay_ns = plan.decision.delay_ns;
     let slept = plan.sleep && delay_ns > 0;
     if slept {
-        latency::wait_until(crate::clock::ticks_to_time(start) + delay_ns);
+        latency::wait_until(plan.start_ns + delay_ns);
     }
     Timed {
         start,

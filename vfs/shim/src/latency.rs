@@ -5,12 +5,13 @@
 //! under a mutex (its state is shared: page cache, leases, seeded random
 //! sequence); delays are microseconds to seconds, which dwarfs the lock.
 //! A delay is waited out from the call's start (the real call counts
-//! towards it): sleep with the timer slack lowered to 1 ns until a short
-//! while before the deadline, then spin.
+//! towards it): sleep with the timer slack lowered to 1 ns until a margin
+//! before the deadline, then spin. The margin adapts to how late sleeps
+//! of that length have been waking up here.
 
 use crate::recorder;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Mutex;
 use vfscope_model::{Call, Decision, Engine, Mode, ModelError};
 use vfscope_segment::{monotonic_ns, Layout};
@@ -20,19 +21,27 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static SEEN: AtomicU32 = AtomicU32::new(0);
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 
-/// Below this much time left, spin instead of sleeping.
-const SPIN_NS: u64 = 50_000;
+/// How late sleeps wake up, learned per sleep length (below 100 µs, 1 ms,
+/// 10 ms, above): a high-quantile estimate in ns. Wake-up latency grows with
+/// the sleep on virtual machines (deeper idle states), so one margin does
+/// not fit all.
+static LATENESS: [AtomicU64; 4] = [const { AtomicU64::new(INITIAL_MARGIN_NS) }; 4];
+const INITIAL_MARGIN_NS: u64 = 50_000;
 
 /// What the model does to one call, and whether to really wait.
 #[derive(Clone, Copy, Default)]
 pub struct Planned {
     pub decision: Decision,
     pub sleep: bool,
+    /// CLOCK_MONOTONIC when the call was planned (just after it started):
+    /// the deadline counts from here, on the clock the wait reads.
+    pub start_ns: u64,
 }
 
-/// Consults the model for one call; `None` when no model is active.
+/// Consults the model for one call (`describe` gets the call's start,
+/// CLOCK_MONOTONIC); `None` when no model is active.
 #[inline(always)]
-pub fn plan(describe: impl FnOnce() -> Call) -> Option<Planned> {
+pub fn plan(describe: impl FnOnce(u64) -> Call) -> Option<Planned> {
     let layout = recorder::layout()?;
     if layout.control.generation.load(Relaxed) != SEEN.load(Relaxed) {
         handle_request(layout);
@@ -40,11 +49,12 @@ pub fn plan(describe: impl FnOnce() -> Call) -> Option<Planned> {
     if !ACTIVE.load(Relaxed) {
         return None;
     }
-    decide(layout, describe())
+    let start_ns = monotonic_ns();
+    decide(layout, describe(start_ns), start_ns)
 }
 
 #[cold]
-fn decide(layout: &Layout, call: Call) -> Option<Planned> {
+fn decide(layout: &Layout, call: Call, start_ns: u64) -> Option<Planned> {
     let mut engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let engine = engine.as_mut()?;
     let decision = engine.decide(&call);
@@ -60,6 +70,7 @@ fn decide(layout: &Layout, call: Call) -> Option<Planned> {
     Some(Planned {
         decision,
         sleep: engine.model().mode == Mode::Sleep,
+        start_ns,
     })
 }
 
@@ -144,29 +155,45 @@ pub fn wait_until(deadline_ns: u64) {
             unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
         }
     });
-    loop {
-        let now = monotonic_ns();
-        if now >= deadline_ns {
-            return;
-        }
-        if deadline_ns - now > SPIN_NS {
-            let wake = deadline_ns - SPIN_NS;
-            let ts = libc::timespec {
-                tv_sec: (wake / 1_000_000_000) as libc::time_t,
-                tv_nsec: (wake % 1_000_000_000) as libc::c_long,
-            };
-            // SAFETY: a valid timespec; a NULL remainder is allowed with
-            // TIMER_ABSTIME. An interruption just loops.
-            unsafe {
-                libc::clock_nanosleep(
-                    libc::CLOCK_MONOTONIC,
-                    libc::TIMER_ABSTIME,
-                    &ts,
-                    std::ptr::null_mut(),
-                )
-            };
+    let now = monotonic_ns();
+    let left = deadline_ns.saturating_sub(now);
+    let class = match left {
+        0..100_000 => 0,
+        100_000..1_000_000 => 1,
+        1_000_000..10_000_000 => 2,
+        _ => 3,
+    };
+    // Sleep once, waking early by the lateness estimate and some; then spin
+    // the rest (a second sleep would risk a second late wake-up).
+    let margin = (LATENESS[class].load(Relaxed) * 3 / 2 + 10_000).clamp(20_000, 2_000_000);
+    if left > margin {
+        let wake = deadline_ns - margin;
+        let ts = libc::timespec {
+            tv_sec: (wake / 1_000_000_000) as libc::time_t,
+            tv_nsec: (wake % 1_000_000_000) as libc::c_long,
+        };
+        // SAFETY: a valid timespec; a NULL remainder is allowed with
+        // TIMER_ABSTIME. An interrupted sleep just ends in the spin.
+        unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &ts,
+                std::ptr::null_mut(),
+            )
+        };
+        // A high-quantile estimate: rises fast on a late wake-up, decays
+        // slowly after punctual ones.
+        let late = monotonic_ns().saturating_sub(wake).min(10_000_000);
+        let estimate = LATENESS[class].load(Relaxed);
+        let next = if late > estimate {
+            estimate + (late - estimate) / 2
         } else {
-            std::hint::spin_loop();
-        }
+            estimate - (estimate - late) / 32
+        };
+        LATENESS[class].store(next, Relaxed);
+    }
+    while monotonic_ns() < deadline_ns {
+        std::hint::spin_loop();
     }
 }
