@@ -12,6 +12,7 @@ mod parents;
 mod preload;
 mod prometheus;
 mod python;
+mod recording;
 mod transactions;
 mod transparency;
 mod vfstop;

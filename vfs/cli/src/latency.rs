@@ -22,12 +22,18 @@ pub fn presets(name: Option<&str>) -> Result<()> {
         }
         None => {
             let mut text = String::new();
-            for preset in PRESETS {
-                let model = vfscope_model::load(preset.name)?;
-                text += &format!(
-                    "{}\n  {}\n  source: {}\n\n",
-                    preset.name, model.description, model.source
-                );
+            for (scenario, title) in [
+                (false, "Infrastructure presets"),
+                (true, "Whole-system scenarios (distributed SQLite designs)"),
+            ] {
+                text += &format!("{title}:\n\n");
+                for preset in PRESETS.iter().filter(|p| p.scenario == scenario) {
+                    let model = vfscope_model::load(preset.name)?;
+                    text += &format!(
+                        "{}\n  {}\n  source: {}\n\n",
+                        preset.name, model.description, model.source
+                    );
+                }
             }
             text + "`vfscope presets NAME` prints one as a model file to start from.\n"
         }

@@ -4,6 +4,7 @@
 mod demo;
 mod format;
 mod latency;
+mod replay;
 mod report;
 mod run;
 mod segments;
@@ -19,8 +20,8 @@ const USAGE: &str = "\
 vfscope: observability and tracing VFS for SQLite
 
 usage:
-  vfscope run [--json FILE] [--dir DIR] [--lib PATH] [--latency MODEL] [--keep] [--quiet]
-              -- CMD [ARGS...]
+  vfscope run [--json FILE] [--dir DIR] [--lib PATH] [--latency MODEL] [--record TRACE]
+              [--keep] [--quiet] -- CMD [ARGS...]
         run CMD with libvfscope.so preloaded; at exit, report on every
         process it started (to stderr; --json also writes JSON). The exit
         status is CMD's.
@@ -32,6 +33,11 @@ usage:
         (default 127.0.0.1:9464); --otlp also pushes metrics and transaction
         spans over OTLP/HTTP, set up by the standard OTEL_* variables
         (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...; see README)
+  vfscope replay TRACE --latency MODEL [--json FILE]
+        predict a recorded run's wall time under MODEL in virtual time, with
+        the added time by op and file kind and the top contributors
+  vfscope compare TRACE --latency MODEL,MODEL,... [--json FILE]
+        the same for several models side by side
   vfscope presets [NAME]
         the latency model's infrastructure presets and their sources; with
         NAME, the preset as a model file to start from
@@ -48,6 +54,9 @@ environment:
   VFSCOPE_BLOCK_SIZE  backend block size for alignment counters (default 4096)
   VFSCOPE_LIB         libvfscope.so for `run` (default: next to vfscope)
   VFSCOPE_LATENCY     latency/fault model: off, a preset, or a model file
+  VFSCOPE_TRACE       record every call into this trace file (other processes
+                      of the run write TRACE.PID)
+  VFSCOPE_TRACE_BUFFER calls the trace queue holds (default 65536)
 ";
 
 fn main() -> ExitCode {
@@ -77,6 +86,7 @@ fn dispatch(args: Vec<OsString>) -> Result<u8> {
             latency::presets(rest.first().and_then(|n| n.to_str())).map(|()| 0)
         }
         Some("latency") => latency_command(rest).map(|()| 0),
+        Some(what @ ("replay" | "compare")) => replay_command(what, rest).map(|()| 0),
         Some("demo") if rest.is_empty() => demo::run().map(|()| 0),
         Some("--version" | "-V") => {
             println!("vfscope {}", env!("CARGO_PKG_VERSION"));
@@ -110,6 +120,7 @@ fn run_options(args: &[OsString]) -> Result<run::Options> {
             Some("--dir") => options.dir = Some(value("--dir", &mut args)?),
             Some("--lib") => options.lib = Some(value("--lib", &mut args)?),
             Some("--keep") => options.keep = true,
+            Some("--record") => options.record = Some(value("--record", &mut args)?),
             Some("--latency") => {
                 let model = value("--latency", &mut args)?;
                 options.latency = Some(latency::checked(&model.to_string_lossy())?);
@@ -126,6 +137,40 @@ fn run_options(args: &[OsString]) -> Result<run::Options> {
     }
     options.command.extend(args.cloned());
     Ok(options)
+}
+
+fn replay_command(what: &str, args: &[OsString]) -> Result<()> {
+    let (mut trace, mut latency, mut json) = (None, None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--latency") => latency = Some(value("--latency", &mut args)?),
+            Some("--json") => json = Some(value("--json", &mut args)?),
+            Some(flag) if flag.starts_with('-') => {
+                bail!("unknown option {flag:?} for vfscope {what}; see vfscope --help")
+            }
+            _ if trace.is_none() => trace = Some(PathBuf::from(arg)),
+            _ => bail!("vfscope {what} takes one trace file"),
+        }
+    }
+    let usage = || {
+        anyhow!(
+            "usage: vfscope {what} TRACE --latency MODEL{} [--json FILE]",
+            if what == "compare" { ",MODEL,..." } else { "" }
+        )
+    };
+    let (trace, latency) = (trace.ok_or_else(usage)?, latency.ok_or_else(usage)?);
+    let latency = latency.to_string_lossy().into_owned();
+    if what == "replay" {
+        replay::run_replay(&trace, &latency, json)
+    } else {
+        let specs: Vec<String> = latency
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        replay::run_compare(&trace, &specs, json)
+    }
 }
 
 fn latency_command(args: &[OsString]) -> Result<()> {

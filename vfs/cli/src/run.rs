@@ -17,6 +17,8 @@ pub struct Options {
     pub quiet: bool,
     /// `VFSCOPE_LATENCY` for the command (already checked).
     pub latency: Option<String>,
+    /// `VFSCOPE_TRACE` for the command.
+    pub record: Option<PathBuf>,
     pub command: Vec<OsString>,
 }
 
@@ -58,6 +60,16 @@ pub fn run(options: Options) -> Result<u8> {
         .env("VFSCOPE_DIR", &dir);
     if let Some(model) = &options.latency {
         command.env("VFSCOPE_LATENCY", model);
+    }
+    if let Some(trace) = &options.record {
+        // A new recording replaces an old one of the same name; the run's
+        // other processes write TRACE.PID next to it.
+        match std::fs::remove_file(trace) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot replace {}", trace.display())),
+        }
+        command.env("VFSCOPE_TRACE", std::path::absolute(trace)?);
     }
     let mut child = command
         .spawn()

@@ -13,6 +13,20 @@ pub struct Options {
     pub target: Option<String>,
 }
 
+/// The report of a trace file: the calls it holds, summed like a segment.
+fn trace_report(path: &std::path::Path, json: Option<PathBuf>) -> Result<()> {
+    let trace = vfscope_segment::trace::read_trace(path)?;
+    let snapshot = trace.snapshot_until(u64::MAX, &format!("(trace {})", path.display()));
+    eprintln!("{}", crate::replay::describe(path, &trace));
+    let report =
+        crate::report::Report::new(&[(snapshot, vfscope_segment::Liveness::Exited)], Vec::new());
+    print!("{}", crate::report::text::render(&report));
+    if let Some(json) = json {
+        std::fs::write(&json, crate::report::json::render(&report))?;
+    }
+    Ok(())
+}
+
 pub fn run(options: Options) -> Result<()> {
     let dir = match options.dir {
         Some(dir) => dir,
@@ -28,6 +42,8 @@ pub fn run(options: Options) -> Result<()> {
             let path = PathBuf::from(path);
             if path.is_dir() {
                 segments::in_dir(&path)?
+            } else if crate::replay::is_trace_file(&path) {
+                return trace_report(&path, options.json);
             } else if path.exists() {
                 vec![path]
             } else {

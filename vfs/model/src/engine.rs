@@ -123,6 +123,11 @@ impl Engine {
                     if let Some(rate) = rule.bandwidth {
                         d.delay_ns += (c.amount as f64 / rate * 1e9) as u64;
                     }
+                    if let Some((block, extra)) = &rule.partial_block {
+                        if (c.offset | c.amount) & (block - 1) != 0 {
+                            d.delay_ns += extra.sample(&mut self.rng);
+                        }
+                    }
                 }
             }
             if matched || cached == Some(false) {

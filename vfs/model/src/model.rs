@@ -35,6 +35,9 @@ pub struct Rule {
     pub tail: Option<(f64, Dist)>,
     /// Bytes per second: `amount / rate` is added.
     pub bandwidth: Option<f64>,
+    /// A call that does not cover whole blocks of this many bytes also
+    /// pays `extra` (a block store must read the block before it writes it).
+    pub partial_block: Option<(u64, Dist)>,
 }
 
 /// The simulated local page cache: only misses pay read latency.

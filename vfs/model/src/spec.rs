@@ -3,7 +3,7 @@
 
 use crate::dist::Dist;
 use crate::model::*;
-use crate::units::{parse_duration, parse_rate};
+use crate::units::{parse_bytes, parse_duration, parse_rate};
 use serde::Deserialize;
 use std::fmt;
 use toml::Spanned;
@@ -85,6 +85,14 @@ struct RuleSpec {
     delay: Option<DistSpec>,
     tail: Option<TailSpec>,
     bandwidth: Option<S>,
+    partial_block: Option<PartialSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialSpec {
+    block: S,
+    extra: DistSpec,
 }
 
 #[derive(Deserialize)]
@@ -216,6 +224,20 @@ impl Compiler<'_> {
     fn rate(&self, value: &S, field: &str) -> Result<f64, ModelError> {
         parse_rate(value.get_ref())
             .or_else(|why| self.error(value.span(), field, format!("{:?}: {why}", value.get_ref())))
+    }
+
+    fn block(&self, value: &S, field: &str) -> Result<u64, ModelError> {
+        match parse_bytes(value.get_ref()) {
+            Ok(b) if b.is_power_of_two() => Ok(b),
+            _ => self.error(
+                value.span(),
+                field,
+                format!(
+                    "{:?}: expected a power-of-two size such as 4KiB",
+                    value.get_ref()
+                ),
+            ),
+        }
     }
 
     fn ops(&self, names: &[S], field: &str) -> Result<Vec<Op>, ModelError> {
@@ -395,6 +417,13 @@ impl Compiler<'_> {
                     .as_ref()
                     .map(|b| self.rate(b, "rule.bandwidth"))
                     .transpose()?,
+                partial_block: match &r.partial_block {
+                    None => None,
+                    Some(p) => Some((
+                        self.block(&p.block, "rule.partial_block.block")?,
+                        self.dist(&p.extra, "rule.partial_block.extra")?,
+                    )),
+                },
             });
         }
         let cache = match &spec.cache {

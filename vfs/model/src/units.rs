@@ -48,6 +48,31 @@ pub fn parse_rate(text: &str) -> Result<f64, &'static str> {
     }
 }
 
+/// Parses a size in bytes: `4096`, `4KiB`, `64KiB`, `1MiB`, `8kB`.
+pub fn parse_bytes(text: &str) -> Result<u64, &'static str> {
+    const WHY: &str = "expected a size such as 4096, 4KiB or 1MiB";
+    let text = text.trim();
+    if let Ok(n) = text.parse::<u64>() {
+        return Ok(n);
+    }
+    let (number, unit) = split_number(text).ok_or(WHY)?;
+    let scale = match unit {
+        "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(WHY),
+    };
+    let bytes = number * scale;
+    if bytes >= 1.0 && bytes <= 1e12 {
+        Ok(bytes as u64)
+    } else {
+        Err("out of range (1 B to 1 TB)")
+    }
+}
+
 fn split_number(text: &str) -> Option<(f64, &str)> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;

@@ -93,7 +93,11 @@ pub struct Header {
     pub faults: AtomicU64,
     /// Transaction ids handed out (the next id is this plus one).
     pub txn_ids: AtomicU64,
-    pub reserved: [AtomicU64; 7],
+    /// Calls written to the trace file (VFSCOPE_TRACE), and lost because
+    /// its writer could not keep up.
+    pub trace_records: AtomicU64,
+    pub trace_dropped: AtomicU64,
+    pub reserved: [AtomicU64; 5],
 }
 
 /// Bytes of a latency-model request in the control block.

@@ -33,6 +33,8 @@ mod process;
 mod reader;
 mod record;
 mod snapshot;
+pub mod trace;
+mod trace_view;
 mod writer;
 
 pub use control::RequestOutcome;

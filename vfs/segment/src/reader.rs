@@ -234,6 +234,8 @@ impl SegmentReader {
                 open_files: h.open_file_overflow.load(Relaxed),
                 faults: h.faults.load(Relaxed),
             },
+            trace_records: h.trace_records.load(Relaxed),
+            trace_dropped: h.trace_dropped.load(Relaxed),
         }
     }
 }
@@ -257,21 +259,25 @@ fn registrations(l: &Layout) -> Vec<(String, String)> {
 }
 
 fn dbs(l: &Layout) -> Vec<DbInfo> {
-    l.dbs
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.state.load(Acquire) == DB_READY)
-        .map(|(i, e)| {
-            let len = e.path_len.load(Relaxed) as usize;
-            let kept = len.min(DB_PATH_BYTES);
-            DbInfo {
-                index: i as u16,
-                path: String::from_utf8_lossy(&load_words(&e.path, kept)).into_owned(),
-                truncated: len > DB_PATH_BYTES,
-                page_size: e.page_size.load(Relaxed),
-            }
+    (0..MAX_DBS as u16).filter_map(|i| l.db_info(i)).collect()
+}
+
+impl Layout {
+    /// Row `index` of the database table, once it is written.
+    pub fn db_info(&self, index: u16) -> Option<DbInfo> {
+        let e = self.dbs.get(index as usize)?;
+        if e.state.load(Acquire) != DB_READY {
+            return None;
+        }
+        let len = e.path_len.load(Relaxed) as usize;
+        let kept = len.min(DB_PATH_BYTES);
+        Some(DbInfo {
+            index,
+            path: String::from_utf8_lossy(&load_words(&e.path, kept)).into_owned(),
+            truncated: len > DB_PATH_BYTES,
+            page_size: e.page_size.load(Relaxed),
         })
-        .collect()
+    }
 }
 
 /// A histogram ref's buckets: `None` for the shared overflow histogram.

@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub slow_total: u64,
     pub open_files: Vec<OpenFileInfo>,
     pub overflow: Overflow,
+    /// Calls written to a trace file, and lost on the way (0 without one).
+    pub trace_records: u64,
+    pub trace_dropped: u64,
 }
 
 /// The latency model as the segment shows it.

@@ -22,6 +22,10 @@ pub struct Config {
     /// The latency model to start with: `off`, a preset name, a model
     /// file's path, or TOML text; `None` for none.
     pub latency: Option<String>,
+    /// Record every call into this trace file (`VFSCOPE_TRACE`).
+    pub trace: Option<PathBuf>,
+    /// Slots of the trace queue (`VFSCOPE_TRACE_BUFFER`).
+    pub trace_buffer: usize,
 }
 
 impl Default for Config {
@@ -31,6 +35,8 @@ impl Default for Config {
             slow_threshold: DEFAULT_SLOW,
             block_size: DEFAULT_BLOCK_SIZE,
             latency: None,
+            trace: None,
+            trace_buffer: crate::trace::DEFAULT_BUFFER,
         }
     }
 }
@@ -54,6 +60,23 @@ impl Config {
         // Checked when recording starts: a bad model is one line on stderr
         // and no injection, never a reason to stop recording.
         config.latency = env_string("VFSCOPE_LATENCY")?;
+        config.trace = env_string("VFSCOPE_TRACE")?
+            .filter(|t| !t.is_empty())
+            .map(PathBuf::from);
+        if let Some(value) = env_string("VFSCOPE_TRACE_BUFFER")? {
+            config.trace_buffer = value
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| n.is_power_of_two() && (2..=1 << 24).contains(n))
+                .ok_or_else(|| {
+                    SegmentError::bad_value(
+                        "VFSCOPE_TRACE_BUFFER",
+                        &value,
+                        "expected a power of two from 2 to 16777216 (calls the trace queue holds)",
+                    )
+                })?;
+        }
         Ok(config)
     }
 }

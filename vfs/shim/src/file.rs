@@ -115,6 +115,7 @@ impl FileState {
                 let latency = call.latency_ns();
                 let cell = layout.cell_at(*entry);
                 cell.record(call.rc, bytes, latency);
+                trace_call(op, kind, self.db, call, latency, offset, size);
                 if call.injected != 0 {
                     call.record_injection(cell.cell);
                     self.txn.injected(call.delay_ns);
@@ -592,10 +593,30 @@ pub fn record_call(
 ) {
     let latency = call.latency_ns();
     layout.record_call(op, kind, db, call.rc, bytes, latency);
+    trace_call(op, kind, db, call, latency, offset, size);
     if call.injected != 0 {
         call.record_injection(layout.cell(op, kind, db));
     }
     record_if_slow(layout, op, kind, db, call, latency, offset, size);
+}
+
+/// Adds the call to the trace file's queue, when tracing.
+#[inline(always)]
+fn trace_call(op: Op, kind: FileKind, db: u16, call: Timed, latency: u64, offset: u64, size: u32) {
+    if let Some(tracer) = crate::trace::tracer() {
+        tracer.push(&vfscope_segment::trace::TracedCall {
+            start_ns: call.start_ns(),
+            latency_ns: latency,
+            offset,
+            delay_ns: call.delay_ns,
+            size,
+            rc: call.rc,
+            tid: txn::thread_id(),
+            op,
+            kind,
+            db,
+        });
+    }
 }
 
 /// Adds the call to the slow-call ring if it took at least the threshold.

@@ -271,7 +271,10 @@ pub unsafe extern "C" fn x_lock(file: *mut sqlite3_file, target: c_int) -> c_int
         );
         rc = call.rc;
         with_layout(|layout| {
-            state.record(layout, Op::Lock, call, 0, 0, 0);
+            // The level asked for and the level before, where I/O calls
+            // keep their offset and size (the trace and slow calls show them).
+            let from = levels.map_or(0, |(from, _)| from as u32);
+            state.record(layout, Op::Lock, call, 0, target.max(0) as u64, from);
             // SAFETY: every traced file points at its VfsState, which is
             // leaked at registration and so outlives every file.
             let unix_rules = unsafe { (*state.vfs).unix_lock_rules };
@@ -297,7 +300,10 @@ pub unsafe extern "C" fn x_unlock(file: *mut sqlite3_file, target: c_int) -> c_i
         );
         rc = call.rc;
         with_layout(|layout| {
-            state.record(layout, Op::Unlock, call, 0, 0, 0);
+            // The level asked for and the level before, where I/O calls
+            // keep their offset and size (the trace and slow calls show them).
+            let from = levels.map_or(0, |(from, _)| from as u32);
+            state.record(layout, Op::Unlock, call, 0, target.max(0) as u64, from);
             state.unlocked(layout, level(target), call.rc, call);
         });
     });

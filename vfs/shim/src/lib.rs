@@ -33,6 +33,7 @@ mod latency;
 mod pragma;
 mod recorder;
 mod tables;
+mod trace;
 mod txn;
 mod vfs;
 

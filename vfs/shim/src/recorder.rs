@@ -84,11 +84,13 @@ pub fn start(
         Some(dir) => dir.clone(),
         None => vfscope_segment::default_dir()?,
     };
-    let writer = SegmentWriter::create(&dir, &meta(config, sqlite_version))?;
+    let process = meta(config, sqlite_version);
+    let writer = SegmentWriter::create(&dir, &process)?;
     let path = writer.path().map(PathBuf::from);
     let layout = writer.layout() as *const Layout;
     install(&mut global, writer, dir, config, sqlite_version);
     drop(global);
+    start_trace(config, &process);
     if let Some(spec) = &config.latency {
         // SAFETY: the writer now lives in GLOBAL, its mapping for good.
         let layout = unsafe { &*layout };
@@ -97,6 +99,18 @@ pub fn start(
         }
     }
     Ok(path)
+}
+
+/// Starts the trace file if asked; a failure is one stderr line.
+fn start_trace(config: &Config, meta: &ProcessMeta) {
+    let Some(path) = &config.trace else { return };
+    match crate::trace::start(path, config.trace_buffer, meta) {
+        Ok(used) => warn(&format!("tracing every call into {}", used.display())),
+        Err(e) => warn(&format!(
+            "VFSCOPE_TRACE: cannot write {}: {e}; not tracing",
+            path.display()
+        )),
+    }
 }
 
 fn meta(config: &Config, sqlite_version: &str) -> ProcessMeta {
@@ -156,6 +170,7 @@ extern "C" fn in_forked_child() {
         return;
     }
     PARENT_LAYOUT.store(parent, Release);
+    crate::trace::forget_in_child();
     if let Ok(mut global) = GLOBAL.try_lock() {
         if let Some(g) = global.as_mut() {
             if let Some(writer) = g.writer.take() {
@@ -192,6 +207,7 @@ fn layout_after_fork() -> Option<&'static Layout> {
             .store(writer.layout() as *const Layout as *mut Layout, Release);
         g.writer = Some(writer);
         FORKED.store(false, Release);
+        start_trace(&g.config, &meta);
     }
     drop(global);
     let p = HOT.layout.load(Acquire);
@@ -204,6 +220,7 @@ extern "C" fn at_exit() {
     if !p.is_null() {
         // SAFETY: as in `layout`.
         let layout = unsafe { &*p };
+        crate::trace::finish(Some(layout));
         layout
             .header
             .state

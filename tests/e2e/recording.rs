@@ -1,0 +1,139 @@
+//! Traces through the real shim: what `vfscope run --record` writes matches
+//! the segment call for call, losses under a tiny queue are counted on both
+//! sides, and replay with no model reproduces the recorded run.
+
+use std::process::Command;
+use std::time::Instant;
+use vfscope_segment::trace::read_trace;
+use vfscope_segment::{list_segments, SegmentReader};
+use vfscope_tests::{built, sqlite3};
+
+const SQL: &str = "PRAGMA journal_mode=WAL; CREATE TABLE t(k, v); \
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
+    INSERT INTO t SELECT i, randomblob(300) FROM n; \
+    INSERT INTO t VALUES (1, 2); INSERT INTO t VALUES (3, 4); SELECT count(*) FROM t;";
+
+/// `vfscope run --keep --dir DIR --record TRACE -- sqlite3 DB SQL`; returns
+/// the run's wall time in ns.
+fn record(dir: &std::path::Path, trace: &std::path::Path, env: &[(&str, &str)]) -> u64 {
+    let mut command = Command::new(built("vfscope"));
+    command
+        .args(["run", "--quiet", "--keep", "--dir"])
+        .arg(dir.join("segments"))
+        .arg("--record")
+        .arg(trace)
+        .args(["--", sqlite3()])
+        .arg(dir.join("traced.db"))
+        .arg(SQL);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let start = Instant::now();
+    let out = command.output().unwrap();
+    let wall = start.elapsed().as_nanos() as u64;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "wal\n302");
+    wall
+}
+
+fn segment(dir: &std::path::Path) -> vfscope_segment::Snapshot {
+    let segments = list_segments(&dir.join("segments")).unwrap();
+    assert_eq!(segments.len(), 1);
+    SegmentReader::open(&segments[0]).unwrap().snapshot()
+}
+
+#[test]
+fn a_recorded_trace_holds_every_call_the_segment_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace_path = dir.path().join("run.trace");
+    let wall = record(dir.path(), &trace_path, &[]);
+    let trace = read_trace(&trace_path).unwrap();
+    let snapshot = segment(dir.path());
+    let counted: u64 = snapshot.cells.iter().map(|c| c.calls()).sum();
+    let end = trace.end.expect("a complete trace");
+    assert_eq!((end.written, end.dropped), (trace.calls.len() as u64, 0));
+    assert_eq!(
+        trace.calls.len() as u64,
+        counted,
+        "one record per recorded call"
+    );
+    assert_eq!(
+        (snapshot.trace_records, snapshot.trace_dropped),
+        (counted, 0)
+    );
+    assert_eq!(trace.header.pid, snapshot.meta.pid);
+    assert_eq!(trace.db_label(snapshot.dbs[0].index), "traced.db");
+    // The trace and the segment agree op by op.
+    let from_trace = trace.snapshot_until(u64::MAX, "trace");
+    for cell in &snapshot.cells {
+        assert_eq!(
+            from_trace.calls(cell.op, cell.kind),
+            snapshot.calls(cell.op, cell.kind),
+            "{} on {}",
+            cell.op,
+            cell.kind
+        );
+    }
+    // Replay without a model is the recording itself.
+    let p = vfscope_model::replay::replay(&trace, None, 1);
+    assert_eq!(p.predicted_ns, p.recorded_ns);
+    assert!(
+        p.recorded_ns > 0 && p.recorded_ns <= wall,
+        "{} within {wall}",
+        p.recorded_ns
+    );
+
+    let report = Command::new(built("vfscope"))
+        .arg("report")
+        .arg(&trace_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success() && text.contains("sync                     wal"),
+        "{text}"
+    );
+    let json = dir.path().join("replay.json");
+    let replayed = Command::new(built("vfscope"))
+        .args(["replay"])
+        .arg(&trace_path)
+        .args(["--latency", "quorum-wal", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(json["schema"], "vfscope-replay/1");
+    assert_eq!(json["calls"].as_u64(), Some(counted));
+    assert!(json["predicted_ns"].as_u64() > json["recorded_ns"].as_u64());
+}
+
+#[test]
+fn a_tiny_queue_drops_calls_and_counts_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace_path = dir.path().join("tiny.trace");
+    record(dir.path(), &trace_path, &[("VFSCOPE_TRACE_BUFFER", "2")]);
+    let trace = read_trace(&trace_path).unwrap();
+    let snapshot = segment(dir.path());
+    let counted: u64 = snapshot.cells.iter().map(|c| c.calls()).sum();
+    let end = trace.end.expect("a complete trace");
+    assert!(end.dropped > 0, "a 2-call queue cannot keep up");
+    assert_eq!(end.written + end.dropped, counted, "nothing lost silently");
+    assert_eq!(trace.calls.len() as u64, end.written);
+    assert_eq!(snapshot.trace_dropped, end.dropped);
+    let said = Command::new(built("vfscope"))
+        .arg("report")
+        .arg(&trace_path)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&said.stderr).contains("calls dropped while recording"));
+}

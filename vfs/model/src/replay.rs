@@ -1,0 +1,249 @@
+//! What-if replay: a recorded trace run through a model in virtual time.
+//!
+//! Per thread, the gaps between its calls are kept as the app's own time;
+//! each call's latency becomes what the model makes it: a modelled latency
+//! is a deadline from the call's start (as live), so a call costs
+//! max(its local latency, the modelled one). The prediction is the
+//! recorded wall time plus the largest per-thread shift. What replay cannot
+//! know: how threads and processes would wait on each other differently
+//! (lock waits stay as recorded), and how the app would react to an
+//! injected error (such calls are counted and keep their recorded time).
+
+use crate::engine::{Call, Engine};
+use crate::model::Model;
+use std::collections::{BTreeMap, HashMap};
+use vfscope_segment::trace::{Trace, TracedCall};
+use vfscope_segment::{FileKind, LockLevel, Op};
+
+/// Added time of one op on one file kind (or one database).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Added {
+    pub calls: u64,
+    /// Calls the model gave a latency to.
+    pub charged: u64,
+    /// Time added over the recorded latency (negative: a faster model).
+    pub added_ns: i64,
+}
+
+/// A replay's result.
+#[derive(Clone, Debug, Default)]
+pub struct Prediction {
+    pub recorded_ns: u64,
+    pub predicted_ns: u64,
+    pub calls: u64,
+    pub threads: usize,
+    pub by_op: BTreeMap<(Op, FileKind), Added>,
+    pub by_db: BTreeMap<(Op, FileKind, u16), Added>,
+    /// Replication lag of each async commit.
+    pub lag_ns: Vec<u64>,
+    /// Injected errors the model returned (replay keeps those calls'
+    /// recorded time: the app's reaction cannot be replayed).
+    pub faults: u64,
+    /// Calls the recording itself delayed (a model was active then).
+    pub recorded_delayed: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+}
+
+impl Prediction {
+    /// A quantile of the replication lag.
+    pub fn lag_quantile(&self, q: f64) -> Option<u64> {
+        let mut v = self.lag_ns.clone();
+        v.sort_unstable();
+        (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * q).round() as usize])
+    }
+}
+
+/// The local latency of a recorded call: what it took without the model
+/// the recording ran under (a delayed call's latency is its deadline).
+fn local_ns(c: &TracedCall) -> u64 {
+    if c.delay_ns > 0 {
+        c.latency_ns.saturating_sub(c.delay_ns)
+    } else {
+        c.latency_ns
+    }
+}
+
+/// The page size the trace's database reads suggest.
+fn page_size(trace: &Trace) -> u32 {
+    let mut sizes: HashMap<u32, u64> = HashMap::new();
+    for c in &trace.calls {
+        if c.op == Op::Read
+            && c.kind == FileKind::MainDb
+            && c.size >= 512
+            && c.size.is_power_of_two()
+        {
+            *sizes.entry(c.size).or_default() += 1;
+        }
+    }
+    sizes
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .map_or(4096, |(s, _)| s)
+}
+
+/// Replays `trace` through `model` (`None`: no model, which reproduces the
+/// recording).
+pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
+    let mut calls: Vec<&TracedCall> = trace.calls.iter().collect();
+    calls.sort_by_key(|c| c.start_ns);
+    let first = calls.first().map_or(0, |c| c.start_ns);
+    // The process started recording before its first call.
+    let start = if calls.is_empty() {
+        trace.header.start_monotonic_ns
+    } else {
+        trace.header.start_monotonic_ns.min(first)
+    };
+    let last_end = calls.iter().map(|c| c.end_ns()).max().unwrap_or(start);
+    let end = trace.end.map_or(last_end, |e| e.end_ns.max(last_end));
+    let mut engine = model.map(|m| Engine::new(m, seed, start));
+    let page = page_size(trace);
+    let mut p = Prediction {
+        recorded_ns: end.saturating_sub(start),
+        calls: calls.len() as u64,
+        ..Prediction::default()
+    };
+    // Per thread: how far its virtual clock is ahead of the recording.
+    let mut shift: HashMap<u32, i64> = HashMap::new();
+    // Lock level per thread and database, for leases.
+    let mut levels: HashMap<(u32, u16), LockLevel> = HashMap::new();
+    for c in calls {
+        let local = local_ns(c);
+        p.recorded_delayed += (c.delay_ns > 0) as u64;
+        let ahead = shift.entry(c.tid).or_insert(0);
+        let mut latency = local;
+        let mut charged = false;
+        if let Some(engine) = engine.as_mut() {
+            let lock = match c.op {
+                Op::Lock | Op::Unlock => {
+                    let level = levels.entry((c.tid, c.db)).or_insert(LockLevel::None);
+                    let to = LockLevel::from_index(c.offset as usize).unwrap_or(LockLevel::None);
+                    let from = *level;
+                    if c.rc == 0 {
+                        *level = to;
+                    }
+                    Some((from, to))
+                }
+                _ => None,
+            };
+            let d = engine.decide(&Call {
+                op: c.op,
+                kind: c.kind,
+                db: c.db,
+                offset: c.offset,
+                amount: c.size as u64,
+                page_size: page,
+                lock,
+                now_ns: (c.start_ns as i64 + *ahead).max(0) as u64,
+            });
+            match d.cache_hit {
+                Some(true) => p.cache_hits += 1,
+                Some(false) => p.cache_misses += 1,
+                None => {}
+            }
+            if let Some(lag) = d.lag_ns {
+                p.lag_ns.push(lag);
+            }
+            if d.fault.is_some() {
+                p.faults += 1;
+            } else if d.delay_ns > 0 {
+                charged = true;
+                latency = local.max(d.delay_ns);
+            }
+        }
+        let added = latency as i64 - c.latency_ns as i64;
+        *ahead += added;
+        for entry in [
+            p.by_op.entry((c.op, c.kind)).or_default(),
+            p.by_db.entry((c.op, c.kind, c.db)).or_default(),
+        ] {
+            entry.calls += 1;
+            entry.charged += charged as u64;
+            entry.added_ns += added;
+        }
+    }
+    p.threads = shift.len();
+    let longest = shift.values().copied().max().unwrap_or(0);
+    p.predicted_ns = (p.recorded_ns as i64 + longest).max(0) as u64;
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse;
+    use vfscope_segment::trace::{TraceEnd, TraceHeader};
+
+    fn call(tid: u32, start_ns: u64, latency_ns: u64, op: Op, kind: FileKind) -> TracedCall {
+        TracedCall {
+            start_ns,
+            latency_ns,
+            offset: 0,
+            delay_ns: 0,
+            size: 4096,
+            rc: 0,
+            tid,
+            op,
+            kind,
+            db: 0,
+        }
+    }
+
+    fn trace(calls: Vec<TracedCall>, end_ns: u64) -> Trace {
+        Trace {
+            header: TraceHeader {
+                pid: 1,
+                start_realtime_ns: 0,
+                start_monotonic_ns: 1_000,
+                sqlite_version: "3.40.1".into(),
+            },
+            calls,
+            dbs: vec![(0, "/d/app.db".into())],
+            end: Some(TraceEnd {
+                end_ns,
+                written: 0,
+                dropped: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn no_model_reproduces_the_recording() {
+        let t = trace(
+            vec![
+                call(1, 2_000, 500, Op::Read, FileKind::MainDb),
+                call(2, 2_100, 700, Op::Write, FileKind::Wal),
+                call(1, 5_000, 300, Op::Sync, FileKind::Wal),
+            ],
+            9_000,
+        );
+        let p = replay(&t, None, 1);
+        assert_eq!(
+            (p.recorded_ns, p.predicted_ns, p.threads),
+            (8_000, 8_000, 2)
+        );
+    }
+
+    #[test]
+    fn modelled_latency_is_a_deadline_and_threads_shift_apart() {
+        let t = trace(
+            vec![
+                call(1, 2_000, 500, Op::Sync, FileKind::Wal),
+                call(1, 5_000, 300, Op::Sync, FileKind::Wal),
+                call(2, 3_000, 5_000, Op::Read, FileKind::MainDb),
+            ],
+            20_000,
+        );
+        let model = parse(
+            "m",
+            "[[rule]]\nops = [\"sync\"]\ndelay = { dist = \"fixed\", value = \"1us\" }\n",
+        )
+        .unwrap();
+        let p = replay(&t, Some(model), 1);
+        // Thread 1: each sync becomes 1000 ns (+500, +700); thread 2 as is.
+        assert_eq!(p.predicted_ns, 19_000 + 1_200);
+        let sync = &p.by_op[&(Op::Sync, FileKind::Wal)];
+        assert_eq!((sync.calls, sync.charged, sync.added_ns), (2, 2, 1_200));
+        assert_eq!(p.by_op[&(Op::Read, FileKind::MainDb)].charged, 0);
+    }
+}

@@ -1,0 +1,362 @@
+//! The trace file: every VFS call of one process, for `vfscope replay`,
+//! `vfscope report FILE` and `vfstop --replay`.
+//!
+//! Version 1, little-endian. A 64-byte header (magic `VFSTRACE`, version,
+//! header length, pid, process start on CLOCK_REALTIME and
+//! CLOCK_MONOTONIC, SQLite version), then records, each a tag byte and a
+//! payload:
+//! - `1` call, 48 bytes: start (monotonic ns), latency ns, offset, injected
+//!   delay ns, size u32, rc i32, tid u32, op u8, file kind u8, db u16;
+//! - `2` database: index u16, path length u16, the path;
+//! - `3` end: monotonic ns at the end, calls written u64, calls dropped u64.
+//!
+//! A trace without its end record was cut short (the process was killed);
+//! the reader keeps every whole record before the cut and says so.
+
+use crate::ids::{FileKind, Op};
+use std::fmt;
+use std::io::{self, Write};
+use std::path::Path;
+
+pub const TRACE_MAGIC: [u8; 8] = *b"VFSTRACE";
+pub const TRACE_VERSION: u32 = 1;
+const HEADER_LEN: usize = 64;
+const TAG_CALL: u8 = 1;
+const TAG_DB: u8 = 2;
+const TAG_END: u8 = 3;
+const CALL_LEN: usize = 48;
+
+/// The process a trace belongs to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceHeader {
+    pub pid: u32,
+    pub start_realtime_ns: u64,
+    pub start_monotonic_ns: u64,
+    pub sqlite_version: String,
+}
+
+/// One recorded call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TracedCall {
+    /// CLOCK_MONOTONIC at the call's start.
+    pub start_ns: u64,
+    pub latency_ns: u64,
+    pub offset: u64,
+    /// Modelled latency if a latency model delayed the call, else 0.
+    pub delay_ns: u64,
+    pub size: u32,
+    pub rc: i32,
+    pub tid: u32,
+    pub op: Op,
+    pub kind: FileKind,
+    pub db: u16,
+}
+
+impl TracedCall {
+    pub fn end_ns(&self) -> u64 {
+        self.start_ns + self.latency_ns
+    }
+}
+
+/// How a trace ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceEnd {
+    /// CLOCK_MONOTONIC when the trace was closed.
+    pub end_ns: u64,
+    pub written: u64,
+    /// Calls lost because the writer could not keep up.
+    pub dropped: u64,
+}
+
+/// A whole trace, read back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub header: TraceHeader,
+    pub calls: Vec<TracedCall>,
+    /// `(index, path)` of every database the calls name.
+    pub dbs: Vec<(u16, String)>,
+    /// `None` when the trace was cut short.
+    pub end: Option<TraceEnd>,
+}
+
+impl Trace {
+    /// A database's file name, as the segment's labels give it.
+    pub fn db_label(&self, index: u16) -> String {
+        match self.dbs.iter().find(|(i, _)| *i == index) {
+            Some((_, path)) => path.rsplit('/').next().unwrap_or(path).to_string(),
+            None => "-".to_string(),
+        }
+    }
+}
+
+/// Why a file is not a usable trace.
+#[derive(Debug)]
+pub enum TraceError {
+    Io(io::Error),
+    /// Not a trace, or a version this build does not read.
+    Format(String),
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Io(e) => write!(f, "{e}"),
+            TraceError::Format(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// Writes a trace to any sink.
+pub struct TraceWriter<W: Write> {
+    out: W,
+    written: u64,
+}
+
+impl<W: Write> TraceWriter<W> {
+    pub fn new(mut out: W, header: &TraceHeader) -> io::Result<Self> {
+        let mut h = [0u8; HEADER_LEN];
+        h[..8].copy_from_slice(&TRACE_MAGIC);
+        h[8..12].copy_from_slice(&TRACE_VERSION.to_le_bytes());
+        h[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        h[16..20].copy_from_slice(&header.pid.to_le_bytes());
+        h[24..32].copy_from_slice(&header.start_realtime_ns.to_le_bytes());
+        h[32..40].copy_from_slice(&header.start_monotonic_ns.to_le_bytes());
+        let version = header.sqlite_version.as_bytes();
+        let n = version.len().min(24);
+        h[40..40 + n].copy_from_slice(&version[..n]);
+        out.write_all(&h)?;
+        Ok(TraceWriter { out, written: 0 })
+    }
+
+    pub fn call(&mut self, c: &TracedCall) -> io::Result<()> {
+        let mut r = [0u8; 1 + CALL_LEN];
+        r[0] = TAG_CALL;
+        r[1..9].copy_from_slice(&c.start_ns.to_le_bytes());
+        r[9..17].copy_from_slice(&c.latency_ns.to_le_bytes());
+        r[17..25].copy_from_slice(&c.offset.to_le_bytes());
+        r[25..33].copy_from_slice(&c.delay_ns.to_le_bytes());
+        r[33..37].copy_from_slice(&c.size.to_le_bytes());
+        r[37..41].copy_from_slice(&c.rc.to_le_bytes());
+        r[41..45].copy_from_slice(&c.tid.to_le_bytes());
+        r[45] = c.op as u8;
+        r[46] = c.kind as u8;
+        r[47..49].copy_from_slice(&c.db.to_le_bytes());
+        self.written += 1;
+        self.out.write_all(&r)
+    }
+
+    pub fn db(&mut self, index: u16, path: &str) -> io::Result<()> {
+        let path = &path.as_bytes()[..path.len().min(u16::MAX as usize)];
+        self.out.write_all(&[TAG_DB])?;
+        self.out.write_all(&index.to_le_bytes())?;
+        self.out.write_all(&(path.len() as u16).to_le_bytes())?;
+        self.out.write_all(path)
+    }
+
+    /// Writes the end record and flushes; returns the sink.
+    pub fn finish(mut self, end_ns: u64, dropped: u64) -> io::Result<W> {
+        let mut r = [0u8; 25];
+        r[0] = TAG_END;
+        r[1..9].copy_from_slice(&end_ns.to_le_bytes());
+        r[9..17].copy_from_slice(&self.written.to_le_bytes());
+        r[17..25].copy_from_slice(&dropped.to_le_bytes());
+        self.out.write_all(&r)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Reads a trace file.
+pub fn read_trace(path: &Path) -> Result<Trace, TraceError> {
+    let bytes = std::fs::read(path).map_err(TraceError::Io)?;
+    parse_trace(&bytes).map_err(|e| match e {
+        TraceError::Format(why) => TraceError::Format(format!("{}: {why}", path.display())),
+        other => other,
+    })
+}
+
+/// Whether `bytes` start like a trace.
+pub fn is_trace(bytes: &[u8]) -> bool {
+    bytes.starts_with(&TRACE_MAGIC)
+}
+
+/// Parses a whole trace. Damage after the header ends the records there
+/// (the trace reads as cut short); it never panics.
+pub fn parse_trace(bytes: &[u8]) -> Result<Trace, TraceError> {
+    let bad = |why: String| Err(TraceError::Format(why));
+    if bytes.len() < HEADER_LEN || !is_trace(bytes) {
+        return bad("not a vfscope trace (no VFSTRACE header)".into());
+    }
+    let version = u32_at(bytes, 8);
+    if version != TRACE_VERSION {
+        return bad(format!(
+            "trace format version {version}; this build reads version {TRACE_VERSION}"
+        ));
+    }
+    let header_len = u32_at(bytes, 12) as usize;
+    if header_len < HEADER_LEN || header_len > bytes.len() {
+        return bad(format!("bad header length {header_len}"));
+    }
+    let version_bytes = &bytes[40..64];
+    let end = version_bytes.iter().position(|&b| b == 0).unwrap_or(24);
+    let mut trace = Trace {
+        header: TraceHeader {
+            pid: u32_at(bytes, 16),
+            start_realtime_ns: u64_at(bytes, 24),
+            start_monotonic_ns: u64_at(bytes, 32),
+            sqlite_version: String::from_utf8_lossy(&version_bytes[..end]).into_owned(),
+        },
+        ..Trace::default()
+    };
+    let mut at = header_len;
+    while at < bytes.len() {
+        let rest = &bytes[at + 1..];
+        match bytes[at] {
+            TAG_CALL if rest.len() >= CALL_LEN => {
+                let (op, kind) = (
+                    Op::from_index(rest[44] as usize),
+                    FileKind::from_index(rest[45] as usize),
+                );
+                let (Some(op), Some(kind)) = (op, kind) else {
+                    break;
+                };
+                trace.calls.push(TracedCall {
+                    start_ns: u64_at(rest, 0),
+                    latency_ns: u64_at(rest, 8),
+                    offset: u64_at(rest, 16),
+                    delay_ns: u64_at(rest, 24),
+                    size: u32_at(rest, 32),
+                    rc: u32_at(rest, 36) as i32,
+                    tid: u32_at(rest, 40),
+                    op,
+                    kind,
+                    db: u16_at(rest, 46),
+                });
+                at += 1 + CALL_LEN;
+            }
+            TAG_DB if rest.len() >= 4 && rest.len() >= 4 + u16_at(rest, 2) as usize => {
+                let len = u16_at(rest, 2) as usize;
+                let path = String::from_utf8_lossy(&rest[4..4 + len]).into_owned();
+                trace.dbs.push((u16_at(rest, 0), path));
+                at += 1 + 4 + len;
+            }
+            TAG_END if rest.len() >= 24 => {
+                trace.end = Some(TraceEnd {
+                    end_ns: u64_at(rest, 0),
+                    written: u64_at(rest, 8),
+                    dropped: u64_at(rest, 16),
+                });
+                break;
+            }
+            _ => break,
+        }
+    }
+    Ok(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(i: u64) -> TracedCall {
+        TracedCall {
+            start_ns: 1_000 + i * 10,
+            latency_ns: 5 + i,
+            offset: i * 4096,
+            delay_ns: i % 3,
+            size: 4096,
+            rc: if i == 2 { 266 } else { 0 },
+            tid: 7 + (i % 2) as u32,
+            op: Op::ALL[(i as usize) % Op::COUNT],
+            kind: FileKind::ALL[(i as usize) % FileKind::COUNT],
+            db: (i % 5) as u16,
+        }
+    }
+
+    fn header() -> TraceHeader {
+        TraceHeader {
+            pid: 42,
+            start_realtime_ns: 1_700_000_000_000_000_000,
+            start_monotonic_ns: 900,
+            sqlite_version: "3.40.1".into(),
+        }
+    }
+
+    fn written(n: u64) -> Vec<u8> {
+        let mut w = TraceWriter::new(Vec::new(), &header()).unwrap();
+        w.db(0, "/data/app.db").unwrap();
+        for i in 0..n {
+            w.call(&call(i)).unwrap();
+        }
+        w.finish(99_999, 3).unwrap()
+    }
+
+    #[test]
+    fn a_trace_round_trips() {
+        let t = parse_trace(&written(100)).unwrap();
+        assert_eq!(t.header, header());
+        assert_eq!(t.calls, (0..100).map(call).collect::<Vec<_>>());
+        assert_eq!(t.dbs, [(0, "/data/app.db".to_string())]);
+        assert_eq!(t.db_label(0), "app.db");
+        assert_eq!(
+            t.end,
+            Some(TraceEnd {
+                end_ns: 99_999,
+                written: 100,
+                dropped: 3
+            })
+        );
+    }
+
+    #[test]
+    fn damage_is_an_error_or_a_cut_never_a_panic() {
+        let bytes = written(10);
+        for cut in 0..bytes.len() {
+            let result = parse_trace(&bytes[..cut]);
+            if cut < HEADER_LEN {
+                assert!(result.is_err());
+            } else {
+                let t = result.unwrap();
+                assert!(t.end.is_none() && t.calls.len() <= 10);
+            }
+        }
+        let mut wrong = bytes.clone();
+        wrong[8] = 9;
+        assert!(parse_trace(&wrong)
+            .unwrap_err()
+            .to_string()
+            .contains("version 9"));
+        let mut seed = 12345u64;
+        for _ in 0..2000 {
+            let mut junk = bytes.clone();
+            for _ in 0..4 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let at = (seed >> 33) as usize % junk.len();
+                junk[at] = (seed >> 17) as u8;
+            }
+            let _ = parse_trace(&junk);
+        }
+    }
+}
