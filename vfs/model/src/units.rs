@@ -66,7 +66,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, &'static str> {
         _ => return Err(WHY),
     };
     let bytes = number * scale;
-    if bytes >= 1.0 && bytes <= 1e12 {
+    if (1.0..=1e12).contains(&bytes) {
         Ok(bytes as u64)
     } else {
         Err("out of range (1 B to 1 TB)")
