@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vfstop::source::{SegmentDir, Source};
+use vfstop::source::{SegmentDir, Source, TraceReplay};
 use vfstop::state::State;
 
 const USAGE: &str = "\
@@ -17,6 +17,7 @@ vfstop: top for SQLite's storage layer (processes running under vfscope)
 
 usage: vfstop [--dir DIR] [--pid PID] [--interval SECONDS] [--latency-preset NAME]
               [--once [--json]]
+       vfstop --replay TRACE [--speed X] [--interval SECONDS]
 
   --dir DIR          segment directory (default: VFSCOPE_DIR, else
                      $XDG_RUNTIME_DIR/vfscope, else /tmp/vfscope-$UID)
@@ -25,6 +26,9 @@ usage: vfstop [--dir DIR] [--pid PID] [--interval SECONDS] [--latency-preset NAM
   --latency-preset NAME
                      the preset the L key switches a process to (default
                      cross-az; `vfscope presets` lists them)
+  --replay TRACE     play a trace recorded with `vfscope run --record` back as
+                     if its process were running now
+  --speed X          replay at X times real time (default 1)
   --once             print one screen (two samples, an interval apart) and exit
   --json             with --once: print it as JSON instead
 
@@ -38,6 +42,8 @@ struct Options {
     once: bool,
     json: bool,
     preset: String,
+    replay: Option<PathBuf>,
+    speed: f64,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
@@ -48,6 +54,8 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
         once: false,
         json: false,
         preset: "cross-az".to_string(),
+        replay: None,
+        speed: 1.0,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -82,6 +90,17 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
                     );
                 }
                 o.preset = v.clone();
+            }
+            "--replay" => o.replay = Some(PathBuf::from(value("--replay")?)),
+            "--speed" => {
+                let v = value("--speed")?;
+                o.speed = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| (0.001..=1e6).contains(s))
+                    .with_context(|| {
+                        format!("--speed {v:?} is not a factor from 0.001 to 1000000")
+                    })?;
             }
             "--once" => o.once = true,
             "--json" => o.json = true,
@@ -121,15 +140,30 @@ fn main() -> ExitCode {
 }
 
 fn run(o: Options) -> Result<()> {
-    let dir = match o.dir {
-        Some(dir) => dir,
-        None => vfscope_segment::default_dir()?,
+    let (mut source, shown): (Box<dyn Source>, String) = match &o.replay {
+        Some(trace) => (
+            Box::new(
+                TraceReplay::open(trace, o.speed)
+                    .with_context(|| format!("cannot replay {}", trace.display()))?,
+            ),
+            format!("replay of {}", trace.display()),
+        ),
+        None => {
+            let dir = match o.dir {
+                Some(dir) => dir,
+                None => vfscope_segment::default_dir()?,
+            };
+            (
+                Box::new(SegmentDir::new(&dir, o.pid)),
+                dir.display().to_string(),
+            )
+        }
     };
-    let mut source = SegmentDir::new(&dir, o.pid);
-    let mut state = State::new(dir.display().to_string(), o.interval_ms);
+    let source = source.as_mut();
+    let mut state = State::new(shown, o.interval_ms);
     state.preset = o.preset;
     if o.once {
-        return once(&mut source, &mut state, o.json);
+        return once(source, &mut state, o.json);
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
@@ -140,7 +174,7 @@ fn run(o: Options) -> Result<()> {
     let mut terminal = TerminalGuard::enter();
     vfstop::app::run(
         &mut terminal.0,
-        &mut source,
+        source,
         &mut state,
         &mut vfstop::app::TerminalEvents,
         &mut || start.elapsed(),
@@ -165,7 +199,7 @@ fn watchdog(stop: Arc<AtomicBool>) {
 }
 
 /// Two samples an interval apart, then the screen as text or JSON.
-fn once(source: &mut SegmentDir, state: &mut State, json: bool) -> Result<()> {
+fn once(source: &mut dyn Source, state: &mut State, json: bool) -> Result<()> {
     state.update(source.poll(), 0);
     std::thread::sleep(Duration::from_millis(state.interval_ms));
     state.update(source.poll(), state.interval_ms);

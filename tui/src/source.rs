@@ -104,3 +104,55 @@ impl Source for SegmentDir {
         }
     }
 }
+
+/// A recorded trace played back as if its process were running now:
+/// each poll shows the calls made up to the playback time.
+pub struct TraceReplay {
+    path: PathBuf,
+    trace: vfscope_segment::trace::Trace,
+    label: String,
+    start_ns: u64,
+    end_ns: u64,
+    speed: f64,
+    started: Option<std::time::Instant>,
+}
+
+impl TraceReplay {
+    /// Reads the trace at `path`, to play at `speed` times real time.
+    pub fn open(path: &Path, speed: f64) -> Result<Self, vfscope_segment::trace::TraceError> {
+        let trace = vfscope_segment::trace::read_trace(path)?;
+        let first = trace.calls.iter().map(|c| c.start_ns).min().unwrap_or(0);
+        let last = trace
+            .calls
+            .iter()
+            .map(|c| c.end_ns())
+            .max()
+            .unwrap_or(first);
+        Ok(TraceReplay {
+            path: path.to_path_buf(),
+            label: format!("(replay of {})", path.display()),
+            start_ns: first,
+            end_ns: trace.end.map_or(last, |e| e.end_ns.max(last)),
+            trace,
+            speed,
+            started: None,
+        })
+    }
+}
+
+impl Source for TraceReplay {
+    fn poll(&mut self) -> Vec<Sample> {
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        let played = (started.elapsed().as_nanos() as f64 * self.speed) as u64;
+        let now = self.start_ns.saturating_add(played);
+        let liveness = if now >= self.end_ns {
+            Liveness::Exited
+        } else {
+            Liveness::Running
+        };
+        vec![Sample {
+            path: self.path.clone(),
+            read: Ok((self.trace.snapshot_until(now, &self.label), liveness)),
+        }]
+    }
+}

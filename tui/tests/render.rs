@@ -363,3 +363,45 @@ fn l_asks_the_selected_process_to_switch_its_latency_model() {
         Some((2, "off".to_string()))
     );
 }
+
+#[test]
+fn a_trace_plays_back_as_a_process() {
+    use vfscope_segment::trace::{TraceHeader, TraceWriter, TracedCall};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.trace");
+    let header = TraceHeader {
+        pid: 777,
+        start_realtime_ns: 0,
+        start_monotonic_ns: 0,
+        sqlite_version: "3.40.1".into(),
+    };
+    let mut w = TraceWriter::new(std::fs::File::create(&path).unwrap(), &header).unwrap();
+    w.db(0, "/data/orders.db").unwrap();
+    for i in 0..50u64 {
+        w.call(&TracedCall {
+            start_ns: 1_000 + i * 1_000,
+            latency_ns: 900,
+            offset: i * 4096,
+            delay_ns: 0,
+            size: 4096,
+            rc: 0,
+            tid: 1,
+            op: Op::Read,
+            kind: FileKind::MainDb,
+            db: 0,
+        })
+        .unwrap();
+    }
+    w.finish(100_000, 0).unwrap();
+    // A million times real time: the whole trace plays in the first turn.
+    let mut replay = vfstop::source::TraceReplay::open(&path, 1e6).unwrap();
+    let (screen, state) = drive(&mut replay, (100, 24), 2, &[]);
+    assert!(
+        screen.contains("orders.db") && screen.contains("(replay of"),
+        "{screen}"
+    );
+    let p = &state.processes[0];
+    assert_eq!(p.pid, 777);
+    let last = &p.history.back().unwrap().1;
+    assert_eq!(last.calls(Op::Read, FileKind::MainDb), 50);
+}
