@@ -19,6 +19,9 @@ struct Json<'a> {
     slow_calls_total: u64,
     slowest_calls: Vec<SlowCall<'a>>,
     overflow: Overflow,
+    /// Calls written to trace files, and dropped (0 without `--record`).
+    trace_records: u64,
+    trace_dropped: u64,
     notes: Vec<String>,
 }
 
@@ -365,6 +368,8 @@ pub fn render(r: &Report) -> String {
             open_files: r.overflow.open_files,
             internal_faults: r.overflow.faults,
         },
+        trace_records: r.trace_records,
+        trace_dropped: r.trace_dropped,
         notes: r
             .empty_note()
             .into_iter()

@@ -66,6 +66,9 @@ pub struct Report {
     pub slow_threshold_ns: u64,
     pub block_size: u64,
     pub overflow: Overflow,
+    /// Calls written to trace files (`--record`), and dropped on the way.
+    pub trace_records: u64,
+    pub trace_dropped: u64,
     /// Segments that could not be read, with why.
     pub unreadable: Vec<(PathBuf, String)>,
 }
@@ -84,6 +87,8 @@ impl Report {
             slow_threshold_ns: 0,
             block_size: 4096,
             overflow: Overflow::default(),
+            trace_records: 0,
+            trace_dropped: 0,
             unreadable,
         };
         for (snapshot, state) in snapshots {
@@ -154,6 +159,8 @@ impl Report {
         self.overflow.hists += o.hists;
         self.overflow.open_files += o.open_files;
         self.overflow.faults += o.faults;
+        self.trace_records += s.trace_records;
+        self.trace_dropped += s.trace_dropped;
     }
 
     fn add_db_call(&mut self, s: &Snapshot, cell: &vfscope_segment::CellStats) {

@@ -293,6 +293,13 @@ fn problems(out: &mut String, report: &Report) {
             o.dbs, o.cells, o.hists, o.open_files, o.faults
         );
     }
+    if report.trace_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "\ntrace: {} calls recorded, {} dropped (the trace writer fell behind; VFSCOPE_TRACE_BUFFER holds more)",
+            report.trace_records, report.trace_dropped
+        );
+    }
     for (path, why) in &report.unreadable {
         let _ = writeln!(out, "skipped {}: {why}", path.display());
     }
