@@ -137,3 +137,56 @@ fn a_tiny_queue_drops_calls_and_counts_every_one() {
         .unwrap();
     assert!(String::from_utf8_lossy(&said.stderr).contains("calls dropped while recording"));
 }
+
+const FORKING: &str = r#"
+import os, sqlite3, sys
+db = sys.argv[1]
+c = sqlite3.connect(db)
+c.execute("CREATE TABLE t(v)")
+c.commit()
+pid = os.fork()
+if pid == 0:
+    k = sqlite3.connect(db)
+    for i in range(20):
+        k.execute("INSERT INTO t VALUES (?)", (i,))
+        k.commit()
+    k.close()
+    sys.exit(0)
+os.waitpid(pid, 0)
+print(pid, c.execute("SELECT count(*) FROM t").fetchone()[0], flush=True)
+"#;
+
+#[test]
+fn a_forked_child_records_its_own_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("fork.trace");
+    let out = vfscope_tests::vfscope_run_python(&dir.path().join("segments"), FORKING)
+        .arg(dir.path().join("fork.db"))
+        .env("VFSCOPE_TRACE", &trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    let (child, rows) = said.trim().split_once(' ').unwrap();
+    assert_eq!(rows, "20");
+    let parent = read_trace(&trace).unwrap();
+    let child_trace = read_trace(&dir.path().join(format!("fork.trace.{child}"))).unwrap();
+    assert_eq!(child_trace.header.pid.to_string(), child);
+    assert_ne!(parent.header.pid, child_trace.header.pid);
+    // sys.exit in a forked Python child skips atexit handlers only with
+    // os._exit; this child exits normally, so its trace is whole.
+    assert!(child_trace.end.is_some(), "the child's trace is complete");
+    let syncs = child_trace
+        .calls
+        .iter()
+        .filter(|c| c.op == vfscope_segment::Op::Sync)
+        .count();
+    assert!(
+        syncs >= 20,
+        "the child's commits are in its own trace: {syncs}"
+    );
+}
