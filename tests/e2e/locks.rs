@@ -101,3 +101,34 @@ fn sqlite_workload_releases_every_lock_it_takes() {
         assert_balanced(&locks);
     }
 }
+
+#[test]
+fn a_wait_through_the_busy_handler_is_one_granted_wait() {
+    own_process!(a_wait_through_the_busy_handler_is_one_granted_wait);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patient.db");
+    let a = open(&path, Some(vfscope()));
+    a.execute_batch("CREATE TABLE t(v);").unwrap();
+    let b = open(&path, Some(vfscope()));
+    // SQLite's busy handler releases the locks between attempts and sleeps:
+    // the wait must still read as one wait that got its lock.
+    b.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    a.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+        .unwrap();
+    let waiter = std::thread::spawn(move || {
+        b.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        b
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    a.execute_batch("COMMIT;").unwrap();
+    drop(waiter.join().unwrap());
+    drop(a);
+    let locks = db_view(&snapshot(), &path).locks;
+    assert!(
+        locks.busy[LockLevel::Reserved.index()] >= 1,
+        "it had to wait"
+    );
+    assert_eq!(locks.wait.count(), 1, "one wait, granted");
+    assert_eq!(locks.waits_abandoned, 0);
+    assert_balanced(&locks);
+}

@@ -3,6 +3,7 @@
 
 mod exactness;
 mod fork;
+mod grafana;
 mod latency;
 mod latency_cli;
 mod locks;

@@ -3,10 +3,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use vfscope_tests::{
-    built, first_line, free_port, have, http_get, start_serve, url_encode, Killed,
-};
+use vfscope_tests::{built, first_line, have, http_get, start_serve, Killed, Prometheus};
 
 const COMMITS: u64 = 30;
 
@@ -23,17 +20,6 @@ for i in range(int(sys.argv[2])):
 print("done", flush=True)
 sys.stdin.read()
 "#;
-
-/// The value of a single-series instant query, once Prometheus has one.
-fn query(port: u16, promql: &str) -> Option<f64> {
-    let (status, body) =
-        http_get(port, &format!("/api/v1/query?query={}", url_encode(promql))).ok()?;
-    if status != 200 {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-    json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-}
 
 #[test]
 fn prometheus_scrapes_what_the_workload_did() {
@@ -72,49 +58,18 @@ fn prometheus_scrapes_what_the_workload_did() {
     let (index_status, index) = http_get(serve_port, "/").unwrap();
     assert!(index_status == 200 && index.contains("/metrics"));
 
-    let prometheus_port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vfscope\n    static_configs:\n      - targets: ['127.0.0.1:{serve_port}']\n"
-        ),
-    )
-    .unwrap();
-    let _prometheus = Killed(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-
+    let prometheus = Prometheus::start(dir.path(), serve_port);
     let commits = r#"sum(vfscope_wal_commits_total{job="vfscope",db="scraped.db"})"#;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let value = loop {
-        if let Some(v) = query(prometheus_port, commits) {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "Prometheus never had {commits}");
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let value = prometheus.wait_for(commits);
     assert_eq!(value as u64, COMMITS + 1, "the inserts and CREATE TABLE");
-    let syncs = query(
-        prometheus_port,
-        r#"sum(vfscope_vfs_operations_total{op="sync",file_kind="wal"})"#,
-    )
-    .unwrap();
+    let syncs = prometheus
+        .value(r#"sum(vfscope_vfs_operations_total{op="sync",file_kind="wal"})"#)
+        .unwrap();
     assert!(
         syncs as u64 > COMMITS,
         "synchronous=FULL syncs each commit: {syncs}"
     );
-    let info = query(prometheus_port, "count(vfscope_process_info)").unwrap();
+    let info = prometheus.value("count(vfscope_process_info)").unwrap();
     assert_eq!(info, 1.0);
 
     // When the process exits, its series go.

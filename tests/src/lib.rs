@@ -3,8 +3,10 @@
 //! the process's own segment read back the way other processes read it.
 
 mod otlp_receiver;
+mod prometheus;
 mod serve;
 pub use otlp_receiver::{OtlpReceiver, Received};
+pub use prometheus::Prometheus;
 pub use serve::{start_serve, Killed, Serve};
 
 use rusqlite::{Connection, OpenFlags};

@@ -8,6 +8,7 @@
 use crate::ffi::*;
 use crate::txn::{self, TxnTracker};
 use crate::vfs::VfsState;
+use crate::wait::LockWait;
 use crate::{clock, recorder};
 use std::os::raw::c_void;
 use vfscope_segment::layout::{OpenFile, Shape};
@@ -34,8 +35,7 @@ pub struct FileState {
     open_row: Option<(u16, *const Layout)>,
     lock: LockLevel,
     level_since_ns: u64,
-    /// When the first BUSY of a wait happened; 0 when not waiting.
-    waiting_since_ns: u64,
+    wait: LockWait,
     shm_shared: u8,
     shm_exclusive: u8,
     shm_since_ns: [u64; SQLITE_SHM_NLOCK as usize],
@@ -58,7 +58,7 @@ impl FileState {
             open_row: None,
             lock: LockLevel::None,
             level_since_ns: 0,
-            waiting_since_ns: 0,
+            wait: LockWait::default(),
             shm_shared: 0,
             shm_exclusive: 0,
             shm_since_ns: [0; SQLITE_SHM_NLOCK as usize],
@@ -182,6 +182,12 @@ impl FileState {
 
     pub fn closed(&mut self, layout: &Layout, now_ns: u64) {
         self.txn.closed(layout, self.lock, now_ns);
+        if self.wait.closed() {
+            layout
+                .lock_stats(self.db)
+                .waits_abandoned
+                .fetch_add(1, Relaxed);
+        }
         layout
             .shape(self.kind, self.db)
             .closes
@@ -214,12 +220,14 @@ impl FileState {
         unix_rules: bool,
     ) {
         let stats = layout.lock_stats(self.db);
+        if self.wait.attempt(call.start_ns()) {
+            stats.waits_abandoned.fetch_add(1, Relaxed);
+        }
         if rc == SQLITE_OK {
             let mut wait_ns = 0;
-            if self.waiting_since_ns != 0 {
-                wait_ns = call.end_ns().saturating_sub(self.waiting_since_ns);
+            if let Some(waited) = self.wait.granted(target, call.end_ns()) {
+                wait_ns = waited;
                 layout.record_latency(&stats.wait_hist, wait_ns);
-                self.waiting_since_ns = 0;
             }
             if target > self.lock {
                 self.transition(layout, target, call.end_ns(), wait_ns);
@@ -228,9 +236,7 @@ impl FileState {
         }
         if rc & 0xff == SQLITE_BUSY {
             stats.busy[target.index()].fetch_add(1, Relaxed);
-            if self.waiting_since_ns == 0 {
-                self.waiting_since_ns = call.start_ns().max(1);
-            }
+            self.wait.busy(target, call.start_ns());
         }
         // unix VFSes keep the PENDING lock they took on the way to a refused
         // EXCLUSIVE (os_unix.c, unixLock), so new readers are held off.
@@ -241,14 +247,8 @@ impl FileState {
 
     /// After `xUnlock(target)` returned `rc`.
     pub fn unlocked(&mut self, layout: &Layout, target: LockLevel, rc: i32, call: Timed) {
-        if self.waiting_since_ns != 0 {
-            layout
-                .lock_stats(self.db)
-                .waits_abandoned
-                .fetch_add(1, Relaxed);
-            self.txn
-                .gave_up(layout, self.waiting_since_ns, call.start_ns());
-            self.waiting_since_ns = 0;
+        if let Some(since) = self.wait.released(call.start_ns()) {
+            self.txn.gave_up(layout, since, call.start_ns());
         }
         if rc == SQLITE_OK && target < self.lock {
             self.transition(layout, target, call.end_ns(), 0);

@@ -36,6 +36,7 @@ mod tables;
 mod trace;
 mod txn;
 mod vfs;
+mod wait;
 
 pub use api::SqliteApi;
 pub use config::{
