@@ -7,6 +7,7 @@ use crate::otlp::ExportStats;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use vfscope_segment::{list_segments, ErrorKind, Liveness, SegmentReader};
 
 /// Reads a segment directory at scrape time.
@@ -18,6 +19,10 @@ pub struct SegmentCollector {
     readers: Mutex<HashMap<PathBuf, SegmentReader>>,
     /// The OTLP exporter's counters, shown with the metrics when it runs.
     otlp: OnceLock<Arc<ExportStats>>,
+    /// Delete segments whose process has been gone this long (`None`:
+    /// never); when each was first seen gone.
+    retain: Option<Duration>,
+    gone_since: Mutex<HashMap<PathBuf, Instant>>,
 }
 
 impl SegmentCollector {
@@ -27,6 +32,8 @@ impl SegmentCollector {
             pid: None,
             readers: Mutex::new(HashMap::new()),
             otlp: OnceLock::new(),
+            retain: None,
+            gone_since: Mutex::new(HashMap::new()),
         }
     }
 
@@ -36,6 +43,36 @@ impl SegmentCollector {
             pid: Some(pid),
             ..SegmentCollector::new(dir)
         }
+    }
+
+    /// Deletes the segments of processes gone (exited or dead) for longer
+    /// than `retain`, checked at each collection: readers clean up.
+    pub fn retain_gone(mut self, retain: Duration) -> Self {
+        self.retain = Some(retain);
+        self
+    }
+
+    /// Deletes segments gone longer than the retention; returns how many.
+    fn clean(&self, gone: Vec<PathBuf>) -> usize {
+        let Some(retain) = self.retain else { return 0 };
+        let mut since = self.gone_since.lock().unwrap_or_else(|e| e.into_inner());
+        since.retain(|path, _| gone.contains(path));
+        let mut removed = 0;
+        for path in gone {
+            let first = *since.entry(path.clone()).or_insert_with(Instant::now);
+            if first.elapsed() >= retain {
+                let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+                if readers
+                    .get(&path)
+                    .is_some_and(|r| r.remove_if_gone().unwrap_or(false))
+                {
+                    readers.remove(&path);
+                    since.remove(&path);
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     /// Shows an OTLP exporter's counters on `/metrics`.
@@ -80,14 +117,18 @@ impl SegmentCollector {
     /// The metric families of the directory now.
     pub fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
         let mut live = Vec::new();
+        let mut gone = Vec::new();
         let mut states: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let unreadable = self.visit(|_, reader| {
+        let unreadable = self.visit(|path, reader| {
             let liveness = reader.liveness();
             *states.entry(liveness.name()).or_default() += 1;
             if liveness == Liveness::Running {
                 live.push(reader.snapshot());
+            } else {
+                gone.push(path.to_path_buf());
             }
         });
+        self.clean(gone);
         families(&Scrape {
             live: &live,
             segments: states,

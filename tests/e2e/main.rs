@@ -14,6 +14,7 @@ mod preload;
 mod prometheus;
 mod python;
 mod recording;
+mod torture;
 mod transactions;
 mod transparency;
 mod vfstop;

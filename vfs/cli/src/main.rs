@@ -28,11 +28,14 @@ usage:
   vfscope report [--json FILE] [--dir DIR] [PID | SEGMENT | DIR]
         the same report for a running process, a kept segment, or every
         segment of a directory (default: the segment directory)
-  vfscope serve [--listen ADDR] [--dir DIR] [--otlp]
+  vfscope serve [--listen ADDR] [--dir DIR] [--otlp] [--retain DURATION|forever]
         serve Prometheus metrics of every live process on http://ADDR/metrics
         (default 127.0.0.1:9464); --otlp also pushes metrics and transaction
         spans over OTLP/HTTP, set up by the standard OTEL_* variables
-        (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...; see README)
+        (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, ...; see README);
+        segments of processes gone for --retain (default 10m) are deleted
+  vfscope clean [--dir DIR]
+        delete the segments of processes that are gone (exited or killed)
   vfscope replay TRACE --latency MODEL [--json FILE]
         predict a recorded run's wall time under MODEL in virtual time, with
         the added time by op and file kind and the top contributors
@@ -88,6 +91,7 @@ fn dispatch(args: Vec<OsString>) -> Result<u8> {
         Some("latency") => latency_command(rest).map(|()| 0),
         Some(what @ ("replay" | "compare")) => replay_command(what, rest).map(|()| 0),
         Some("demo") if rest.is_empty() => demo::run().map(|()| 0),
+        Some("clean") => clean(rest).map(|()| 0),
         Some("--version" | "-V") => {
             println!("vfscope {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
@@ -137,6 +141,33 @@ fn run_options(args: &[OsString]) -> Result<run::Options> {
     }
     options.command.extend(args.cloned());
     Ok(options)
+}
+
+fn clean(args: &[OsString]) -> Result<()> {
+    let dir = match args {
+        [] => vfscope_segment::default_dir()?,
+        [flag, dir] if flag == "--dir" => PathBuf::from(dir),
+        _ => bail!("usage: vfscope clean [--dir DIR]"),
+    };
+    let mut removed = 0;
+    for path in vfscope_segment::list_segments(&dir)? {
+        // Other users' and unreadable files are not ours to delete.
+        let Ok(reader) = vfscope_segment::SegmentReader::open(&path) else {
+            continue;
+        };
+        let state = reader.liveness();
+        if reader.remove_if_gone()? {
+            println!(
+                "removed {} (pid {}, {})",
+                path.display(),
+                reader.pid(),
+                state.name()
+            );
+            removed += 1;
+        }
+    }
+    println!("{removed} segments removed from {}", dir.display());
+    Ok(())
 }
 
 fn replay_command(what: &str, args: &[OsString]) -> Result<()> {
@@ -220,6 +251,16 @@ fn serve_options(args: &[OsString]) -> Result<serve::Options> {
             }
             Some("--dir") => options.dir = Some(value("--dir", &mut args)?),
             Some("--otlp") => options.otlp = true,
+            Some("--retain") => {
+                let text = value("--retain", &mut args)?.to_string_lossy().into_owned();
+                options.retain = match text.as_str() {
+                    "forever" => None,
+                    _ => Some(
+                        vfscope_model::parse_duration(&text)
+                            .map_err(|why| anyhow!("--retain {text:?}: {why}, or forever"))?,
+                    ),
+                };
+            }
             _ => bail!(
                 "unknown argument {:?} for vfscope serve; see vfscope --help",
                 arg.to_string_lossy()

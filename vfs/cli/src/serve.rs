@@ -12,6 +12,8 @@ pub struct Options {
     pub listen: String,
     pub dir: Option<PathBuf>,
     pub otlp: bool,
+    /// Delete segments of processes gone this long; `None`: keep them.
+    pub retain: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -20,6 +22,7 @@ impl Default for Options {
             listen: "127.0.0.1:9464".to_string(),
             dir: None,
             otlp: false,
+            retain: Some(std::time::Duration::from_secs(600)),
         }
     }
 }
@@ -29,7 +32,11 @@ pub fn run(options: Options) -> Result<()> {
         Some(dir) => dir,
         None => vfscope_segment::default_dir()?,
     };
-    let collector = Arc::new(vfscope_exporter::SegmentCollector::new(&dir));
+    let mut collector = vfscope_exporter::SegmentCollector::new(&dir);
+    if let Some(retain) = options.retain {
+        collector = collector.retain_gone(retain);
+    }
+    let collector = Arc::new(collector);
     let exporter = if options.otlp {
         let config = OtlpConfig::from_env()
             .context("bad OpenTelemetry setting")?

@@ -401,3 +401,94 @@ fn listing_skips_files_being_created() {
     let listed = list_segments(&tmp.path().join("segs")).unwrap();
     assert!(SegmentReader::open(&listed[0]).is_ok());
 }
+
+/// A small deterministic generator for the damage tests.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 17
+    }
+}
+
+#[test]
+fn random_damage_never_panics_the_reader() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = writer(tmp.path());
+    let l = w.layout();
+    let db = l.db_index(b"/data/fuzz.db");
+    for op in [Op::Read, Op::Write, Op::Sync, Op::Lock] {
+        for i in 0..50 {
+            l.record_call(
+                op,
+                FileKind::MainDb,
+                db,
+                (i % 7) as i32,
+                4096,
+                1_000 + i * 100,
+            );
+        }
+    }
+    l.push_txn(&Transaction {
+        id: l.next_txn_id(),
+        db,
+        tid: 1,
+        start_ns: 5,
+        duration_ns: 9,
+        max_lock: LockLevel::Exclusive,
+        wrote: true,
+        wal: false,
+        outcome: TxnOutcome::Ok,
+        pages_read: 1,
+        pages_written: 2,
+        syncs: 2,
+        bytes_read: 4096,
+        bytes_written: 8192,
+        lock_wait_ns: 0,
+        injected_ns: 0,
+    });
+    let original = std::fs::read(w.path().unwrap()).unwrap();
+    let damaged = tmp.path().join("segs/damaged.seg");
+    let mut rng = Lcg(7);
+    for round in 0..300u32 {
+        let mut bytes = original.clone();
+        // Mostly the header, the tables and the directory; sometimes anywhere.
+        for _ in 0..16 {
+            let span = if rng.next().is_multiple_of(4) {
+                bytes.len()
+            } else {
+                64 * 1024
+            };
+            let at = (rng.next() as usize) % span;
+            bytes[at] = rng.next() as u8;
+        }
+        // Keep magic and version most of the time so the reader goes deep.
+        if !round.is_multiple_of(5) {
+            bytes[..12].copy_from_slice(&original[..12]);
+        }
+        if round.is_multiple_of(7) {
+            bytes.truncate((rng.next() as usize) % original.len());
+        }
+        std::fs::write(&damaged, &bytes).unwrap();
+        std::fs::set_permissions(&damaged, std::fs::Permissions::from_mode(0o600)).unwrap();
+        match SegmentReader::open(&damaged) {
+            Ok(reader) => {
+                let snapshot = reader.snapshot();
+                let _ = (snapshot.op_totals(|_, _, _| true), snapshot.locks_total());
+                let _ = (
+                    reader.transactions_since(0),
+                    reader.slow_since(0),
+                    reader.liveness(),
+                );
+                for db in &snapshot.dbs {
+                    let _ = snapshot.db_label(db.index);
+                }
+            }
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    }
+}

@@ -26,6 +26,8 @@ pub struct Config {
     pub trace: Option<PathBuf>,
     /// Slots of the trace queue (`VFSCOPE_TRACE_BUFFER`).
     pub trace_buffer: usize,
+    /// Test hook: recording this op panics (`VFSCOPE_TEST_PANIC`).
+    pub test_panic: Option<vfscope_segment::Op>,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             latency: None,
             trace: None,
             trace_buffer: crate::trace::DEFAULT_BUFFER,
+            test_panic: None,
         }
     }
 }
@@ -56,6 +59,16 @@ impl Config {
         if let Some(value) = env_string("VFSCOPE_BLOCK_SIZE")? {
             config.block_size = parse_block_size(&value)
                 .map_err(|why| SegmentError::bad_value("VFSCOPE_BLOCK_SIZE", &value, why))?;
+        }
+        if let Some(value) = env_string("VFSCOPE_TEST_PANIC")? {
+            config.test_panic =
+                Some(vfscope_segment::Op::from_name(value.trim()).ok_or_else(|| {
+                    SegmentError::bad_value(
+                        "VFSCOPE_TEST_PANIC",
+                        &value,
+                        "expected an op name such as read",
+                    )
+                })?);
         }
         // Checked when recording starts: a bad model is one line on stderr
         // and no injection, never a reason to stop recording.

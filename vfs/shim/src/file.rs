@@ -103,6 +103,7 @@ impl FileState {
         if !std::ptr::eq(self.cells.segment, layout) {
             self.cells = CellCache::for_segment(layout);
         }
+        recorder::test_panic(op);
         if call.rc != SQLITE_OK && op != Op::FileControl && ResultClass::of_rc(call.rc).is_error() {
             self.note_failure(call.rc);
         }
@@ -591,6 +592,7 @@ pub fn record_call(
     offset: u64,
     size: u32,
 ) {
+    recorder::test_panic(op);
     let latency = call.latency_ns();
     layout.record_call(op, kind, db, call.rc, bytes, latency);
     trace_call(op, kind, db, call, latency, offset, size);

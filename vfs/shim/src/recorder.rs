@@ -19,12 +19,15 @@ struct Hot {
     layout: AtomicPtr<Layout>,
     slow_ns: AtomicU64,
     block_size: AtomicU64,
+    /// Test hook (`VFSCOPE_TEST_PANIC`): recording this op panics.
+    panic_op: AtomicU64,
 }
 
 static HOT: Hot = Hot {
     layout: AtomicPtr::new(std::ptr::null_mut()),
     slow_ns: AtomicU64::new(u64::MAX),
     block_size: AtomicU64::new(4096),
+    panic_op: AtomicU64::new(u64::MAX),
 };
 /// The parent's segment, in a forked child that has not recorded yet.
 static PARENT_LAYOUT: AtomicPtr<Layout> = AtomicPtr::new(std::ptr::null_mut());
@@ -61,6 +64,22 @@ pub fn layout() -> Option<&'static Layout> {
 #[inline]
 pub fn slow_threshold_ns() -> u64 {
     HOT.slow_ns.load(Relaxed)
+}
+
+/// The test hook of `VFSCOPE_TEST_PANIC`: panics while recording `op` if
+/// asked to, so tests can check that a fault inside vfscope never reaches
+/// the host (the trampolines catch it and fall back to passthrough).
+#[inline(always)]
+pub fn test_panic(op: vfscope_segment::Op) {
+    if HOT.panic_op.load(Relaxed) == op as u64 {
+        forced_panic(op);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn forced_panic(op: vfscope_segment::Op) {
+    panic!("VFSCOPE_TEST_PANIC: forced panic while recording {op}");
 }
 
 /// The modelled backend block size in bytes.
@@ -134,6 +153,8 @@ fn install(
         Relaxed,
     );
     HOT.block_size.store(config.block_size, Relaxed);
+    HOT.panic_op
+        .store(config.test_panic.map_or(u64::MAX, |op| op as u64), Relaxed);
     HOT.layout
         .store(writer.layout() as *const Layout as *mut Layout, Release);
     *global = Some(Global {
