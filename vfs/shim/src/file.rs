@@ -5,14 +5,15 @@
 //! calls on it), so this state is plain fields; only the segment it reports
 //! to is shared, through atomics.
 
+use crate::calls::{record_call, record_if_slow, trace_call, Timed};
 use crate::ffi::*;
-use crate::txn::{self, TxnTracker};
+use crate::recorder;
+use crate::txn::TxnTracker;
 use crate::vfs::VfsState;
 use crate::wait::LockWait;
-use crate::{clock, recorder};
 use std::os::raw::c_void;
 use vfscope_segment::layout::{OpenFile, Shape};
-use vfscope_segment::{FileKind, Layout, LockLevel, Op, ResultClass, SlowCall, DB_NONE};
+use vfscope_segment::{FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE};
 
 /// The file SQLite allocates for vfscope: `szOsFile` is the offset of `real`
 /// plus the parent's `szOsFile`, so the real file fits at the end.
@@ -530,123 +531,6 @@ impl CellCache {
             segment,
             slots: [0; IO_OPS],
         }
-    }
-}
-
-/// Start and end of one forwarded call in clock ticks, its result, and
-/// what the latency model did to it.
-#[derive(Clone, Copy, Debug)]
-pub struct Timed {
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-    pub rc: i32,
-    /// The modelled latency (0 when none).
-    pub delay_ns: u64,
-    /// [`Timed::MODELLED`], [`Timed::FAULTED`], [`Timed::SLEPT`] bits.
-    pub injected: u8,
-}
-
-impl Timed {
-    /// A latency model saw the call.
-    pub const MODELLED: u8 = 1;
-    /// The result is an injected error; the real method did not run.
-    pub const FAULTED: u8 = 2;
-    /// The call waited for its modelled latency.
-    pub const SLEPT: u8 = 4;
-
-    /// Records what the model did into `cell`.
-    #[cold]
-    pub fn record_injection(&self, cell: &vfscope_segment::layout::Cell) {
-        let actual = if self.injected & Timed::SLEPT != 0 {
-            self.latency_ns()
-        } else {
-            0
-        };
-        cell.record_injection(self.delay_ns, actual, self.injected & Timed::FAULTED != 0);
-    }
-
-    #[inline]
-    pub fn latency_ns(&self) -> u64 {
-        clock::ticks_to_ns(self.end.saturating_sub(self.start))
-    }
-
-    pub fn start_ns(&self) -> u64 {
-        clock::ticks_to_time(self.start)
-    }
-
-    pub fn end_ns(&self) -> u64 {
-        clock::ticks_to_time(self.end)
-    }
-}
-
-/// Records a call: its cell, and the slow-call ring when slow enough.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-pub fn record_call(
-    layout: &Layout,
-    op: Op,
-    kind: FileKind,
-    db: u16,
-    call: Timed,
-    bytes: u64,
-    offset: u64,
-    size: u32,
-) {
-    recorder::test_panic(op);
-    let latency = call.latency_ns();
-    layout.record_call(op, kind, db, call.rc, bytes, latency);
-    trace_call(op, kind, db, call, latency, offset, size);
-    if call.injected != 0 {
-        call.record_injection(layout.cell(op, kind, db));
-    }
-    record_if_slow(layout, op, kind, db, call, latency, offset, size);
-}
-
-/// Adds the call to the trace file's queue, when tracing.
-#[inline(always)]
-fn trace_call(op: Op, kind: FileKind, db: u16, call: Timed, latency: u64, offset: u64, size: u32) {
-    if let Some(tracer) = crate::trace::tracer() {
-        tracer.push(&vfscope_segment::trace::TracedCall {
-            start_ns: call.start_ns(),
-            latency_ns: latency,
-            offset,
-            delay_ns: call.delay_ns,
-            size,
-            rc: call.rc,
-            tid: txn::thread_id(),
-            op,
-            kind,
-            db,
-        });
-    }
-}
-
-/// Adds the call to the slow-call ring if it took at least the threshold.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-fn record_if_slow(
-    layout: &Layout,
-    op: Op,
-    kind: FileKind,
-    db: u16,
-    call: Timed,
-    latency: u64,
-    offset: u64,
-    size: u32,
-) {
-    if latency >= recorder::slow_threshold_ns() {
-        layout.push_slow(&SlowCall {
-            op,
-            kind,
-            db,
-            start_ns: call.start_ns(),
-            latency_ns: latency,
-            offset,
-            size,
-            rc: call.rc,
-            tid: txn::thread_id(),
-            txn: txn::current_id(),
-        });
     }
 }
 

@@ -6,10 +6,11 @@
 //! switches vfscope to plain passthrough and never changes a result or
 //! unwinds into SQLite.
 
+use crate::calls::{timed, timed_modelled, Timed};
 use crate::clock::now_ticks;
 use crate::ffi::*;
-use crate::file::{FileState, Timed, TracedFile};
-use crate::{latency, recorder};
+use crate::file::{FileState, TracedFile};
+use crate::recorder;
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vfscope_segment::{FileKind, Layout, LockLevel, Op};
@@ -37,58 +38,6 @@ unsafe fn parts<'a>(
 pub(crate) fn guarded(what: &'static str, body: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(body)).is_err() {
         recorder::degrade(what);
-    }
-}
-
-/// Times one forwarded call.
-#[inline(always)]
-pub(crate) fn timed(call: impl FnOnce() -> c_int) -> Timed {
-    let start = now_ticks();
-    let rc = call();
-    Timed {
-        start,
-        end: now_ticks(),
-        rc,
-        delay_ns: 0,
-        injected: 0,
-    }
-}
-
-/// Times one forwarded call that the latency model may delay or fail:
-/// `describe` gets the call's start (monotonic ns). An injected error
-/// replaces the real call; a modelled latency is waited out from the start,
-/// so the real call's own time counts towards it.
-#[inline(always)]
-pub(crate) fn timed_modelled(
-    describe: impl FnOnce(u64) -> vfscope_model::Call,
-    call: impl FnOnce() -> c_int,
-) -> Timed {
-    let start = now_ticks();
-    let Some(plan) = latency::plan(describe) else {
-        let rc = call();
-        return Timed {
-            start,
-            end: now_ticks(),
-            rc,
-            delay_ns: 0,
-            injected: 0,
-        };
-    };
-    let (rc, faulted) = match plan.decision.fault {
-        Some(rc) => (rc, true),
-        None => (call(), false),
-    };
-    let delay_ns = plan.decision.delay_ns;
-    let slept = plan.sleep && delay_ns > 0;
-    if slept {
-        latency::wait_until(plan.start_ns + delay_ns);
-    }
-    Timed {
-        start,
-        end: now_ticks(),
-        rc,
-        delay_ns,
-        injected: Timed::MODELLED | (faulted as u8 * Timed::FAULTED) | (slept as u8 * Timed::SLEPT),
     }
 }
 

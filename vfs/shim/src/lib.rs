@@ -24,6 +24,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod api;
+mod calls;
 mod clock;
 mod config;
 pub mod ffi;

@@ -3,10 +3,12 @@
 //! parent's file in a [`TracedFile`].
 
 use crate::api::SqliteApi;
+use crate::calls::{record_call, Timed};
+use crate::calls::{timed, timed_modelled};
 use crate::config::Error;
 use crate::ffi::*;
-use crate::file::{record_call, FileState, Timed, TracedFile};
-use crate::io::{guarded, timed, timed_modelled};
+use crate::file::{FileState, TracedFile};
+use crate::io::guarded;
 use crate::{recorder, tables};
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};

@@ -1,0 +1,184 @@
+//! One forwarded call as vfscope records it: its timing ([`Timed`]), its
+//! cell, the slow-call ring and the trace queue.
+
+use crate::clock::now_ticks;
+use crate::{clock, latency, recorder, txn};
+use std::os::raw::c_int;
+use vfscope_segment::{FileKind, Layout, Op, SlowCall};
+
+/// Start and end of one forwarded call in clock ticks, its result, and
+/// what the latency model did to it.
+#[derive(Clone, Copy, Debug)]
+pub struct Timed {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub rc: i32,
+    /// The modelled latency (0 when none).
+    pub delay_ns: u64,
+    /// [`Timed::MODELLED`], [`Timed::FAULTED`], [`Timed::SLEPT`] bits.
+    pub injected: u8,
+}
+
+impl Timed {
+    /// A latency model saw the call.
+    pub const MODELLED: u8 = 1;
+    /// The result is an injected error; the real method did not run.
+    pub const FAULTED: u8 = 2;
+    /// The call waited for its modelled latency.
+    pub const SLEPT: u8 = 4;
+
+    /// Records what the model did into `cell`.
+    #[cold]
+    pub fn record_injection(&self, cell: &vfscope_segment::layout::Cell) {
+        let actual = if self.injected & Timed::SLEPT != 0 {
+            self.latency_ns()
+        } else {
+            0
+        };
+        cell.record_injection(self.delay_ns, actual, self.injected & Timed::FAULTED != 0);
+    }
+
+    #[inline]
+    pub fn latency_ns(&self) -> u64 {
+        clock::ticks_to_ns(self.end.saturating_sub(self.start))
+    }
+
+    pub fn start_ns(&self) -> u64 {
+        clock::ticks_to_time(self.start)
+    }
+
+    pub fn end_ns(&self) -> u64 {
+        clock::ticks_to_time(self.end)
+    }
+}
+
+/// Records a call: its cell, and the slow-call ring when slow enough.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn record_call(
+    layout: &Layout,
+    op: Op,
+    kind: FileKind,
+    db: u16,
+    call: Timed,
+    bytes: u64,
+    offset: u64,
+    size: u32,
+) {
+    recorder::test_panic(op);
+    let latency = call.latency_ns();
+    layout.record_call(op, kind, db, call.rc, bytes, latency);
+    trace_call(op, kind, db, call, latency, offset, size);
+    if call.injected != 0 {
+        call.record_injection(layout.cell(op, kind, db));
+    }
+    record_if_slow(layout, op, kind, db, call, latency, offset, size);
+}
+
+/// Adds the call to the trace file's queue, when tracing.
+#[inline(always)]
+pub(crate) fn trace_call(
+    op: Op,
+    kind: FileKind,
+    db: u16,
+    call: Timed,
+    latency: u64,
+    offset: u64,
+    size: u32,
+) {
+    if let Some(tracer) = crate::trace::tracer() {
+        tracer.push(&vfscope_segment::trace::TracedCall {
+            start_ns: call.start_ns(),
+            latency_ns: latency,
+            offset,
+            delay_ns: call.delay_ns,
+            size,
+            rc: call.rc,
+            tid: txn::thread_id(),
+            op,
+            kind,
+            db,
+        });
+    }
+}
+
+/// Adds the call to the slow-call ring if it took at least the threshold.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_if_slow(
+    layout: &Layout,
+    op: Op,
+    kind: FileKind,
+    db: u16,
+    call: Timed,
+    latency: u64,
+    offset: u64,
+    size: u32,
+) {
+    if latency >= recorder::slow_threshold_ns() {
+        layout.push_slow(&SlowCall {
+            op,
+            kind,
+            db,
+            start_ns: call.start_ns(),
+            latency_ns: latency,
+            offset,
+            size,
+            rc: call.rc,
+            tid: txn::thread_id(),
+            txn: txn::current_id(),
+        });
+    }
+}
+
+/// Times one forwarded call.
+#[inline(always)]
+pub(crate) fn timed(call: impl FnOnce() -> c_int) -> Timed {
+    let start = now_ticks();
+    let rc = call();
+    Timed {
+        start,
+        end: now_ticks(),
+        rc,
+        delay_ns: 0,
+        injected: 0,
+    }
+}
+
+/// Times one forwarded call that the latency model may delay or fail:
+/// `describe` gets the call's start (monotonic ns). An injected error
+/// replaces the real call; a modelled latency is waited out from the start,
+/// so the real call's own time counts towards it.
+#[inline(always)]
+pub(crate) fn timed_modelled(
+    describe: impl FnOnce(u64) -> vfscope_model::Call,
+    call: impl FnOnce() -> c_int,
+) -> Timed {
+    let start = now_ticks();
+    let Some(plan) = latency::plan(describe) else {
+        let rc = call();
+        return Timed {
+            start,
+            end: now_ticks(),
+            rc,
+            delay_ns: 0,
+            injected: 0,
+        };
+    };
+    let (rc, faulted) = match plan.decision.fault {
+        Some(rc) => (rc, true),
+        None => (call(), false),
+    };
+    let delay_ns = plan.decision.delay_ns;
+    let slept = plan.sleep && delay_ns > 0;
+    if slept {
+        latency::wait_until(plan.start_ns + delay_ns);
+    }
+    Timed {
+        start,
+        end: now_ticks(),
+        rc,
+        delay_ns,
+        injected: Timed::MODELLED | (faulted as u8 * Timed::FAULTED) | (slept as u8 * Timed::SLEPT),
+    }
+}
