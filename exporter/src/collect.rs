@@ -2,7 +2,7 @@
 //! and only live processes are exported, as constant metrics (the client
 //! libraries' Collector pattern) — series of an exited process simply stop.
 
-use crate::families::{families, Scrape};
+use crate::families::{families, text, Scrape};
 use crate::otlp::ExportStats;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -89,47 +89,74 @@ impl SegmentCollector {
     /// process in `for_pid` mode), keeping them mapped between calls;
     /// returns how many could not be read.
     pub(crate) fn visit(&self, mut f: impl FnMut(&Path, &SegmentReader)) -> u64 {
-        let paths = list_segments(&self.dir).unwrap_or_default();
         let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        let unreadable = self.refresh(&mut readers);
+        for (path, reader) in self.mine(&readers) {
+            f(path, reader);
+        }
+        unreadable
+    }
+
+    /// Maps new segments, forgets vanished ones; returns how many could
+    /// not be read.
+    fn refresh(&self, readers: &mut HashMap<PathBuf, SegmentReader>) -> u64 {
+        let paths = list_segments(&self.dir).unwrap_or_default();
         readers.retain(|path, _| paths.contains(path));
         let mut unreadable = 0;
         for path in paths {
-            if !readers.contains_key(&path) {
-                match SegmentReader::open(&path) {
-                    Ok(reader) => {
-                        readers.insert(path.clone(), reader);
-                    }
-                    Err(e) if e.kind() == ErrorKind::NotOwned => continue,
-                    Err(_) => {
-                        unreadable += 1;
-                        continue;
-                    }
-                }
+            if readers.contains_key(&path) {
+                continue;
             }
-            let reader = &readers[&path];
-            if self.pid.is_none_or(|pid| pid == reader.pid()) {
-                f(&path, reader);
+            match SegmentReader::open(&path) {
+                Ok(reader) => {
+                    readers.insert(path, reader);
+                }
+                Err(e) if e.kind() == ErrorKind::NotOwned => {}
+                Err(_) => unreadable += 1,
             }
         }
         unreadable
     }
 
+    /// The segments to show (one process's in `for_pid` mode), by path.
+    fn mine<'a>(
+        &self,
+        readers: &'a HashMap<PathBuf, SegmentReader>,
+    ) -> Vec<(&'a PathBuf, &'a SegmentReader)> {
+        let mut out: Vec<_> = readers
+            .iter()
+            .filter(|(_, r)| self.pid.is_none_or(|pid| pid == r.pid()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+
     /// The metric families of the directory now.
     pub fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
-        let mut live = Vec::new();
+        self.scrape(families)
+    }
+
+    /// Reads the directory (cleaning up what is gone) and hands the scrape
+    /// to `output`.
+    fn scrape<T>(&self, output: impl FnOnce(&Scrape) -> T) -> T {
         let mut gone = Vec::new();
+        let mut running = Vec::new();
         let mut states: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let unreadable = self.visit(|path, reader| {
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        let unreadable = self.refresh(&mut readers);
+        for (path, reader) in self.mine(&readers) {
             let liveness = reader.liveness();
             *states.entry(liveness.name()).or_default() += 1;
             if liveness == Liveness::Running {
-                live.push(reader.snapshot());
+                running.push(reader);
             } else {
-                gone.push(path.to_path_buf());
+                gone.push(path.clone());
             }
-        });
+        }
+        let live = snapshots(&running);
+        drop(readers);
         self.clean(gone);
-        families(&Scrape {
+        output(&Scrape {
             live: &live,
             segments: states,
             unreadable,
@@ -139,11 +166,30 @@ impl SegmentCollector {
 
     /// The families in Prometheus's text format.
     pub fn render(&self) -> String {
-        use prometheus::Encoder;
-        let mut out = Vec::new();
-        prometheus::TextEncoder::new()
-            .encode(&self.collect(), &mut out)
-            .expect("encoding into memory does not fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        self.scrape(text)
     }
+}
+
+/// Snapshots of `readers`, in order, taken on up to four threads: copying
+/// a busy segment's histograms is most of a scrape's time.
+fn snapshots(readers: &[&SegmentReader]) -> Vec<vfscope_segment::Snapshot> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+        .min(readers.len() / 8)
+        .max(1);
+    if threads == 1 {
+        return readers.iter().map(|r| r.snapshot()).collect();
+    }
+    let chunk = readers.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = readers
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|r| r.snapshot()).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("taking a snapshot does not panic"))
+            .collect()
+    })
 }

@@ -5,137 +5,12 @@
 //! counters. Labels are bounded: pid, op, file_kind, db (the file name,
 //! never the path), result, lock level, WAL-index slot.
 
+use crate::family::Family;
+pub use crate::family::BOUNDS;
 use crate::otlp::ExportCounts;
-use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
-};
+use prometheus::proto::{MetricFamily, MetricType};
 use std::collections::BTreeMap;
 use vfscope_segment::{bucket_midpoint, Buckets, LockLevel, Op, ResultClass, ShmSlot, Snapshot};
-
-/// Upper bounds (seconds) of the exported latency buckets: microseconds to
-/// seconds, about three per decade.
-pub const BOUNDS: [f64; 22] = [
-    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
-    5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// Label values, in the order of a family's label names.
-type Labels = Vec<String>;
-
-/// One family being built: values summed per label set (two databases with
-/// the same file name in one process share a series).
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: MetricType,
-    labels: &'static [&'static str],
-    values: BTreeMap<Labels, f64>,
-    histograms: BTreeMap<Labels, (Buckets, f64)>,
-}
-
-impl Family {
-    fn new(
-        name: &'static str,
-        help: &'static str,
-        kind: MetricType,
-        labels: &'static [&'static str],
-    ) -> Self {
-        Family {
-            name,
-            help,
-            kind,
-            labels,
-            values: BTreeMap::new(),
-            histograms: BTreeMap::new(),
-        }
-    }
-
-    fn add(&mut self, labels: Labels, value: f64) {
-        *self.values.entry(labels).or_default() += value;
-    }
-
-    fn observe(&mut self, labels: Labels, buckets: &Buckets, sum_seconds: f64) {
-        let entry = self.histograms.entry(labels).or_default();
-        entry.0.merge(buckets);
-        entry.1 += sum_seconds;
-    }
-
-    fn build(self) -> Option<MetricFamily> {
-        if self.values.is_empty() && self.histograms.is_empty() {
-            return None;
-        }
-        let pairs = |values: &Labels| -> Vec<LabelPair> {
-            self.labels
-                .iter()
-                .zip(values)
-                .map(|(name, value)| {
-                    let mut pair = LabelPair::default();
-                    pair.set_name(name.to_string());
-                    pair.set_value(value.clone());
-                    pair
-                })
-                .collect()
-        };
-        let mut metrics = Vec::new();
-        for (labels, value) in &self.values {
-            let mut m = Metric::from_label(pairs(labels));
-            match self.kind {
-                MetricType::COUNTER => {
-                    let mut c = Counter::default();
-                    c.set_value(*value);
-                    m.set_counter(c);
-                }
-                _ => {
-                    let mut g = Gauge::default();
-                    g.set_value(*value);
-                    m.set_gauge(g);
-                }
-            }
-            metrics.push(m);
-        }
-        for (labels, (buckets, sum)) in &self.histograms {
-            let mut m = Metric::from_label(pairs(labels));
-            m.set_histogram(histogram(buckets, *sum));
-            metrics.push(m);
-        }
-        let mut family = MetricFamily::default();
-        family.set_name(self.name.to_string());
-        family.set_help(self.help.to_string());
-        family.set_field_type(self.kind);
-        family.set_metric(metrics);
-        Some(family)
-    }
-}
-
-/// Our fine buckets folded into the exported bounds, each value counted at
-/// its bucket's midpoint; the count is every value recorded.
-fn histogram(buckets: &Buckets, sum_seconds: f64) -> Histogram {
-    let mut cumulative = vec![0u64; BOUNDS.len()];
-    for &(bucket, n) in &buckets.0 {
-        let seconds = bucket_midpoint(bucket as usize) as f64 / 1e9;
-        if let Some(first) = BOUNDS.iter().position(|&le| seconds <= le) {
-            for c in &mut cumulative[first..] {
-                *c += n;
-            }
-        }
-    }
-    let mut h = Histogram::default();
-    h.set_sample_count(buckets.count());
-    h.set_sample_sum(sum_seconds);
-    h.set_bucket(
-        BOUNDS
-            .iter()
-            .zip(cumulative)
-            .map(|(&le, count)| {
-                let mut b = Bucket::default();
-                b.set_upper_bound(le);
-                b.set_cumulative_count(count);
-                b
-            })
-            .collect(),
-    );
-    h
-}
 
 /// Everything one scrape exports.
 pub struct Scrape<'a> {
@@ -149,8 +24,25 @@ pub struct Scrape<'a> {
     pub otlp: Option<ExportCounts>,
 }
 
-/// The metric families of one scrape.
+/// The metric families of one scrape, as protobuf families (for OTLP).
 pub fn families(scrape: &Scrape) -> Vec<MetricFamily> {
+    family_list(scrape)
+        .into_iter()
+        .filter_map(Family::build)
+        .collect()
+}
+
+/// The metric families of one scrape in Prometheus's text format, written
+/// directly (this is the scrape path: no protobuf objects in between).
+pub fn text(scrape: &Scrape) -> String {
+    let mut out = String::with_capacity(1 << 16);
+    for family in family_list(scrape) {
+        family.write_text(&mut out);
+    }
+    out
+}
+
+fn family_list(scrape: &Scrape) -> Vec<Family> {
     use MetricType::{COUNTER, GAUGE, HISTOGRAM};
     let mut build_info = Family::new(
         "vfscope_build_info",
@@ -552,9 +444,7 @@ pub fn families(scrape: &Scrape) -> Vec<MetricFamily> {
         otlp_exports,
         otlp_spans,
     ]
-    .into_iter()
-    .filter_map(Family::build)
-    .collect()
+    .into()
 }
 
 /// Lock hold and wait times are kept as histograms only; their sum is

@@ -15,6 +15,7 @@
 
 mod collect;
 pub mod families;
+mod family;
 mod http;
 pub mod otlp;
 

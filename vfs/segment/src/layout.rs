@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"VFSCOPE\0";
 /// Bumped on every change of the layout.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Databases with their own row; later ones share the overflow row.
 pub const MAX_DBS: usize = 32;
@@ -179,8 +179,15 @@ pub struct Cell {
 /// Counts per latency bucket.
 #[repr(C)]
 pub struct Hist {
+    /// Bit `i` set: some bucket in `64 i .. 64 i + 64` has counts, so
+    /// readers skip the untouched ranges of the 3,840 buckets.
+    pub touched: AtomicU64,
     pub counts: [AtomicU64; BUCKETS],
 }
+
+/// Buckets per bit of [`Hist::touched`].
+pub const TOUCH_CHUNK: usize = 64;
+const _: () = assert!(BUCKETS.div_ceil(TOUCH_CHUNK) <= 64);
 
 /// Lock activity of one database's files.
 #[repr(C)]
@@ -385,12 +392,12 @@ mod tests {
 
     type Pin = (u32, usize, [usize; 10], [usize; 9], [usize; 5]);
     const PINNED: Pin = (
-        3,
-        8_294_656,
+        4,
+        8_296_704,
         [
             1760, 10136, 26264, 77184, 208256, 226752, 274632, 331984, 422096, 430288,
         ],
-        [1760, 504, 128, 30720, 544, 128, 56, 88, 32],
+        [1760, 504, 128, 30728, 544, 128, 56, 88, 32],
         [8, 16, 24, 80, 1136],
     );
 }

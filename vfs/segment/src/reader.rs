@@ -9,7 +9,7 @@
 
 use crate::dir::euid;
 use crate::error::{Error, ErrorKind, Result};
-use crate::histogram::Buckets;
+use crate::histogram::{Buckets, BUCKETS};
 use crate::ids::{FileKind, LockLevel, Op, TxnOutcome};
 use crate::layout::*;
 use crate::process::{monotonic_ns, ProcessMeta};
@@ -284,17 +284,25 @@ impl Layout {
 fn buckets(l: &Layout, slot: &AtomicU32) -> Option<Buckets> {
     match slot.load(Acquire) {
         0 => Some(Buckets::default()),
-        v if (v as usize) < MAX_HISTS => Some(Buckets(
-            l.hists[v as usize]
-                .counts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| {
+        v if (v as usize) < MAX_HISTS => {
+            let hist = &l.hists[v as usize];
+            let touched = hist.touched.load(Acquire);
+            let mut out = Vec::new();
+            for chunk in 0..BUCKETS.div_ceil(TOUCH_CHUNK) {
+                if touched & 1 << chunk == 0 {
+                    continue;
+                }
+                let start = chunk * TOUCH_CHUNK;
+                let end = (start + TOUCH_CHUNK).min(BUCKETS);
+                for (i, c) in hist.counts[start..end].iter().enumerate() {
                     let n = c.load(Relaxed);
-                    (n != 0).then_some((i as u16, n))
-                })
-                .collect(),
-        )),
+                    if n != 0 {
+                        out.push(((start + i) as u16, n));
+                    }
+                }
+            }
+            Some(Buckets(out))
+        }
         _ => None,
     }
 }

@@ -13,6 +13,19 @@ use crate::layout::*;
 use crate::snapshot::{SlowCall, Transaction};
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
 
+impl Hist {
+    /// Counts one value in `bucket`, marking its range touched (a load,
+    /// and a store only the first time).
+    #[inline(always)]
+    pub fn count(&self, bucket: usize) {
+        self.counts[bucket].fetch_add(1, Relaxed);
+        let bit = 1u64 << (bucket / TOUCH_CHUNK);
+        if self.touched.load(Relaxed) & bit == 0 {
+            self.touched.fetch_or(bit, Relaxed);
+        }
+    }
+}
+
 impl Cell {
     /// Records what the latency model did to one call: `target_ns` of
     /// modelled latency (0 if none), `actual_ns` measured (0 in virtual
@@ -46,7 +59,7 @@ impl CellRef<'_> {
     #[inline(always)]
     pub fn record(&self, rc: i32, bytes: u64, latency_ns: u64) {
         let cell = self.cell;
-        self.hist.counts[bucket_of(latency_ns)].fetch_add(1, Relaxed);
+        self.hist.count(bucket_of(latency_ns));
         cell.total_ns.fetch_add(latency_ns, Relaxed);
         if bytes != 0 {
             cell.bytes.fetch_add(bytes, Relaxed);
@@ -123,7 +136,7 @@ impl Layout {
     /// Adds one latency to the histogram behind `slot`.
     #[inline]
     pub fn record_latency(&self, slot: &AtomicU32, latency_ns: u64) {
-        self.hist(slot).counts[bucket_of(latency_ns)].fetch_add(1, Relaxed);
+        self.hist(slot).count(bucket_of(latency_ns));
     }
 
     /// Records one finished call. The result count is incremented last with
