@@ -4,18 +4,11 @@
 use rusqlite::Connection;
 use std::path::Path;
 use vfscope_segment::{FileKind, LockLevel, Op, Transaction, TxnOutcome};
-use vfscope_tests::{db_view, open, own_process, snapshot, transactions_since, vfscope};
+use vfscope_tests::{db_view, open, own_process, snapshot, transactions_since, vfscope, DbView};
 
 /// Runs `work` and returns the transactions of database `path` it made,
 /// with the segment's counts before and after.
-fn observe(
-    path: &Path,
-    work: impl FnOnce(),
-) -> (
-    Vec<Transaction>,
-    vfscope_tests::DbView,
-    vfscope_tests::DbView,
-) {
+fn observe(path: &Path, work: impl FnOnce()) -> (Vec<Transaction>, DbView, DbView) {
     let cursor = transactions_since(0).next;
     let before = db_view(&snapshot(), path);
     work();
@@ -30,13 +23,8 @@ fn observe(
     (txns, before, after)
 }
 
-fn delta(
-    before: &vfscope_tests::DbView,
-    after: &vfscope_tests::DbView,
-    op: Op,
-    kinds: &[FileKind],
-) -> (u64, u64) {
-    let sum = |v: &vfscope_tests::DbView| {
+fn delta(before: &DbView, after: &DbView, op: Op, kinds: &[FileKind]) -> (u64, u64) {
+    let sum = |v: &DbView| {
         kinds.iter().fold((0, 0), |(calls, bytes), k| {
             let cell = v.cell(op, *k);
             (calls + v.calls(op, *k), bytes + cell.map_or(0, |c| c.bytes))
@@ -44,6 +32,24 @@ fn delta(
     };
     let (a, b) = (sum(after), sum(before));
     (a.0 - b.0, a.1 - b.1)
+}
+
+/// The transactions' syncs and bytes add up to what the segment counted
+/// on `files` meanwhile.
+fn assert_sums(txns: &[Transaction], before: &DbView, after: &DbView, files: &[FileKind]) {
+    let sum = |f: fn(&Transaction) -> u64| txns.iter().map(f).sum::<u64>();
+    assert_eq!(
+        sum(|t| t.syncs as u64),
+        delta(before, after, Op::Sync, files).0
+    );
+    assert_eq!(
+        sum(|t| t.bytes_written),
+        delta(before, after, Op::Write, files).1
+    );
+    assert_eq!(
+        sum(|t| t.bytes_read),
+        delta(before, after, Op::Read, files).1
+    );
 }
 
 fn write_and_read(conn: &Connection) {
@@ -88,19 +94,11 @@ fn rollback_journal_transactions_add_up_to_the_segment() {
         assert!(!t.wrote && t.max_lock == LockLevel::Shared, "{t:?}");
         assert_eq!((t.pages_written, t.syncs, t.bytes_written), (0, 0, 0));
     }
-    let files = [FileKind::MainDb, FileKind::MainJournal];
-    let sum = |f: fn(&Transaction) -> u64| txns.iter().map(f).sum::<u64>();
-    assert_eq!(
-        sum(|t| t.syncs as u64),
-        delta(&before, &after, Op::Sync, &files).0
-    );
-    assert_eq!(
-        sum(|t| t.bytes_written),
-        delta(&before, &after, Op::Write, &files).1
-    );
-    assert_eq!(
-        sum(|t| t.bytes_read),
-        delta(&before, &after, Op::Read, &files).1
+    assert_sums(
+        &txns,
+        &before,
+        &after,
+        &[FileKind::MainDb, FileKind::MainJournal],
     );
 }
 
@@ -133,19 +131,7 @@ fn wal_transactions_follow_the_read_lock_and_count_frames() {
     let frames = after.shape(FileKind::Wal).wal_frames - before.shape(FileKind::Wal).wal_frames;
     let sum = |f: fn(&Transaction) -> u64| txns.iter().map(f).sum::<u64>();
     assert_eq!(sum(|t| t.pages_written as u64), frames);
-    let files = [FileKind::MainDb, FileKind::Wal];
-    assert_eq!(
-        sum(|t| t.syncs as u64),
-        delta(&before, &after, Op::Sync, &files).0
-    );
-    assert_eq!(
-        sum(|t| t.bytes_written),
-        delta(&before, &after, Op::Write, &files).1
-    );
-    assert_eq!(
-        sum(|t| t.bytes_read),
-        delta(&before, &after, Op::Read, &files).1
-    );
+    assert_sums(&txns, &before, &after, &[FileKind::MainDb, FileKind::Wal]);
 }
 
 #[test]

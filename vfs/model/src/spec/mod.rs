@@ -4,7 +4,6 @@
 use crate::dist::Dist;
 use crate::model::*;
 use crate::units::{parse_bytes, parse_duration, parse_rate};
-use serde::Deserialize;
 use std::fmt;
 use toml::Spanned;
 use vfscope_segment::{FileKind, Op};
@@ -32,121 +31,8 @@ impl fmt::Display for ModelError {
 
 impl std::error::Error for ModelError {}
 
-type S = Spanned<String>;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSpec {
-    description: Option<String>,
-    source: Option<String>,
-    seed: Option<u64>,
-    mode: Option<S>,
-    #[serde(default)]
-    rule: Vec<RuleSpec>,
-    cache: Option<CacheSpec>,
-    commit: Option<CommitSpec>,
-    lease: Option<LeaseSpec>,
-    metadata: Option<MetadataSpec>,
-    #[serde(default)]
-    fault: Vec<FaultSpec>,
-    #[serde(default)]
-    partition: Vec<PartitionSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DistSpec {
-    dist: S,
-    value: Option<S>,
-    min: Option<S>,
-    max: Option<S>,
-    mean: Option<S>,
-    stddev: Option<S>,
-    p50: Option<S>,
-    p99: Option<S>,
-    scale: Option<S>,
-    shape: Option<Spanned<f64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TailSpec {
-    probability: Spanned<f64>,
-    extra: DistSpec,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleSpec {
-    #[serde(default)]
-    ops: Vec<S>,
-    #[serde(default)]
-    files: Vec<S>,
-    delay: Option<DistSpec>,
-    tail: Option<TailSpec>,
-    bandwidth: Option<S>,
-    partial_block: Option<PartialSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PartialSpec {
-    block: S,
-    extra: DistSpec,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CacheSpec {
-    pages: Spanned<i64>,
-    #[serde(default)]
-    files: Vec<S>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommitSpec {
-    rtt: DistSpec,
-    replicas: Option<Spanned<i64>>,
-    quorum: Option<Spanned<i64>>,
-    replication: Option<S>,
-    bandwidth: Option<S>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LeaseSpec {
-    rtt: DistSpec,
-    renew_every: Option<S>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetadataSpec {
-    #[serde(default)]
-    ops: Vec<S>,
-    rtt: DistSpec,
-    lazy_load: Option<DistSpec>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FaultSpec {
-    #[serde(default)]
-    ops: Vec<S>,
-    #[serde(default)]
-    files: Vec<S>,
-    error: S,
-    probability: Option<Spanned<f64>>,
-    nth: Option<Spanned<i64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PartitionSpec {
-    start: S,
-    duration: Option<S>,
-}
+mod schema;
+use schema::*;
 
 /// Compiles a model file's text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Model, ModelError> {

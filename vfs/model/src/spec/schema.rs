@@ -1,0 +1,121 @@
+//! The TOML schema of model files, field by field. Names, durations and
+//! numbers keep their source spans so errors can name the line.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub(super) type S = Spanned<String>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileSpec {
+    pub(super) description: Option<String>,
+    pub(super) source: Option<String>,
+    pub(super) seed: Option<u64>,
+    pub(super) mode: Option<S>,
+    #[serde(default)]
+    pub(super) rule: Vec<RuleSpec>,
+    pub(super) cache: Option<CacheSpec>,
+    pub(super) commit: Option<CommitSpec>,
+    pub(super) lease: Option<LeaseSpec>,
+    pub(super) metadata: Option<MetadataSpec>,
+    #[serde(default)]
+    pub(super) fault: Vec<FaultSpec>,
+    #[serde(default)]
+    pub(super) partition: Vec<PartitionSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DistSpec {
+    pub(super) dist: S,
+    pub(super) value: Option<S>,
+    pub(super) min: Option<S>,
+    pub(super) max: Option<S>,
+    pub(super) mean: Option<S>,
+    pub(super) stddev: Option<S>,
+    pub(super) p50: Option<S>,
+    pub(super) p99: Option<S>,
+    pub(super) scale: Option<S>,
+    pub(super) shape: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TailSpec {
+    pub(super) probability: Spanned<f64>,
+    pub(super) extra: DistSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RuleSpec {
+    #[serde(default)]
+    pub(super) ops: Vec<S>,
+    #[serde(default)]
+    pub(super) files: Vec<S>,
+    pub(super) delay: Option<DistSpec>,
+    pub(super) tail: Option<TailSpec>,
+    pub(super) bandwidth: Option<S>,
+    pub(super) partial_block: Option<PartialSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PartialSpec {
+    pub(super) block: S,
+    pub(super) extra: DistSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CacheSpec {
+    pub(super) pages: Spanned<i64>,
+    #[serde(default)]
+    pub(super) files: Vec<S>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CommitSpec {
+    pub(super) rtt: DistSpec,
+    pub(super) replicas: Option<Spanned<i64>>,
+    pub(super) quorum: Option<Spanned<i64>>,
+    pub(super) replication: Option<S>,
+    pub(super) bandwidth: Option<S>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LeaseSpec {
+    pub(super) rtt: DistSpec,
+    pub(super) renew_every: Option<S>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MetadataSpec {
+    #[serde(default)]
+    pub(super) ops: Vec<S>,
+    pub(super) rtt: DistSpec,
+    pub(super) lazy_load: Option<DistSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FaultSpec {
+    #[serde(default)]
+    pub(super) ops: Vec<S>,
+    #[serde(default)]
+    pub(super) files: Vec<S>,
+    pub(super) error: S,
+    pub(super) probability: Option<Spanned<f64>>,
+    pub(super) nth: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PartitionSpec {
+    pub(super) start: S,
+    pub(super) duration: Option<S>,
+}
