@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use vfscope_segment::{list_segments, FileKind, Op, SegmentReader, Transaction};
 use vfscope_tests::{
     built, first_line, free_port, have, http_get, open, own_process, segment_dir, start_serve,
-    transactions_since, Killed, OtlpReceiver, Received,
+    transactions_since, Killed, OtlpReceiver, Received, COMMITS_THEN_WAIT,
 };
 
 fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
@@ -226,19 +226,6 @@ fn library_exporter_sends_spans_and_metrics_that_match_the_segment() {
     });
 }
 
-const WORKLOAD: &str = r#"
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-c.execute("PRAGMA journal_mode=WAL")
-c.execute("CREATE TABLE t(v)")
-c.commit()
-for i in range(10):
-    c.execute("INSERT INTO t VALUES (?)", (i,))
-    c.commit()
-print("done", flush=True)
-sys.stdin.read()
-"#;
-
 #[test]
 fn serve_pushes_every_process_and_counts_an_unreachable_collector() {
     assert!(
@@ -262,8 +249,9 @@ fn serve_pushes_every_process_and_counts_an_unreachable_collector() {
 
     let mut workload = Killed(
         Command::new("python3")
-            .args(["-c", WORKLOAD])
+            .args(["-c", COMMITS_THEN_WAIT])
             .arg(dir.path().join("served.db"))
+            .arg("10")
             .env("LD_PRELOAD", built("libvfscope.so"))
             .env("VFSCOPE_DIR", &segments)
             .env("VFSCOPE_SLOW", "1ns")

@@ -3,23 +3,11 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use vfscope_tests::{built, first_line, have, http_get, start_serve, Killed, Prometheus};
+use vfscope_tests::{
+    built, first_line, have, http_get, start_serve, Killed, Prometheus, COMMITS_THEN_WAIT,
+};
 
 const COMMITS: u64 = 30;
-
-const WORKLOAD: &str = r#"
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-c.execute("PRAGMA journal_mode=WAL")
-c.execute("PRAGMA synchronous=FULL")
-c.execute("CREATE TABLE t(v)")
-c.commit()
-for i in range(int(sys.argv[2])):
-    c.execute("INSERT INTO t VALUES (?)", (i,))
-    c.commit()
-print("done", flush=True)
-sys.stdin.read()
-"#;
 
 #[test]
 fn prometheus_scrapes_what_the_workload_did() {
@@ -32,7 +20,7 @@ fn prometheus_scrapes_what_the_workload_did() {
 
     let mut workload = Killed(
         Command::new("python3")
-            .args(["-c", WORKLOAD])
+            .args(["-c", COMMITS_THEN_WAIT])
             .arg(dir.path().join("scraped.db"))
             .arg(COMMITS.to_string())
             .env("LD_PRELOAD", built("libvfscope.so"))

@@ -334,6 +334,24 @@ pub fn sqlite3() -> &'static str {
     "sqlite3"
 }
 
+/// A Python workload for `python3 -c`: opens `argv[1]` in WAL mode with
+/// synchronous=FULL, commits `argv[2]` single-row inserts (plus the
+/// CREATE TABLE), prints "done", then waits on stdin so its process stays
+/// alive while a test looks at it.
+pub const COMMITS_THEN_WAIT: &str = r#"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA journal_mode=WAL")
+c.execute("PRAGMA synchronous=FULL")
+c.execute("CREATE TABLE t(v)")
+c.commit()
+for i in range(int(sys.argv[2])):
+    c.execute("INSERT INTO t VALUES (?)", (i,))
+    c.commit()
+print("done", flush=True)
+sys.stdin.read()
+"#;
+
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     std::process::Command::new("sh")

@@ -202,31 +202,26 @@ macro_rules! forward_value {
 
 /// Forwards a VFS method that returns a result code.
 macro_rules! forward_rc {
-    ($what:literal, $vfs:ident, $slot:ident, ($($arg:expr),*), |$call:ident| $record:expr) => {{
+    ($what:literal, $vfs:ident, $slot:ident, ($($arg:expr),*), |$call:ident| $record:expr) => {
+        forward_rc!(@timed $what, $vfs, $slot, ($($arg),*), |real| timed(real), |$call| $record)
+    };
+    // A path call the latency model may delay or fail.
+    ($what:literal, $vfs:ident, $slot:ident, ($($arg:expr),*), model($op:expr, $name:expr), |$call:ident| $record:expr) => {
+        forward_rc!(
+            @timed $what, $vfs, $slot, ($($arg),*),
+            |real| timed_modelled(|now| path_model_call($op, $name, now), real),
+            |$call| $record
+        )
+    };
+    (@timed $what:literal, $vfs:ident, $slot:ident, ($($arg:expr),*), |$real:ident| $timer:expr, |$call:ident| $record:expr) => {{
         let mut rc = SQLITE_ERROR;
         guarded($what, || {
             // SAFETY: as in `forward_value`.
             let st = unsafe { state($vfs) };
             let Some(method) = (unsafe { (*st.parent).$slot }) else { return };
             // SAFETY: forwarding SQLite's own arguments to the parent.
-            let $call = timed(|| unsafe { method(st.parent, $($arg),*) });
-            rc = $call.rc;
-            $record;
-        });
-        rc
-    }};
-    // A path call the latency model may delay or fail.
-    ($what:literal, $vfs:ident, $slot:ident, ($($arg:expr),*), model($op:expr, $name:expr), |$call:ident| $record:expr) => {{
-        let mut rc = SQLITE_ERROR;
-        guarded($what, || {
-            // SAFETY: as in `forward_value`.
-            let st = unsafe { state($vfs) };
-            let Some(method) = (unsafe { (*st.parent).$slot }) else { return };
-            let $call = timed_modelled(
-                |now| path_model_call($op, $name, now),
-                // SAFETY: forwarding SQLite's own arguments to the parent.
-                || unsafe { method(st.parent, $($arg),*) },
-            );
+            let $real = || unsafe { method(st.parent, $($arg),*) };
+            let $call = $timer;
             rc = $call.rc;
             $record;
         });
