@@ -253,8 +253,3 @@ fn histogram_point(
         ..Default::default()
     }
 }
-
-/// Every OTel metric name, for documentation and tests.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    NAMES.iter().map(|(_, otel, _)| *otel)
-}

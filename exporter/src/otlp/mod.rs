@@ -17,8 +17,6 @@ mod traces;
 mod transport;
 
 pub use config::{ConfigError, Endpoint, OtlpConfig, Sampler};
-pub use metrics::names as metric_names;
-pub use traces::transaction_ids;
 
 use crate::SegmentCollector;
 use opentelemetry_proto::tonic::collector::trace::v1::{

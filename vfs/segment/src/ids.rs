@@ -47,7 +47,9 @@ macro_rules! vocabulary {
 
 vocabulary! {
     /// How a transaction ended, as the shim sees it.
-    /// `busy`: a lock wait gave up (SQLITE_BUSY reached the app); `error`: a
+    /// `busy`: a lock was refused and the transaction let its locks go
+    /// (SQLite's busy handler may retry as a new transaction, or the app
+    /// gets SQLITE_BUSY; the VFS cannot tell which yet); `error`: a
     /// call inside it failed otherwise; `closed`: its file was closed while
     /// it still held a lock.
     TxnOutcome {

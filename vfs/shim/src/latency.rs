@@ -29,7 +29,7 @@ static LATENESS: [AtomicU64; 4] = [const { AtomicU64::new(INITIAL_MARGIN_NS) }; 
 const INITIAL_MARGIN_NS: u64 = 50_000;
 
 /// What the model does to one call, and whether to really wait.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Planned {
     pub decision: Decision,
     pub sleep: bool,

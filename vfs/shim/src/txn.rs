@@ -239,9 +239,10 @@ impl TxnTracker {
         }
     }
 
-    /// A lock wait that began at `since_ns` gave up at `now_ns`: the app got
-    /// SQLITE_BUSY. Outside a transaction it becomes one of its own, so
-    /// refused transactions show up too.
+    /// A lock wait that began at `since_ns` let its locks go at `now_ns`
+    /// (the app got SQLITE_BUSY, or SQLite's busy handler retries as a new
+    /// transaction). Outside a transaction it becomes one of its own, so
+    /// refused attempts show up too.
     pub fn gave_up(&mut self, layout: &Layout, since_ns: u64, now_ns: u64) {
         if !self.owner {
             return;
