@@ -73,6 +73,18 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
         GAUGE,
         &["pid", "program", "sqlite_version"],
     );
+    let mut copy_info = Family::new(
+        "vfscope_sqlite_copy_info",
+        "A SQLite copy in an instrumented process (copy is its index there): version, the file name of the object it lives in, how vfscope reaches it and whether it is traced; always 1.",
+        GAUGE,
+        &["pid", "copy", "version", "object", "access", "status"],
+    );
+    let mut copy_calls = Family::new(
+        "vfscope_sqlite_copy_calls_total",
+        "VFS calls that came through one SQLite copy.",
+        COUNTER,
+        &["pid", "copy"],
+    );
     let mut start = Family::new(
         "vfscope_process_start_time_seconds",
         "When the process started recording, Unix time.",
@@ -253,6 +265,22 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
             1.0,
         );
         start.add(vec![pid.clone()], s.meta.start_realtime_ns as f64 / 1e9);
+        for c in &s.copies {
+            let object = c.object.rsplit('/').next().unwrap_or_default();
+            let status = match c.status {
+                vfscope_segment::CopyStatus::Traced => "traced",
+                vfscope_segment::CopyStatus::Unreachable => "unreachable",
+            };
+            let labels = vec![pid.clone(), c.index.to_string()];
+            let info = [
+                c.version.clone(),
+                object.into(),
+                c.access.name().into(),
+                status.into(),
+            ];
+            copy_info.add([labels.clone(), info.to_vec()].concat(), 1.0);
+            copy_calls.add(labels, c.calls as f64);
+        }
         if let Some(name) = &s.model.active {
             let mode = if s.model.virtual_mode {
                 "virtual"
@@ -417,6 +445,8 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
         segments,
         errors,
         info,
+        copy_info,
+        copy_calls,
         start,
         ops,
         bytes,

@@ -3,6 +3,7 @@
 //! the process's own segment read back the way other processes read it.
 
 mod otlp_receiver;
+pub mod programs;
 mod prometheus;
 mod raw_file;
 mod serve;

@@ -139,10 +139,17 @@ impl Builder {
             .to_string_lossy()
             .into_owned();
         let segment = vfscope_shim::start_recording(&self.config, &version)?;
+        vfscope_shim::publish_copy(linked_copy(&version));
         // SAFETY: `api` holds the entry points of the SQLite this program
         // links, which initialises itself on first use.
         unsafe {
-            vfscope_shim::register(api, &self.name, self.parent.as_deref(), self.make_default)?
+            vfscope_shim::register(
+                api,
+                LINKED_COPY,
+                &self.name,
+                self.parent.as_deref(),
+                self.make_default,
+            )?
         };
         Ok(Registration {
             name: self.name,
@@ -229,6 +236,27 @@ impl Registration {
     }
 }
 
+/// Library mode knows one SQLite copy, the one this program links.
+const LINKED_COPY: u16 = 0;
+
+fn linked_copy(version: &str) -> vfscope_shim::CopyInfo {
+    // SAFETY: sqlite3_sourceid returns a static NUL-terminated string.
+    let source_id = unsafe { std::ffi::CStr::from_ptr(sqlite::sqlite3_sourceid()) };
+    vfscope_shim::CopyInfo {
+        index: LINKED_COPY,
+        status: vfscope_shim::CopyStatus::Traced,
+        access: vfscope_shim::CopyAccess::Linked,
+        object: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        version: version.to_string(),
+        source_id: source_id.to_string_lossy().into_owned(),
+        note: String::new(),
+        calls: 0,
+        opens: 0,
+    }
+}
+
 fn linked_api() -> SqliteApi {
     unsafe extern "C" fn vfs_find(name: *const c_char) -> *mut ffi::sqlite3_vfs {
         // SAFETY: the caller passes NULL or a NUL-terminated name. The two
@@ -242,7 +270,6 @@ fn linked_api() -> SqliteApi {
     SqliteApi {
         vfs_find,
         vfs_register,
-        libversion: sqlite::sqlite3_libversion,
         malloc64: sqlite::sqlite3_malloc64,
         free: sqlite::sqlite3_free,
     }

@@ -24,6 +24,11 @@ use vfscope_segment::{ResultClass, Snapshot};
 /// `vfscope serve` itself.
 pub const NAMES: &[(&str, &str, &str)] = &[
     (
+        "vfscope_sqlite_copy_calls_total",
+        "vfscope.sqlite_copy.calls",
+        "{call}",
+    ),
+    (
         "vfscope_vfs_operations_total",
         "vfscope.vfs.operations",
         "{operation}",
@@ -128,6 +133,7 @@ const ATTRIBUTES: &[(&str, &str)] = &[
     ("slot", "vfscope.shm.slot"),
     ("mode", "vfscope.shm.mode"),
     ("table", "vfscope.table"),
+    ("copy", "vfscope.sqlite_copy"),
 ];
 
 /// One request carrying the metrics of every process in `live`.

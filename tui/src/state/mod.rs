@@ -49,6 +49,32 @@ impl Process {
     }
 
     /// Database file names.
+    /// The process's SQLite copies: the versions traced, then how many
+    /// could not be reached ("3.40.1+3.51.1", "3.46.0 1!").
+    pub fn sqlite_copies(&self) -> String {
+        let Some(s) = self.latest() else {
+            return String::new();
+        };
+        let traced: Vec<&str> = s
+            .copies
+            .iter()
+            .filter(|c| c.status == vfscope_segment::CopyStatus::Traced)
+            .map(|c| {
+                if c.version.is_empty() {
+                    "?"
+                } else {
+                    c.version.as_str()
+                }
+            })
+            .collect();
+        let unreachable = s.copies.len() - traced.len();
+        let mut out = traced.join("+");
+        if unreachable > 0 {
+            out += &format!(" {unreachable}!");
+        }
+        out
+    }
+
     pub fn dbs(&self) -> Vec<String> {
         self.latest()
             .map(|s| s.dbs.iter().map(|d| d.name().to_string()).collect())

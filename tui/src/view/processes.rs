@@ -15,6 +15,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         "BYTES/s",
         "ERR",
         "MODEL",
+        "SQLITE",
         "DATABASES",
         "COMMAND",
     ])
@@ -30,6 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         fmt::count(ops),
         fmt::bytes(bytes),
         errors.to_string(),
+        String::new(),
         String::new(),
         String::new(),
         "every process".to_string(),
@@ -53,6 +55,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
                 fmt::bytes(bytes),
                 errors.to_string(),
                 p.latency_model.clone().unwrap_or_default(),
+                p.sqlite_copies(),
                 p.dbs().join(","),
                 command,
             ])
@@ -78,6 +81,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             Constraint::Length(8),
             Constraint::Length(5),
             Constraint::Length(10),
+            Constraint::Length(14),
             Constraint::Length(14),
             Constraint::Fill(1),
         ],

@@ -2,9 +2,11 @@
 //! `load_extension(...)` elsewhere. It registers vfscope as the default VFS
 //! for connections opened afterwards and asks to stay loaded.
 
-use std::ffi::{c_char, c_int, c_void};
+use crate::copies::{self, Copy};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use vfscope_shim::ffi::sqlite3_vfs;
-use vfscope_shim::SqliteApi;
+use vfscope_shim::{CopyAccess, CopyInfo, CopyStatus, SqliteApi};
 
 const SQLITE_ERROR: c_int = 1;
 const SQLITE_OK_LOAD_PERMANENTLY: c_int = 256;
@@ -16,6 +18,7 @@ pub(crate) const SLOT_LIBVERSION: usize = 66;
 pub(crate) const SLOT_VFS_FIND: usize = 141;
 pub(crate) const SLOT_VFS_REGISTER: usize = 142;
 pub(crate) const SLOT_MALLOC64: usize = 197;
+pub(crate) const SLOT_SOURCEID: usize = 169;
 
 /// SQLite's entry point for `libvfscope.so` (`sqlite3_` + file name + `_init`).
 ///
@@ -33,9 +36,8 @@ pub unsafe extern "C" fn sqlite3_vfscope_init(
         let p = unsafe { *routines.add(i) };
         (!p.is_null()).then_some(p)
     };
-    let (Some(free), Some(libversion), Some(find), Some(register), Some(malloc64)) = (
+    let (Some(free), Some(find), Some(register), Some(malloc64)) = (
         slot(SLOT_FREE),
-        slot(SLOT_LIBVERSION),
         slot(SLOT_VFS_FIND),
         slot(SLOT_VFS_REGISTER),
         slot(SLOT_MALLOC64),
@@ -53,16 +55,47 @@ pub unsafe extern "C" fn sqlite3_vfscope_init(
                 *const c_void,
                 unsafe extern "C" fn(*mut sqlite3_vfs, c_int) -> c_int,
             >(register),
-            libversion: std::mem::transmute::<*const c_void, unsafe extern "C" fn() -> *const c_char>(
-                libversion,
-            ),
             malloc64: std::mem::transmute::<*const c_void, unsafe extern "C" fn(u64) -> *mut c_void>(
                 malloc64,
             ),
             free: std::mem::transmute::<*const c_void, unsafe extern "C" fn(*mut c_void)>(free),
         }
     };
-    if crate::setup::ensure(&api) {
+    let text_of = |i: usize| {
+        slot(i).map_or_else(String::new, |f| {
+            // SAFETY: libversion and sourceid take nothing and return static
+            // NUL-terminated strings.
+            let f = unsafe {
+                std::mem::transmute::<*const c_void, extern "C" fn() -> *const c_char>(f)
+            };
+            // SAFETY: as above.
+            unsafe { CStr::from_ptr(f()) }
+                .to_string_lossy()
+                .into_owned()
+        })
+    };
+    let started = catch_unwind(AssertUnwindSafe(|| {
+        let copy = match copies::by_vfs_find(find as usize) {
+            Some(copy) => copy,
+            None => {
+                let index = copies::claim()?;
+                let info = CopyInfo {
+                    index,
+                    status: CopyStatus::Traced,
+                    access: CopyAccess::Extension,
+                    object: object_of(find),
+                    version: text_of(SLOT_LIBVERSION),
+                    source_id: text_of(SLOT_SOURCEID),
+                    note: String::new(),
+                    calls: 0,
+                    opens: 0,
+                };
+                Copy::new(index, api, None, None, None, None, info).install()
+            }
+        };
+        Some(copy.ensure_default())
+    }));
+    if let Ok(Some(true)) = started {
         return SQLITE_OK_LOAD_PERMANENTLY;
     }
     set_error(
@@ -71,6 +104,24 @@ pub unsafe extern "C" fn sqlite3_vfscope_init(
         "vfscope could not start (see the line above on stderr)",
     );
     SQLITE_ERROR
+}
+
+/// The path of the object `code` lives in.
+fn object_of(code: *const c_void) -> String {
+    // SAFETY: an all-zero Dl_info is valid; dladdr fills it.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: any address may be asked about.
+    if unsafe { libc::dladdr(code, &mut info) } == 0 || info.dli_fname.is_null() {
+        return String::new();
+    }
+    // SAFETY: dli_fname is NUL-terminated.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy();
+    if name.is_empty() {
+        return std::fs::read_link("/proc/self/exe")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+    }
+    name.into_owned()
 }
 
 /// Hands SQLite an error message it will free with sqlite3_free.
@@ -97,10 +148,9 @@ mod tests {
     /// The slot numbers match the installed sqlite3ext.h, if there is one.
     #[test]
     fn api_slots_match_the_header() {
-        let Ok(header) = std::fs::read_to_string("/usr/include/sqlite3ext.h") else {
-            eprintln!("skipped: /usr/include/sqlite3ext.h is not installed");
-            return;
-        };
+        // tests/run.sh installs libsqlite3-dev, which has the header.
+        let header = std::fs::read_to_string("/usr/include/sqlite3ext.h")
+            .expect("/usr/include/sqlite3ext.h (Debian package libsqlite3-dev)");
         let body = &header[header.find("struct sqlite3_api_routines {").unwrap()..];
         let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
         let names: Vec<String> = body
@@ -118,5 +168,6 @@ mod tests {
         assert_eq!(slot("vfs_find"), Some(SLOT_VFS_FIND));
         assert_eq!(slot("vfs_register"), Some(SLOT_VFS_REGISTER));
         assert_eq!(slot("malloc64"), Some(SLOT_MALLOC64));
+        assert_eq!(slot("sourceid"), Some(SLOT_SOURCEID));
     }
 }

@@ -2,12 +2,15 @@
 //!
 //! vfscope for programs you did not write, two ways:
 //!
-//! - `LD_PRELOAD=libvfscope.so app` (what `vfscope run` does): the library
-//!   defines `sqlite3_open`, `sqlite3_open_v2` and `sqlite3_open16`, so the
-//!   app's calls reach it first. On the first one it finds the app's SQLite
-//!   (see `resolve`), registers `vfscope` as the default VFS over the one
-//!   the app had, and wraps any VFS the app names (argument or URI `vfs=`)
-//!   as `vfscope-NAME`.
+//! - `LD_PRELOAD=libvfscope.so app` (what `vfscope run` does): every SQLite
+//!   copy in the process — a shared libsqlite3, a copy bundled into an
+//!   extension module, one linked into the executable — is found through
+//!   the ELF symbol tables (`scan`), at start and after every `dlopen`
+//!   (`load`), and its `sqlite3_open*` functions are hooked in place
+//!   (`hook`). At that copy's first open, `open` registers `vfscope` with
+//!   it as the default VFS over the one it had, and wraps any VFS the app
+//!   names (argument or URI `vfs=`) as `vfscope-NAME`. Each copy has its
+//!   own slot (`copies`): a call from one copy never reaches another.
 //! - `.load libvfscope` / `load_extension`: `sqlite3_vfscope_init` does the
 //!   same registration with the API table SQLite hands it.
 //!
@@ -15,7 +18,11 @@
 //! settings says so in one stderr line and leaves SQLite as it was.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod copies;
+mod elf;
 mod extension;
-mod interpose;
-mod resolve;
+mod hook;
+mod load;
+mod open;
+mod scan;
 mod setup;

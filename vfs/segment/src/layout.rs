@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"VFSCOPE\0";
 /// Bumped on every change of the layout.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 
 /// Databases with their own row; later ones share the overflow row.
 pub const MAX_DBS: usize = 32;
@@ -44,6 +44,14 @@ pub const DB_PATH_BYTES: usize = 488;
 pub const MAX_REGISTRATIONS: usize = 8;
 /// Bytes of a VFS name in the header.
 pub const VFS_NAME_BYTES: usize = 32;
+/// SQLite copies (libraries, bundled or static copies) one process can hold.
+pub const MAX_COPIES: usize = 16;
+/// Bytes of a copy's object path kept (the tail, where the file name is).
+pub const COPY_OBJECT_BYTES: usize = 256;
+/// Bytes of a copy's `sqlite3_sourceid()`.
+pub const COPY_SOURCE_ID_BYTES: usize = 96;
+/// Bytes of a copy's note (why it could not be reached).
+pub const COPY_NOTE_BYTES: usize = 192;
 
 /// Index of the cell directory for one op × kind × db.
 pub const fn directory_index(op: Op, kind: FileKind, db: u16) -> usize {
@@ -144,7 +152,9 @@ pub struct DbEntry {
     pub path_len: AtomicU32,
     /// The database page size once seen in a header, else 0.
     pub page_size: AtomicU32,
-    pub _pad: u32,
+    /// Bit `i`: SQLite copy `i` (see [`CopyEntry`]) opened a file of this
+    /// database.
+    pub copies: AtomicU32,
     pub path: [AtomicU64; DB_PATH_BYTES / 8],
 }
 
@@ -304,6 +314,33 @@ pub struct OpenFile {
     pub opened_ns: AtomicU64,
 }
 
+/// One SQLite copy in the process: a shared library, a copy bundled into
+/// an extension module, or one linked into the executable. Written once
+/// (`state` 1 while being written, 2 ready), except the counters.
+#[repr(C, align(64))]
+pub struct CopyEntry {
+    /// Calls recorded through this copy's vfscope VFSes.
+    pub calls: AtomicU64,
+    /// Files opened through them.
+    pub opens: AtomicU64,
+    pub _counters: [AtomicU64; 6],
+    /// 0 free, 1 being written, 2 ready.
+    pub state: AtomicU32,
+    /// [`crate::CopyStatus`] as a number.
+    pub status: AtomicU32,
+    /// [`crate::CopyAccess`] as a number.
+    pub access: AtomicU32,
+    /// The real object path length (more than [`COPY_OBJECT_BYTES`]: the
+    /// head was cut).
+    pub object_len: AtomicU32,
+    pub object: [AtomicU64; COPY_OBJECT_BYTES / 8],
+    /// `sqlite3_libversion()`, NUL-padded; empty while unknown.
+    pub version: [AtomicU64; 4],
+    pub source_id: [AtomicU64; COPY_SOURCE_ID_BYTES / 8],
+    /// For an unreachable copy: why, and the way out.
+    pub note: [AtomicU64; COPY_NOTE_BYTES / 8],
+}
+
 /// The whole segment.
 #[repr(C)]
 pub struct Layout {
@@ -321,6 +358,7 @@ pub struct Layout {
     pub txn_head: AtomicU64,
     pub txns: [TxnEntry; TXN_RING],
     pub open_files: [OpenFile; MAX_OPEN_FILES],
+    pub copies: [CopyEntry; MAX_COPIES],
     pub hists: [Hist; MAX_HISTS],
 }
 
@@ -342,62 +380,5 @@ pub fn unpack_key(key: u32) -> Option<(u8, FileKind, u16)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::mem::{offset_of, size_of};
-
-    /// Pins the layout. If this fails you changed the layout: bump
-    /// LAYOUT_VERSION, then update the numbers below together with it.
-    #[test]
-    fn layout_is_pinned() {
-        let pinned = (
-            LAYOUT_VERSION,
-            SEGMENT_SIZE,
-            [
-                offset_of!(Layout, control),
-                offset_of!(Layout, dbs),
-                offset_of!(Layout, directory),
-                offset_of!(Layout, cells),
-                offset_of!(Layout, locks),
-                offset_of!(Layout, shapes),
-                offset_of!(Layout, slow),
-                offset_of!(Layout, txns),
-                offset_of!(Layout, open_files),
-                offset_of!(Layout, hists),
-            ],
-            [
-                size_of::<Header>(),
-                size_of::<DbEntry>(),
-                size_of::<Cell>(),
-                size_of::<Hist>(),
-                size_of::<LockStats>(),
-                size_of::<Shape>(),
-                size_of::<SlowEntry>(),
-                size_of::<TxnEntry>(),
-                size_of::<OpenFile>(),
-            ],
-            [
-                offset_of!(Header, layout_version),
-                offset_of!(Header, total_size),
-                offset_of!(Header, pid),
-                offset_of!(Header, cmdline),
-                offset_of!(Header, state),
-            ],
-        );
-        assert_eq!(
-            pinned, PINNED,
-            "layout changed: bump LAYOUT_VERSION and re-pin"
-        );
-    }
-
-    type Pin = (u32, usize, [usize; 10], [usize; 9], [usize; 5]);
-    const PINNED: Pin = (
-        4,
-        8_296_704,
-        [
-            1760, 10136, 26264, 77184, 208256, 226752, 274632, 331984, 422096, 430288,
-        ],
-        [1760, 504, 128, 30728, 544, 128, 56, 88, 32],
-        [8, 16, 24, 80, 1136],
-    );
-}
+#[path = "layout_pin.rs"]
+mod tests;

@@ -24,6 +24,7 @@
 //! ```
 
 mod control;
+mod copies;
 mod dir;
 mod error;
 mod histogram;
@@ -38,11 +39,12 @@ mod trace_view;
 mod writer;
 
 pub use control::RequestOutcome;
+pub use copies::{CopyAccess, CopyInfo, CopyStatus};
 pub use dir::{default_dir, ensure_dir, list_segments, SEGMENT_SUFFIX};
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{bucket_midpoint, bucket_of, bucket_range, Buckets, BUCKETS};
 pub use ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot, TxnOutcome};
-pub use layout::{Layout, DB_NONE, DB_OVERFLOW, MAX_DBS, SEGMENT_SIZE};
+pub use layout::{Layout, DB_NONE, DB_OVERFLOW, MAX_COPIES, MAX_DBS, SEGMENT_SIZE};
 pub use process::{monotonic_ns, proc_start_ticks, realtime_ns, ProcessMeta};
 pub use reader::{Liveness, SegmentReader};
 pub use record::CellRef;

@@ -211,6 +211,7 @@ impl SegmentReader {
             taken_monotonic_ns: monotonic_ns(),
             meta: self.meta(),
             registrations: registrations(l),
+            copies: l.copies(),
             latency_enabled: l.control.latency_enabled.load(Relaxed) != 0,
             model: ModelState {
                 active: l.active_model(),
@@ -276,6 +277,7 @@ impl Layout {
             path: String::from_utf8_lossy(&load_words(&e.path, kept)).into_owned(),
             truncated: len > DB_PATH_BYTES,
             page_size: e.page_size.load(Relaxed),
+            copies: e.copies.load(Relaxed),
         })
     }
 }

@@ -350,6 +350,7 @@ impl Layout {
             mine.path_len.store(theirs.path_len.load(Relaxed), Relaxed);
             mine.page_size
                 .store(theirs.page_size.load(Relaxed), Relaxed);
+            mine.copies.store(theirs.copies.load(Relaxed), Relaxed);
             mine.state.store(DB_READY, Release);
         }
         let n = parent.header.registrations.load(Acquire);
@@ -364,6 +365,7 @@ impl Layout {
             }
         }
         self.header.registrations.store(n, Release);
+        self.inherit_copies(parent);
     }
 
     /// The row of an already known database, without claiming one.

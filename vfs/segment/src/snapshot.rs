@@ -13,6 +13,8 @@ pub struct Snapshot {
     pub meta: ProcessMeta,
     /// `(vfscope name, parent VFS name)` per registration.
     pub registrations: Vec<(String, String)>,
+    /// The SQLite copies the process holds, reached or not.
+    pub copies: Vec<crate::CopyInfo>,
     pub latency_enabled: bool,
     pub model: ModelState,
     pub dbs: Vec<DbInfo>,
@@ -53,6 +55,8 @@ pub struct DbInfo {
     pub truncated: bool,
     /// 0 while unknown.
     pub page_size: u32,
+    /// Bit `i`: SQLite copy `i` opened a file of this database.
+    pub copies: u32,
 }
 
 impl DbInfo {

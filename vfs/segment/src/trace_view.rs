@@ -91,6 +91,7 @@ impl Trace {
                 block_size: 4096,
             },
             registrations: Vec::new(),
+            copies: Vec::new(),
             latency_enabled: false,
             model: ModelState::default(),
             dbs: self
@@ -101,6 +102,7 @@ impl Trace {
                     path: path.clone(),
                     truncated: false,
                     page_size: 0,
+                    copies: 0,
                 })
                 .collect(),
             cells,

@@ -14,8 +14,6 @@ pub struct SqliteApi {
     pub vfs_find: unsafe extern "C" fn(*const c_char) -> *mut sqlite3_vfs,
     /// `sqlite3_vfs_register`
     pub vfs_register: unsafe extern "C" fn(*mut sqlite3_vfs, c_int) -> c_int,
-    /// `sqlite3_libversion`
-    pub libversion: unsafe extern "C" fn() -> *const c_char,
     /// `sqlite3_malloc64`: strings handed to SQLite must come from its
     /// allocator (SQLITE_FCNTL_VFSNAME).
     pub malloc64: unsafe extern "C" fn(u64) -> *mut c_void,

@@ -44,5 +44,6 @@ pub use config::{
     parse_block_size, parse_duration, Config, Error, DEFAULT_BLOCK_SIZE, DEFAULT_SLOW,
 };
 pub use latency::{load as load_latency, set as set_latency};
-pub use recorder::{start as start_recording, warn};
-pub use vfs::register;
+pub use recorder::{publish_copy, start as start_recording, warn};
+pub use vfs::{is_vfscope, register};
+pub use vfscope_segment::{CopyAccess, CopyInfo, CopyStatus, MAX_COPIES};

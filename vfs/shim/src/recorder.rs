@@ -9,7 +9,7 @@ use crate::config::Config;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
 use std::sync::{Mutex, Once};
-use vfscope_segment::{Layout, ProcessMeta, SegmentWriter};
+use vfscope_segment::{CopyInfo, Layout, ProcessMeta, SegmentWriter};
 
 /// What every recorded call reads, in one cache line: after the real call's
 /// system call these lines are usually cold, and each one costs a miss.
@@ -157,6 +157,9 @@ fn install(
         .store(config.test_panic.map_or(u64::MAX, |op| op as u64), Relaxed);
     HOT.layout
         .store(writer.layout() as *const Layout as *mut Layout, Release);
+    for copy in COPIES.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        writer.layout().publish_copy(copy);
+    }
     *global = Some(Global {
         writer: Some(writer),
         dir,
@@ -172,6 +175,23 @@ fn install(
             libc::atexit(at_exit);
         }
     });
+}
+
+/// The SQLite copies described so far, for segments made later (the first
+/// one, a forked child's).
+static COPIES: Mutex<Vec<CopyInfo>> = Mutex::new(Vec::new());
+
+/// Describes one SQLite copy of the process (see
+/// [`vfscope_segment::CopyInfo`]): written into the segment now if there is
+/// one, and into every segment made later. A second description of the same
+/// index replaces the first.
+pub fn publish_copy(copy: CopyInfo) {
+    let mut copies = COPIES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(layout) = layout() {
+        layout.publish_copy(&copy);
+    }
+    copies.retain(|c| c.index != copy.index);
+    copies.push(copy);
 }
 
 /// Notes a VFS registration in the segment header.

@@ -25,6 +25,9 @@ pub struct VfsState {
     pub api: SqliteApi,
     pub name: CString,
     pub parent_name: CString,
+    /// The SQLite copy this VFS is registered with (its row in the
+    /// segment's copy table).
+    pub copy: u16,
     /// The parent follows os_unix.c's locking (see `FileState::locked`).
     pub unix_lock_rules: bool,
 }
@@ -123,7 +126,7 @@ unsafe extern "C" fn x_open(
         // a TracedFile followed by room for the parent's file.
         let real = unsafe {
             addr_of_mut!((*traced).base.pMethods).write(std::ptr::null());
-            addr_of_mut!((*traced).state).write(FileState::new(st, kind, DB_NONE));
+            addr_of_mut!((*traced).state).write(FileState::new(st, st.copy, kind, DB_NONE));
             addr_of_mut!((*traced).real)
         };
         let db = recorder::layout().map_or(DB_NONE, |l| db_of(l, name, kind));
@@ -157,6 +160,7 @@ unsafe extern "C" fn x_open(
             state.db = db;
             if !real_methods.is_null() {
                 state.opened(layout, call.end_ns());
+                layout.count_copy_open(st.copy, db);
             }
             state.record(layout, Op::Open, call, 0, 0, 0);
         }
@@ -165,16 +169,19 @@ unsafe extern "C" fn x_open(
 }
 
 /// Records a VFS-level call that concerns a path.
-fn record_path_call(op: Op, name: *const c_char, call: Timed) {
+fn record_path_call(vfs: *mut sqlite3_vfs, op: Op, name: *const c_char, call: Timed) {
     if let Some(layout) = recorder::layout() {
+        // SAFETY: SQLite called a method of a VFS register() made.
+        layout.count_copy_call(unsafe { state(vfs) }.copy);
         let (kind, db) = known_db(layout, name);
         record_call(layout, op, kind, db, call, 0, 0, 0);
     }
 }
 
 /// Records a VFS-level call that concerns no file.
-fn record_plain_call(op: Op, call: Timed, bytes: u64) {
+fn record_plain_call(copy: u16, op: Op, call: Timed, bytes: u64) {
     if let Some(layout) = recorder::layout() {
+        layout.count_copy_call(copy);
         record_call(layout, op, FileKind::None, DB_NONE, call, bytes, 0, 0);
     }
 }
@@ -194,7 +201,7 @@ macro_rules! forward_value {
                 out = unsafe { method(st.parent, $($arg),*) };
                 SQLITE_OK
             });
-            record_plain_call($op, call, 0);
+            record_plain_call(st.copy, $op, call, 0);
         });
         out
     }};
@@ -255,7 +262,7 @@ unsafe extern "C" fn x_delete(
         xDelete,
         (name, sync_dir),
         model(Op::Delete, name),
-        |call| { record_path_call(Op::Delete, name, call) }
+        |call| { record_path_call(vfs, Op::Delete, name, call) }
     )
 }
 
@@ -271,7 +278,7 @@ unsafe extern "C" fn x_access(
         xAccess,
         (name, flags, out),
         model(Op::Access, name),
-        |call| { record_path_call(Op::Access, name, call) }
+        |call| { record_path_call(vfs, Op::Access, name, call) }
     )
 }
 
@@ -286,7 +293,7 @@ unsafe extern "C" fn x_full_pathname(
         vfs,
         xFullPathname,
         (name, n, out),
-        |call| { record_path_call(Op::FullPathname, name, call) }
+        |call| { record_path_call(vfs, Op::FullPathname, name, call) }
     )
 }
 
@@ -327,7 +334,7 @@ unsafe extern "C" fn x_sleep(vfs: *mut sqlite3_vfs, micros: c_int) -> c_int {
 
 unsafe extern "C" fn x_current_time(vfs: *mut sqlite3_vfs, out: *mut f64) -> c_int {
     forward_rc!("xCurrentTime", vfs, xCurrentTime, (out), |call| {
-        record_plain_call(Op::CurrentTime, call, 0)
+        record_plain_call(unsafe { state(vfs) }.copy, Op::CurrentTime, call, 0)
     })
 }
 
@@ -344,7 +351,7 @@ unsafe extern "C" fn x_get_last_error(vfs: *mut sqlite3_vfs, n: c_int, out: *mut
 
 unsafe extern "C" fn x_current_time_int64(vfs: *mut sqlite3_vfs, out: *mut i64) -> c_int {
     forward_rc!("xCurrentTimeInt64", vfs, xCurrentTimeInt64, (out), |call| {
-        record_plain_call(Op::CurrentTimeInt64, call, 0)
+        record_plain_call(unsafe { state(vfs) }.copy, Op::CurrentTimeInt64, call, 0)
     })
 }
 
@@ -354,7 +361,7 @@ unsafe extern "C" fn x_set_system_call(
     new: sqlite3_syscall_ptr,
 ) -> c_int {
     forward_rc!("xSetSystemCall", vfs, xSetSystemCall, (name, new), |call| {
-        record_plain_call(Op::SetSystemCall, call, 0)
+        record_plain_call(unsafe { state(vfs) }.copy, Op::SetSystemCall, call, 0)
     })
 }
 
@@ -392,9 +399,11 @@ unsafe extern "C" fn x_next_system_call(
 ///
 /// # Safety
 /// `api` must point into one initialised SQLite library, the one the
-/// connections that should be traced use.
+/// connections that should be traced use; `copy` is that library's row in
+/// the segment's copy table (see [`crate::publish_copy`]).
 pub unsafe fn register(
     api: SqliteApi,
+    copy: u16,
     name: &str,
     parent: Option<&str>,
     make_default: bool,
@@ -417,7 +426,7 @@ pub unsafe fn register(
         let parent_name = CStr::from_ptr((*parent_vfs).zName).to_owned();
         let existing = (api.vfs_find)(c_name.as_ptr());
         if !existing.is_null() {
-            let ours = (*existing).xOpen.map(|f| f as *const ()) == Some(x_open as *const ());
+            let ours = is_vfscope(existing);
             if !ours || state(existing).parent != parent_vfs {
                 return Err(Error::NameTaken(name.to_string()));
             }
@@ -433,6 +442,7 @@ pub unsafe fn register(
             api,
             name: c_name,
             parent_name,
+            copy,
             unix_lock_rules: false,
         }));
         state.unix_lock_rules = state.parent_name.to_bytes().starts_with(b"unix");
@@ -448,6 +458,15 @@ pub unsafe fn register(
         recorder::note_registration(name, &state.parent_name.to_string_lossy());
         Ok(&mut state.vfs)
     }
+}
+
+/// Whether `vfs` is a VFS [`register`] made (with this library's code).
+///
+/// # Safety
+/// `vfs` must be a registered VFS.
+pub unsafe fn is_vfscope(vfs: *const sqlite3_vfs) -> bool {
+    // SAFETY: per the contract.
+    unsafe { (*vfs).xOpen }.map(|f| f as *const ()) == Some(x_open as *const ())
 }
 
 /// A VFS struct mirroring the parent's version and NULL slots.

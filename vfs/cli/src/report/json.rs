@@ -3,7 +3,7 @@
 
 use super::Report;
 use serde::Serialize;
-use vfscope_segment::{LockLevel, ShmSlot};
+use vfscope_segment::{CopyStatus, LockLevel, ShmSlot};
 
 #[derive(Serialize)]
 struct Json<'a> {
@@ -32,6 +32,7 @@ struct Process<'a> {
     sqlite_version: &'a str,
     state: &'static str,
     vfs: Vec<Vfs<'a>>,
+    copies: Vec<Copy<'a>>,
     /// The latency model active at the end, `null` when off.
     latency_model: Option<LatencyModel<'a>>,
 }
@@ -53,6 +54,20 @@ struct Injected {
     target_ns: u64,
     actual_ns: u64,
     faults: u64,
+}
+
+#[derive(Serialize)]
+struct Copy<'a> {
+    index: u16,
+    version: &'a str,
+    source_id: &'a str,
+    object: &'a str,
+    /// traced | unreachable
+    status: &'static str,
+    access: &'static str,
+    note: &'a str,
+    calls: u64,
+    opens: u64,
 }
 
 #[derive(Serialize)]
@@ -137,6 +152,8 @@ struct Database<'a> {
     time_ns: u64,
     bytes_read: u64,
     bytes_written: u64,
+    /// Versions of the SQLite copies that opened it.
+    sqlite: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -208,6 +225,24 @@ pub fn render(r: &Report) -> String {
                     .vfs
                     .iter()
                     .map(|(name, parent)| Vfs { name, parent })
+                    .collect(),
+                copies: p
+                    .copies
+                    .iter()
+                    .map(|c| Copy {
+                        index: c.index,
+                        version: &c.version,
+                        source_id: &c.source_id,
+                        object: &c.object,
+                        status: match c.status {
+                            CopyStatus::Traced => "traced",
+                            CopyStatus::Unreachable => "unreachable",
+                        },
+                        access: c.access.name(),
+                        note: &c.note,
+                        calls: c.calls,
+                        opens: c.opens,
+                    })
                     .collect(),
                 latency_model: p.model.active.as_deref().map(|name| {
                     let lag = p.model.lag.to_hdr();
@@ -321,6 +356,7 @@ pub fn render(r: &Report) -> String {
                 time_ns: d.total_ns,
                 bytes_read: d.bytes_read,
                 bytes_written: d.bytes_written,
+                sqlite: &d.sqlite,
             })
             .collect(),
         io_shape: r
@@ -373,6 +409,7 @@ pub fn render(r: &Report) -> String {
         notes: r
             .empty_note()
             .into_iter()
+            .chain(r.copy_notes())
             .chain(
                 r.unreadable
                     .iter()

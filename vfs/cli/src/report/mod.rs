@@ -7,7 +7,8 @@ pub mod text;
 
 use std::path::PathBuf;
 use vfscope_segment::{
-    FileKind, Liveness, LockSnapshot, Op, OpTotals, Overflow, ShapeStats, SlowCall, Snapshot,
+    CopyInfo, CopyStatus, FileKind, Liveness, LockSnapshot, Op, OpTotals, Overflow, ShapeStats,
+    SlowCall, Snapshot,
 };
 
 /// One process that recorded.
@@ -18,6 +19,8 @@ pub struct Process {
     pub state: Liveness,
     /// `(vfscope VFS, parent VFS)`.
     pub vfs: Vec<(String, String)>,
+    /// The SQLite copies in the process, reached or not.
+    pub copies: Vec<CopyInfo>,
     pub model: vfscope_segment::ModelState,
 }
 
@@ -45,6 +48,8 @@ pub struct DbRow {
     pub total_ns: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
+    /// Versions of the SQLite copies that opened it.
+    pub sqlite: Vec<String>,
 }
 
 /// A slow call and where it happened.
@@ -114,6 +119,7 @@ impl Report {
             sqlite_version: s.meta.sqlite_version.clone(),
             state,
             vfs: s.registrations.clone(),
+            copies: s.copies.clone(),
             model: s.model.clone(),
         });
         self.slow_threshold_ns = s.meta.slow_threshold_ns;
@@ -177,10 +183,20 @@ impl Report {
                     total_ns: 0,
                     bytes_read: 0,
                     bytes_written: 0,
+                    sqlite: Vec::new(),
                 });
                 self.databases.last_mut().expect("just pushed")
             }
         };
+        for copy in s
+            .copies
+            .iter()
+            .filter(|c| info.copies & (1 << c.index) != 0)
+        {
+            if !row.sqlite.contains(&copy.version) {
+                row.sqlite.push(copy.version.clone());
+            }
+        }
         row.calls += cell.calls();
         row.total_ns += cell.total_ns;
         match cell.op {
@@ -200,6 +216,31 @@ impl Report {
         self.operations.iter().map(|r| r.totals.time_ns).sum()
     }
 
+    /// One line per SQLite copy that vfscope found but could not reach.
+    pub fn copy_notes(&self) -> Vec<String> {
+        self.processes
+            .iter()
+            .flat_map(|p| {
+                p.copies
+                    .iter()
+                    .filter(|c| c.status == CopyStatus::Unreachable)
+                    .map(move |c| {
+                        format!(
+                            "pid {}: SQLite {}in {} is not traced: {}",
+                            p.pid,
+                            if c.version.is_empty() {
+                                String::new()
+                            } else {
+                                format!("{} ", c.version)
+                            },
+                            c.object,
+                            c.note
+                        )
+                    })
+            })
+            .collect()
+    }
+
     /// Why the report is empty, if it is, and what to try.
     pub fn empty_note(&self) -> Option<String> {
         let opened: u64 = self
@@ -212,10 +253,15 @@ impl Report {
             return None;
         }
         Some(if self.processes.is_empty() {
-            "no SQLite connection was seen: no process opened a database through the \
-             SQLite vfscope intercepts. If the program links SQLite statically (its own \
-             copy inside the binary), LD_PRELOAD cannot reach it: load libvfscope as a \
-             SQLite extension instead (.load /path/to/libvfscope), or use library mode."
+            "no SQLite connection was seen: no process opened a database, and vfscope \
+             found no SQLite in the programs it ran (none in their symbol tables or \
+             read-only data). If the program reaches SQLite some other way, load \
+             libvfscope as a SQLite extension (.load /path/to/libvfscope), or use library \
+             mode."
+                .to_string()
+        } else if !self.copy_notes().is_empty() {
+            "no database file was opened through vfscope: the SQLite copies it found \
+             cannot be reached (see the notes)"
                 .to_string()
         } else {
             "vfscope was loaded but no database file was opened through it".to_string()

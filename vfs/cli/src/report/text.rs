@@ -3,7 +3,7 @@
 use super::Report;
 use crate::format::{bytes, duration_ns};
 use std::fmt::Write;
-use vfscope_segment::{FileKind, LockLevel, ShmSlot};
+use vfscope_segment::{CopyStatus, FileKind, LockLevel, ShmSlot};
 
 /// Renders the whole report.
 pub fn render(report: &Report) -> String {
@@ -11,6 +11,9 @@ pub fn render(report: &Report) -> String {
     processes(&mut out, report);
     if let Some(note) = report.empty_note() {
         let _ = writeln!(out, "\n{note}");
+    }
+    for note in report.copy_notes() {
+        let _ = writeln!(out, "note: {note}");
     }
     operations(&mut out, report);
     locks(&mut out, report);
@@ -34,7 +37,11 @@ fn processes(out: &mut String, report: &Report) {
             "pid {} ({}), SQLite {}, {}: {}",
             p.pid,
             p.state.name(),
-            p.sqlite_version,
+            if p.sqlite_version.is_empty() {
+                "?"
+            } else {
+                &p.sqlite_version
+            },
             if vfs.is_empty() {
                 "no VFS registered".to_string()
             } else {
@@ -42,6 +49,21 @@ fn processes(out: &mut String, report: &Report) {
             },
             p.command
         );
+        for c in p.copies.iter().filter(|c| c.status == CopyStatus::Traced) {
+            let _ = writeln!(
+                out,
+                "  SQLite {} in {} ({}): {} calls, {} files opened",
+                if c.version.is_empty() {
+                    "?"
+                } else {
+                    &c.version
+                },
+                c.object,
+                c.access.name(),
+                c.calls,
+                c.opens
+            );
+        }
     }
 }
 
@@ -244,8 +266,15 @@ fn databases(out: &mut String, report: &Report) {
         return;
     }
     let _ = writeln!(out, "\ntop databases:");
+    let several_copies = report
+        .databases
+        .iter()
+        .flat_map(|d| d.sqlite.iter())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+        > 1;
     for d in report.databases.iter().take(5) {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "  {:<24} {:>8} calls {:>9} in the VFS, {} read, {} written",
             d.name,
@@ -254,6 +283,10 @@ fn databases(out: &mut String, report: &Report) {
             bytes(d.bytes_read),
             bytes(d.bytes_written)
         );
+        if several_copies {
+            let _ = write!(out, ", SQLite {}", d.sqlite.join(" and "));
+        }
+        let _ = writeln!(out);
     }
 }
 

@@ -1,72 +1,141 @@
-//! The `sqlite3_open*` functions this library defines to take the app's
-//! place under LD_PRELOAD. Each makes sure vfscope is set up (it becomes the
-//! default VFS), maps an explicitly named VFS — argument or URI `vfs=` — to
-//! vfscope over that VFS, and calls the real function.
+//! What runs in place of a copy's `sqlite3_open`, `sqlite3_open_v2` and
+//! `sqlite3_open16` once they are hooked: make sure vfscope is that copy's
+//! default VFS, map an explicitly named VFS (argument or URI `vfs=`) to
+//! vfscope over that VFS, and call the copy's original function.
+//!
+//! Each slot of [`crate::copies`] has its own instances of these functions
+//! (`N` is the slot), so a hooked function only ever reaches its own copy.
+//! vfscope's part runs under `catch_unwind`: if it fails, the original runs
+//! with the app's own arguments.
 
-use crate::resolve::real;
-use crate::setup::{ensure, wrapper_for};
+use crate::copies::{self, Copy, Open16Fn, OpenFn, OpenV2Fn, MAX_COPIES};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 const SQLITE_ERROR: c_int = 1;
 const SQLITE_OPEN_URI: c_int = 0x40;
 
-#[no_mangle]
-pub unsafe extern "C" fn sqlite3_open(filename: *const c_char, db: *mut *mut c_void) -> c_int {
-    let Some(real) = real() else {
-        return SQLITE_ERROR;
-    };
-    ensure(&real.api);
-    // SAFETY: the app's own arguments, passed on unchanged.
-    unsafe { (real.open)(filename, db) }
+/// The handlers of slot N, by function.
+pub struct Handlers {
+    pub open: OpenFn,
+    pub open_v2: OpenV2Fn,
+    pub open16: Open16Fn,
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sqlite3_open16(filename: *const c_void, db: *mut *mut c_void) -> c_int {
-    let Some(real) = real() else {
-        return SQLITE_ERROR;
+macro_rules! handlers {
+    ($($n:literal)*) => {
+        [$(Handlers {
+            open: open::<$n>,
+            open_v2: open_v2::<$n>,
+            open16: open16::<$n>,
+        }),*]
     };
-    ensure(&real.api);
-    // SAFETY: the app's own arguments, passed on unchanged.
-    unsafe { (real.open16)(filename, db) }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sqlite3_open_v2(
+/// The handlers of every slot.
+pub static HANDLERS: [Handlers; MAX_COPIES] = handlers!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+
+/// Runs vfscope's part of an open; a panic in it is reported once and the
+/// open goes on as without vfscope.
+fn prepare<T>(default: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        vfscope_shim::warn(
+            "internal fault while preparing an open; this open runs without vfscope",
+        );
+        default
+    })
+}
+
+unsafe extern "C" fn open<const N: usize>(filename: *const c_char, db: *mut *mut c_void) -> c_int {
+    let Some(copy) = copies::get(N) else {
+        return SQLITE_ERROR;
+    };
+    let Some(real) = copy.open else {
+        return SQLITE_ERROR;
+    };
+    prepare((), || {
+        copy.ensure_default();
+    });
+    // SAFETY: the app's own arguments, passed on unchanged.
+    unsafe { real(filename, db) }
+}
+
+unsafe extern "C" fn open16<const N: usize>(
+    filename: *const c_void,
+    db: *mut *mut c_void,
+) -> c_int {
+    let Some(copy) = copies::get(N) else {
+        return SQLITE_ERROR;
+    };
+    let Some(real) = copy.open16 else {
+        return SQLITE_ERROR;
+    };
+    prepare((), || {
+        copy.ensure_default();
+    });
+    // SAFETY: the app's own arguments, passed on unchanged.
+    unsafe { real(filename, db) }
+}
+
+unsafe extern "C" fn open_v2<const N: usize>(
     filename: *const c_char,
     db: *mut *mut c_void,
     flags: c_int,
     vfs: *const c_char,
 ) -> c_int {
-    let Some(real) = real() else {
+    let Some(copy) = copies::get(N) else {
         return SQLITE_ERROR;
     };
-    ensure(&real.api);
+    let Some(real) = copy.open_v2 else {
+        return SQLITE_ERROR;
+    };
+    let (rewritten, vfs) = prepare((None, vfs), || {
+        // SAFETY: the app's arguments, as SQLite would read them.
+        unsafe { map_vfs(copy, real, filename, flags, vfs) }
+    });
+    let filename = rewritten.as_ref().map_or(filename, |f| f.as_ptr());
+    // SAFETY: the app's arguments, with the VFS names swapped for vfscope's
+    // wrappers of the same VFSes (names that live for the process).
+    unsafe { real(filename, db, flags, vfs) }
+}
+
+/// Makes vfscope the copy's default and maps a named VFS to its vfscope
+/// wrapper: the URI to open instead (if rewritten) and the VFS name to pass.
+///
+/// # Safety
+/// `filename` and `vfs` are NULL or NUL-terminated, as SQLite requires.
+unsafe fn map_vfs(
+    copy: &Copy,
+    real: OpenV2Fn,
+    filename: *const c_char,
+    flags: c_int,
+    vfs: *const c_char,
+) -> (Option<CString>, *const c_char) {
+    if !copy.ensure_default() {
+        return (None, vfs);
+    }
     let vfs = if vfs.is_null() {
         vfs
     } else {
         // SAFETY: a non-NULL VFS name from the app is NUL-terminated.
-        wrapper_for(&real.api, unsafe { CStr::from_ptr(vfs) }).map_or(vfs, CStr::as_ptr)
+        copy.wrapper_for(unsafe { CStr::from_ptr(vfs) })
+            .map_or(vfs, CStr::as_ptr)
     };
     // SAFETY: a non-NULL filename is NUL-terminated.
     let name = (!filename.is_null()).then(|| unsafe { CStr::from_ptr(filename) });
     let is_uri = |name: &CStr| {
         flags & SQLITE_OPEN_URI != 0
-            || (names_a_vfs(name.to_bytes()) && uris_enabled_globally(real))
+            || (names_a_vfs(name.to_bytes()) && uris_enabled_globally(copy, real))
     };
-    let rewritten = if let Some(name) = name.filter(|n| is_uri(n)) {
+    let rewritten = name.filter(|n| is_uri(n)).and_then(|name| {
         rewrite_uri_vfs(name.to_bytes(), |v| {
             CStr::from_bytes_with_nul(&[v, b"\0"].concat())
                 .ok()
-                .and_then(|v| wrapper_for(&real.api, v))
+                .and_then(|v| copy.wrapper_for(v))
                 .map(|w| w.to_bytes().to_vec())
         })
-    } else {
-        None
-    };
-    let filename = rewritten.as_ref().map_or(filename, |f| f.as_ptr());
-    // SAFETY: the app's arguments, with the VFS names swapped for vfscope's
-    // wrappers of the same VFSes (names that live for the process).
-    unsafe { (real.open_v2)(filename, db, flags, vfs) }
+    });
+    (rewritten, vfs)
 }
 
 /// Whether a name looks like a `file:` URI with a `vfs=` parameter.
@@ -79,19 +148,22 @@ fn names_a_vfs(name: &[u8]) -> bool {
 /// There is no API to ask, so this opens, read-only, a URI naming a VFS that
 /// does not exist: with URIs on that fails with SQLITE_ERROR ("no such
 /// vfs"), with them off with SQLITE_CANTOPEN, creating nothing either way.
-fn uris_enabled_globally(real: &crate::resolve::Real) -> bool {
+fn uris_enabled_globally(copy: &Copy, open_v2: OpenV2Fn) -> bool {
     const SQLITE_OPEN_READONLY: c_int = 0x1;
+    let Some(close) = copy.close else {
+        return false;
+    };
     let mut db: *mut c_void = std::ptr::null_mut();
     // SAFETY: a valid filename and out pointer; the handle SQLite returns
     // (even on failure) is closed right after.
     let rc = unsafe {
-        let rc = (real.open_v2)(
+        let rc = open_v2(
             c"file:vfscope-uri-probe?vfs=vfscope-no-such-vfs".as_ptr(),
             &mut db,
             SQLITE_OPEN_READONLY,
             std::ptr::null(),
         );
-        (real.close)(db);
+        close(db);
         rc
     };
     rc == SQLITE_ERROR

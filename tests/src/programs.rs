@@ -1,0 +1,105 @@
+//! Programs with their own SQLite, made once per target directory for the
+//! tests that run them: a Python venv with `pysqlite3-binary` and `apsw`
+//! from PyPI, and a C program linked with Debian's `libsqlite3.a` (PIE,
+//! non-PIE, stripped). Concurrent tests wait on a lock file for the first
+//! one to finish building.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where the made programs live: `target/test-programs`.
+fn root() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf();
+    target.join("test-programs")
+}
+
+/// Runs `make` once for `name` under an exclusive lock; `done` marks it
+/// built.
+fn once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let dir = root().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(root().join(format!("{name}.lock"))).unwrap();
+    // SAFETY: flock on a descriptor we own; released when `lock` drops.
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
+        0
+    );
+    let done = dir.join("done");
+    if !done.exists() {
+        make(&dir);
+        std::fs::write(&done, b"").unwrap();
+    }
+    dir
+}
+
+fn run(command: &mut Command) {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Python of a venv that has `pysqlite3-binary` (a bundled SQLite that
+/// exports its symbols) and `apsw` (SQLite compiled into the module, local
+/// symbols only), both from PyPI wheels.
+pub fn python_with_bundled_sqlite() -> PathBuf {
+    let dir = once("venv", |dir| {
+        run(Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(dir.join("env")));
+        run(Command::new(dir.join("env/bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "pysqlite3-binary",
+            "apsw",
+        ]));
+    });
+    dir.join("env/bin/python")
+}
+
+/// How a C program with its own SQLite is linked.
+#[derive(Clone, Copy, Debug)]
+pub enum Linked {
+    Pie,
+    NoPie,
+    /// PIE, then `strip`: no symbol table.
+    Stripped,
+}
+
+/// `tests/programs/static_sqlite.c` linked with Debian's `libsqlite3.a`.
+pub fn static_sqlite_program(linked: Linked) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/static_sqlite.c");
+    let archive = "/usr/lib/x86_64-linux-gnu/libsqlite3.a";
+    assert!(
+        Path::new(archive).exists(),
+        "{archive} is missing (Debian package libsqlite3-dev; tests/run.sh installs it)"
+    );
+    let dir = once("static_sqlite", |dir| {
+        for (name, flags) in [("pie", &["-pie"][..]), ("nopie", &["-no-pie"][..])] {
+            run(Command::new("cc")
+                .args(["-O2", "-o"])
+                .arg(dir.join(name))
+                .args(flags)
+                .arg(&source)
+                .args([archive, "-lm", "-lpthread", "-ldl"]));
+        }
+        std::fs::copy(dir.join("pie"), dir.join("stripped")).unwrap();
+        run(Command::new("strip").arg(dir.join("stripped")));
+    });
+    dir.join(match linked {
+        Linked::Pie => "pie",
+        Linked::NoPie => "nopie",
+        Linked::Stripped => "stripped",
+    })
+}

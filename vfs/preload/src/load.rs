@@ -1,0 +1,109 @@
+//! When SQLite copies are looked for: once at start (this library's
+//! constructor, when it was preloaded) and after every `dlopen` (this
+//! library's `dlopen` takes the app's place under LD_PRELOAD, calls the
+//! real one and then looks at what it loaded, before returning to the app).
+//!
+//! Loaded as a SQLite extension instead, the library scans nothing: it
+//! serves the copy that loaded it (see `extension`).
+
+use crate::{scan, setup};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::catch_unwind;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+
+/// Set when this library was preloaded: only then does it hook anything.
+static PRELOADED: AtomicBool = AtomicBool::new(false);
+
+#[used]
+#[link_section = ".init_array"]
+static AT_LOAD: extern "C" fn() = at_load;
+
+extern "C" fn at_load() {
+    let _ = catch_unwind(|| {
+        if !named_in_ld_preload() {
+            return;
+        }
+        PRELOADED.store(true, Release);
+        look_for_copies();
+    });
+}
+
+/// Scans the objects loaded since the last look; a copy that cannot be
+/// reached starts recording, so that the segment (and the report) says so.
+fn look_for_copies() {
+    if scan::scan_new_objects() {
+        let version = crate::copies::all().next().map(|c| c.info.version.clone());
+        setup::recording(&version.unwrap_or_default());
+    }
+}
+
+/// Whether `LD_PRELOAD` names this library (by path, or by file name for
+/// an entry without a slash).
+fn named_in_ld_preload() -> bool {
+    let Some(list) = std::env::var_os("LD_PRELOAD") else {
+        return false;
+    };
+    let Some(own) = own_path() else {
+        return false;
+    };
+    let own_canonical = std::fs::canonicalize(&own).ok();
+    let own_name = own.file_name();
+    let list = list.to_string_lossy().into_owned();
+    list.split([':', ' '])
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            let entry = std::path::Path::new(entry);
+            if entry.components().count() == 1 {
+                return Some(entry.as_os_str()) == own_name;
+            }
+            entry == own || std::fs::canonicalize(entry).ok() == own_canonical
+        })
+}
+
+fn own_path() -> Option<std::path::PathBuf> {
+    // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address
+    // of this library.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    if unsafe { libc::dladdr(at_load as *const c_void, &mut info) } == 0 || info.dli_fname.is_null()
+    {
+        return None;
+    }
+    // SAFETY: dli_fname is a NUL-terminated path for a loaded object.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    Some(std::path::PathBuf::from(
+        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()),
+    ))
+}
+
+type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
+
+/// The `dlopen` the app would have called.
+fn real_dlopen() -> Option<DlopenFn> {
+    static REAL: AtomicUsize = AtomicUsize::new(0);
+    let mut p = REAL.load(Acquire);
+    if p == 0 {
+        // SAFETY: RTLD_NEXT is a valid pseudo-handle; the name is
+        // NUL-terminated.
+        p = unsafe { libc::dlsym(libc::RTLD_NEXT, c"dlopen".as_ptr()) } as usize;
+        REAL.store(p, Release);
+    }
+    // SAFETY: libc's dlopen has this signature.
+    (p != 0).then(|| unsafe { std::mem::transmute::<usize, DlopenFn>(p) })
+}
+
+/// `dlopen`, then a look at the objects it loaded.
+///
+/// # Safety
+/// As `dlopen(3)`.
+#[no_mangle]
+pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
+    let Some(real) = real_dlopen() else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: the app's own arguments, passed on unchanged.
+    let handle = unsafe { real(file, mode) };
+    if !handle.is_null() && PRELOADED.load(Acquire) {
+        let _ = catch_unwind(look_for_copies);
+    }
+    handle
+}

@@ -1,0 +1,328 @@
+//! Finding every SQLite copy in the process and hooking it in place.
+//!
+//! The loaded objects (the executable, its libraries, and everything
+//! `dlopen` brings in later) are walked with `dl_iterate_phdr`; each new one
+//! is read from its file: a copy is an object that defines `sqlite3_open`,
+//! `sqlite3_open_v2` or `sqlite3_open16` in `.dynsym` or `.symtab` (local
+//! symbols included). Its open functions are hooked so that its first open
+//! registers vfscope with that copy. A copy that cannot be reached is
+//! described in the segment with the reason and left exactly as it was.
+
+use crate::copies::{self, CloseFn, Copy, Open16Fn, OpenFn, OpenV2Fn};
+use crate::elf::{sym, Elf, Symbols, Unsupported};
+use crate::hook::{self, Prepared};
+use crate::open::HANDLERS;
+use std::collections::HashSet;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use vfscope_shim::ffi::sqlite3_vfs;
+use vfscope_shim::{CopyAccess, CopyInfo, CopyStatus, SqliteApi};
+
+/// One loaded object as the dynamic loader lists it.
+struct Loaded {
+    /// The path it was loaded from (empty for the executable).
+    name: Vec<u8>,
+    bias: usize,
+    /// Its `PT_LOAD` segments in memory: (vaddr, memsz).
+    loads: Vec<(u64, u64)>,
+}
+
+/// An object already looked at: (bias, name).
+type Seen = HashSet<(usize, Vec<u8>)>;
+
+static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+
+/// Looks at every object loaded since the last scan. Returns whether a copy
+/// that cannot be reached was found (so a segment should say so).
+pub fn scan_new_objects() -> bool {
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let seen = seen.get_or_insert_with(HashSet::new);
+    let own = own_base();
+    let mut unreachable = false;
+    for object in loaded_objects() {
+        if object.bias == own || !seen.insert((object.bias, object.name.clone())) {
+            continue;
+        }
+        unreachable |= inspect(&object) == Some(CopyStatus::Unreachable);
+    }
+    unreachable
+}
+
+/// Describes an unreachable copy, in a slot of its own unless it has one.
+fn publish_unreachable(
+    index: Option<u16>,
+    object: &str,
+    version: String,
+    why: String,
+) -> Option<CopyStatus> {
+    let Some(index) = index.or_else(copies::claim) else {
+        too_many(object);
+        return None;
+    };
+    let mut info = copies::unreachable(object, version, format!("{why}; {WAY_OUT}"));
+    info.index = index;
+    vfscope_shim::publish_copy(info);
+    Some(CopyStatus::Unreachable)
+}
+
+fn too_many(object: &str) {
+    vfscope_shim::warn(&format!(
+        "more than {} SQLite copies in this process; {object} runs without vfscope",
+        copies::MAX_COPIES
+    ));
+}
+
+/// The path to read an object from, and the name to show.
+fn paths(object: &Loaded) -> (PathBuf, String) {
+    if object.name.is_empty() {
+        let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
+        return (PathBuf::from("/proc/self/exe"), exe.display().to_string());
+    }
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(&object.name));
+    let shown = path.display().to_string();
+    (path, shown)
+}
+
+/// Finds a copy in `object` and hooks it; `None` when it holds none, else
+/// what became of the copy (described in the segment either way).
+fn inspect(object: &Loaded) -> Option<CopyStatus> {
+    let (path, shown) = paths(object);
+    let elf = Elf::open(&path).ok()?;
+    match elf.check() {
+        Ok(()) => {}
+        Err(Unsupported::NotElf | Unsupported::Damaged(_)) => return None,
+        Err(Unsupported::Architecture(why)) => {
+            if !elf.has_sqlite_marker() {
+                return None;
+            }
+            return publish_unreachable(None, &shown, String::new(), why);
+        }
+    }
+    let symbols = match elf.find_symbols() {
+        Ok(symbols) => symbols,
+        Err(why) => return publish_unreachable(None, &shown, String::new(), why),
+    };
+    let opens = [sym::OPEN, sym::OPEN_V2, sym::OPEN16];
+    if opens.iter().all(|&s| symbols[s].is_none()) {
+        if elf.has_symtab() || !elf.has_sqlite_marker() {
+            return None;
+        }
+        let why = "stripped: no symbol table to find its sqlite3_open functions in".to_string();
+        return publish_unreachable(None, &shown, String::new(), why);
+    }
+    let version = version_of(object.bias, &symbols);
+    let unreachable = |why: String| publish_unreachable(None, &shown, version.clone(), why);
+    let Ok(loads) = elf.loads() else {
+        return unreachable("damaged program headers".into());
+    };
+    let in_file: Vec<(u64, u64)> = loads.iter().map(|l| (l.vaddr, l.memsz)).collect();
+    if in_file != object.loads {
+        return unreachable("the file on disk is not the object that was loaded".into());
+    }
+    let Some(api) = api_of(object.bias, &symbols) else {
+        return unreachable("its symbol table lacks sqlite3_vfs_find, sqlite3_vfs_register, sqlite3_malloc64 or sqlite3_free".into());
+    };
+    let Some(index) = copies::claim() else {
+        too_many(&shown);
+        return None;
+    };
+    let exported = symbols[sym::OPEN_DATABASE].is_none()
+        && opens
+            .iter()
+            .any(|&s| symbols[s].is_some_and(|s| s.exported));
+    let info = CopyInfo {
+        index,
+        status: CopyStatus::Traced,
+        access: if exported {
+            CopyAccess::Exported
+        } else {
+            CopyAccess::Local
+        },
+        object: shown,
+        version,
+        source_id: source_id_of(object.bias, &symbols),
+        note: String::new(),
+        calls: 0,
+        opens: 0,
+    };
+    let handlers = &HANDLERS[index as usize];
+    // (symbol, handler, trampoline slot: open, open_v2, open16)
+    let targets = if symbols[sym::OPEN_DATABASE].is_some() {
+        // Every sqlite3_open* ends in openDatabase, which has the signature
+        // of sqlite3_open_v2; hooking it also catches opens whose public
+        // function was inlined into the caller (as in apsw, which compiles
+        // SQLite into its own module). It makes indirect calls (mutex
+        // methods, malloc), so no caller can assume it preserves any
+        // call-clobbered register.
+        vec![(sym::OPEN_DATABASE, handlers.open_v2 as usize, 1)]
+    } else {
+        vec![
+            (sym::OPEN, handlers.open as usize, 0),
+            (sym::OPEN_V2, handlers.open_v2 as usize, 1),
+            (sym::OPEN16, handlers.open16 as usize, 2),
+        ]
+    };
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut trampolines = [None; 3];
+    for (slot, handler, n) in targets {
+        let Some(symbol) = symbols[slot] else {
+            continue;
+        };
+        let file_bytes = elf
+            .bytes_at(&loads, symbol.value, symbol.size)
+            .unwrap_or(&[]);
+        let target = object.bias + symbol.value as usize;
+        // SAFETY: the symbol's bytes lie in a loaded segment of the object
+        // (its program headers match the file's), mapped readable code.
+        match unsafe { hook::prepare(target, symbol.size as usize, file_bytes, handler) } {
+            Ok(p) => {
+                trampolines[n] = Some(p.trampoline);
+                prepared.push(p);
+            }
+            Err(why) => {
+                let why = format!("cannot hook {}: {why}", crate::elf::WANTED[slot]);
+                return publish_unreachable(Some(index), &info.object, info.version, why);
+            }
+        }
+    }
+    // SAFETY (transmutes): trampolines run the original functions, whose
+    // C signatures these types are (sqlite3.h).
+    let copy = unsafe {
+        Copy::new(
+            index,
+            api,
+            trampolines[0].map(|t| std::mem::transmute::<usize, OpenFn>(t)),
+            trampolines[1].map(|t| std::mem::transmute::<usize, OpenV2Fn>(t)),
+            trampolines[2].map(|t| std::mem::transmute::<usize, Open16Fn>(t)),
+            close_of(object.bias, &symbols),
+            info.clone(),
+        )
+    };
+    copy.install();
+    for p in &prepared {
+        // SAFETY: prepared just now for this object's code, still mapped.
+        if let Err(why) = unsafe { hook::apply(p) } {
+            vfscope_shim::warn(&format!("{}: {why}", info.object));
+        }
+    }
+    Some(CopyStatus::Traced)
+}
+
+/// What the user can do about a copy vfscope cannot reach.
+const WAY_OUT: &str = "load vfscope as an extension into it (.load libvfscope) or use library mode";
+
+fn address(bias: usize, symbols: &Symbols, slot: usize) -> Option<usize> {
+    symbols[slot].map(|s| bias + s.value as usize)
+}
+
+/// The copy's own entry points, by address in its own object.
+fn api_of(bias: usize, symbols: &Symbols) -> Option<SqliteApi> {
+    let at = |slot| address(bias, symbols, slot);
+    // SAFETY: these symbols of a SQLite copy have these C signatures
+    // (sqlite3.h); the transmutes only give the addresses their types.
+    unsafe {
+        Some(SqliteApi {
+            vfs_find: std::mem::transmute::<
+                usize,
+                unsafe extern "C" fn(*const c_char) -> *mut sqlite3_vfs,
+            >(at(sym::VFS_FIND)?),
+            vfs_register: std::mem::transmute::<
+                usize,
+                unsafe extern "C" fn(*mut sqlite3_vfs, c_int) -> c_int,
+            >(at(sym::VFS_REGISTER)?),
+            malloc64: std::mem::transmute::<usize, unsafe extern "C" fn(u64) -> *mut c_void>(at(
+                sym::MALLOC64,
+            )?),
+            free: std::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void)>(at(sym::FREE)?),
+        })
+    }
+}
+
+fn close_of(bias: usize, symbols: &Symbols) -> Option<CloseFn> {
+    let at =
+        address(bias, symbols, sym::CLOSE).or_else(|| address(bias, symbols, sym::CLOSE_V2))?;
+    // SAFETY: sqlite3_close and sqlite3_close_v2 share this signature.
+    Some(unsafe { std::mem::transmute::<usize, CloseFn>(at) })
+}
+
+/// `sqlite3_libversion()`, or the `sqlite3_version` string when the
+/// function was not linked in; empty when neither is there.
+fn version_of(bias: usize, symbols: &Symbols) -> String {
+    if let Some(at) = address(bias, symbols, sym::LIBVERSION) {
+        // SAFETY: sqlite3_libversion returns a static string and needs no
+        // initialisation.
+        return text(unsafe {
+            std::mem::transmute::<usize, extern "C" fn() -> *const c_char>(at)()
+        });
+    }
+    address(bias, symbols, sym::VERSION).map_or_else(String::new, |at| text(at as *const c_char))
+}
+
+fn source_id_of(bias: usize, symbols: &Symbols) -> String {
+    address(bias, symbols, sym::SOURCEID).map_or_else(String::new, |at| {
+        // SAFETY: as for sqlite3_libversion.
+        text(unsafe { std::mem::transmute::<usize, extern "C" fn() -> *const c_char>(at)() })
+    })
+}
+
+fn text(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: SQLite's version strings are static and NUL-terminated.
+    let s = unsafe { CStr::from_ptr(p) }.to_bytes();
+    String::from_utf8_lossy(&s[..s.len().min(128)]).into_owned()
+}
+
+/// The load bias of this library, to skip it.
+fn own_base() -> usize {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr fills `info` for an address in a loaded object.
+    if unsafe { libc::dladdr(scan_new_objects as *const c_void, &mut info) } == 0 {
+        return 0;
+    }
+    info.dli_fbase as usize
+}
+
+/// Every loaded object, in load order.
+fn loaded_objects() -> Vec<Loaded> {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info struct and our `data`.
+        let (info, out) = unsafe { (&*info, &mut *(data as *mut Vec<Loaded>)) };
+        let name = if info.dlpi_name.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: dlpi_name is a NUL-terminated path while we run.
+            unsafe { CStr::from_ptr(info.dlpi_name) }
+                .to_bytes()
+                .to_vec()
+        };
+        let phdrs = if info.dlpi_phdr.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: dlpi_phdr points at dlpi_phnum program headers.
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
+        };
+        let loads = phdrs
+            .iter()
+            .filter(|p| p.p_type == libc::PT_LOAD)
+            .map(|p| (p.p_vaddr, p.p_memsz))
+            .collect();
+        out.push(Loaded {
+            name,
+            bias: info.dlpi_addr as usize,
+            loads,
+        });
+        0
+    }
+    let mut objects: Vec<Loaded> = Vec::new();
+    // SAFETY: the callback only reads what it is given and pushes to `objects`.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&mut objects as *mut Vec<Loaded>).cast()) };
+    objects
+}
