@@ -8,14 +8,24 @@ cd "$(dirname "$0")/.."
 # Programs the tests drive for real, and the Debian package of each: the
 # sqlite3 CLI and Python (both on Debian's libsqlite3) run under vfscope;
 # readelf and nm check the built libvfscope.so; tmux hosts vfstop; a real
-# Prometheus server scrapes `vfscope serve` and promtool checks its output.
-declare -A packages=([sqlite3]=sqlite3 [python3]=python3 [readelf]=binutils [nm]=binutils [tmux]=tmux [prometheus]=prometheus [promtool]=prometheus)
+# Prometheus server scrapes `vfscope serve` and promtool checks its output;
+# cc and strip build C programs with their own SQLite (libsqlite3.a).
+declare -A packages=([sqlite3]=sqlite3 [python3]=python3 [readelf]=binutils [nm]=binutils [strip]=binutils [cc]=gcc [tmux]=tmux [prometheus]=prometheus [promtool]=prometheus)
 missing=()
 for program in "${!packages[@]}"; do
   command -v "$program" >/dev/null 2>&1 || missing+=("${packages[$program]}")
 done
 if ! python3 -c 'import sqlite3' >/dev/null 2>&1; then
   missing+=(python3)
+fi
+# A venv (with pip) holds pysqlite3-binary and apsw from PyPI.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+# sqlite3ext.h (extension API slots) and libsqlite3.a (a statically linked
+# C program).
+if [ ! -f /usr/include/sqlite3ext.h ] || [ ! -f /usr/lib/x86_64-linux-gnu/libsqlite3.a ]; then
+  missing+=(libsqlite3-dev)
 fi
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 if [ ${#missing[@]} -gt 0 ]; then

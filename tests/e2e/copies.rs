@@ -263,3 +263,12 @@ print("main_db opens", sum(opened) + 2)
     assert_eq!(json_calls(&report, "open", "main_db"), opened, "{stdout}");
     assert_eq!(traced(&report).len(), 3);
 }
+
+/// vfscope's `dlopen` stands between the app and the real one, which then
+/// sees vfscope as its caller: a plugin found only through the caller's own
+/// RUNPATH must still load, and a missing one still leaves its error.
+#[test]
+fn dlopen_by_bare_name_still_searches_the_callers_runpath() {
+    let host = vfscope_tests::programs::runpath_host();
+    same_as_bare(&[host.to_str().unwrap()]);
+}

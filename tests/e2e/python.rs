@@ -189,3 +189,32 @@ fn report_by_pid_reads_a_running_process() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no segment of pid 999999999"));
 }
+
+/// CPython's own sqlite3 test suite runs unchanged under `vfscope run`,
+/// every connection it opens through vfscope.
+#[test]
+fn cpython_test_sqlite3_passes_under_vfscope() {
+    let has_suite = std::process::Command::new("python3")
+        .args(["-c", "import test.test_sqlite3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_suite,
+        "python3 lacks its test package (Debian: libpython3-testsuite)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = std::process::Command::new(vfscope_tests::built("vfscope"))
+        .current_dir(dir.path())
+        .args(["run", "--json", json.to_str().unwrap(), "--"])
+        .args(["python3", "-m", "test", "test_sqlite3"])
+        .env_remove("VFSCOPE_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Result: SUCCESS"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(vfscope_tests::json_calls(&report, "open", "main_db") > 100);
+}

@@ -103,3 +103,22 @@ pub fn static_sqlite_program(linked: Linked) -> PathBuf {
         Linked::Stripped => "stripped",
     })
 }
+
+/// `tests/programs/runpath_host.c`, which dlopens a plugin by bare name
+/// that only its own `DT_RUNPATH` (`$ORIGIN/lib`) finds.
+pub fn runpath_host() -> PathBuf {
+    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let dir = once("runpath_host", |dir| {
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
+        run(Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(dir.join("lib/libvfscope_test_plugin.so"))
+            .arg(programs.join("runpath_plugin.c")));
+        run(Command::new("cc")
+            .arg("-o")
+            .arg(dir.join("host"))
+            .arg(programs.join("runpath_host.c"))
+            .args(["-ldl", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/lib"]));
+    });
+    dir.join("host")
+}

@@ -405,3 +405,36 @@ fn a_trace_plays_back_as_a_process() {
     let last = &p.history.back().unwrap().1;
     assert_eq!(last.calls(Op::Read, FileKind::MainDb), 50);
 }
+
+#[test]
+fn a_process_with_several_sqlite_copies_shows_them() {
+    use vfscope_segment::{CopyAccess, CopyInfo, CopyStatus};
+    let mut workload = Workload::new();
+    let copy = |index, status, version: &str, object: &str| CopyInfo {
+        index,
+        status,
+        access: CopyAccess::Local,
+        object: object.into(),
+        version: version.into(),
+        source_id: String::new(),
+        note: String::new(),
+        calls: 0,
+        opens: 0,
+    };
+    let l = workload.writers[0].layout();
+    l.publish_copy(&copy(
+        0,
+        CopyStatus::Traced,
+        "3.40.1",
+        "/lib/libsqlite3.so.0",
+    ));
+    l.publish_copy(&copy(1, CopyStatus::Traced, "3.51.1", "/venv/_sqlite3.so"));
+    l.publish_copy(&copy(2, CopyStatus::Unreachable, "", "/venv/stripped.so"));
+    let (screen, _) = drive(&mut workload, (120, 24), 2, &[]);
+    let header = screen.lines().find(|l| l.contains("PID")).unwrap();
+    assert!(header.contains("SQLITE"), "{screen}");
+    let row = screen.lines().find(|l| l.contains("4242")).unwrap();
+    assert!(row.contains("3.40.1+3.51.1 1!"), "{screen}");
+    let other = screen.lines().find(|l| l.contains("4343")).unwrap();
+    assert!(!other.contains("3."), "{screen}");
+}

@@ -49,6 +49,17 @@ impl Process {
     }
 
     /// Database file names.
+    /// Whether the process holds more than one SQLite copy, or one that
+    /// vfscope could not reach.
+    pub fn has_notable_copies(&self) -> bool {
+        self.latest().is_some_and(|s| {
+            s.copies.len() > 1
+                || s.copies
+                    .iter()
+                    .any(|c| c.status == vfscope_segment::CopyStatus::Unreachable)
+        })
+    }
+
     /// The process's SQLite copies: the versions traced, then how many
     /// could not be reached ("3.40.1+3.51.1", "3.46.0 1!").
     pub fn sqlite_copies(&self) -> String {

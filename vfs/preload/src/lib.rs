@@ -25,4 +25,5 @@ mod hook;
 mod load;
 mod open;
 mod scan;
+mod search_path;
 mod setup;

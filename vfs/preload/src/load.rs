@@ -8,6 +8,7 @@
 
 use crate::{scan, setup};
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::panic::catch_unwind;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 
@@ -70,9 +71,9 @@ fn own_path() -> Option<std::path::PathBuf> {
     }
     // SAFETY: dli_fname is a NUL-terminated path for a loaded object.
     let name = unsafe { CStr::from_ptr(info.dli_fname) };
-    Some(std::path::PathBuf::from(
-        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()),
-    ))
+    Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(
+        name.to_bytes(),
+    )))
 }
 
 type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
@@ -91,17 +92,53 @@ fn real_dlopen() -> Option<DlopenFn> {
     (p != 0).then(|| unsafe { std::mem::transmute::<usize, DlopenFn>(p) })
 }
 
-/// `dlopen`, then a look at the objects it loaded.
+/// `dlopen`, then a look at the objects it loaded. A naked stub: it hands
+/// the caller's return address to [`dlopen_from`], which needs it to
+/// search the caller's library path as the real `dlopen` would have.
 ///
 /// # Safety
 /// As `dlopen(3)`.
+#[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
+    core::arch::naked_asm!("mov rdx, qword ptr [rsp]", "jmp {}", sym dlopen_from)
+}
+
+/// The real `dlopen` sees this library as its caller, so for a bare file
+/// name it searches this library's path, not the caller's `DT_RPATH` /
+/// `DT_RUNPATH` (a known trap of `dlopen` interposers). When that fails,
+/// the caller's own search path (`dlinfo` `RTLD_DI_SERINFO` on its link
+/// map: its RPATH or RUNPATH with `$ORIGIN` expanded, `LD_LIBRARY_PATH`,
+/// the system directories) is tried in order.
+unsafe extern "C" fn dlopen_from(file: *const c_char, mode: c_int, caller: usize) -> *mut c_void {
     let Some(real) = real_dlopen() else {
         return std::ptr::null_mut();
     };
     // SAFETY: the app's own arguments, passed on unchanged.
-    let handle = unsafe { real(file, mode) };
+    let mut handle = unsafe { real(file, mode) };
+    // SAFETY: a non-NULL file name is NUL-terminated.
+    let bare = !file.is_null() && !unsafe { CStr::from_ptr(file) }.to_bytes().contains(&b'/');
+    if handle.is_null() && bare {
+        let found = catch_unwind(|| {
+            // SAFETY: as above.
+            let name = unsafe { CStr::from_ptr(file) };
+            crate::search_path::of_caller(caller)
+                .into_iter()
+                .map(|dir| dir.join(std::ffi::OsStr::from_bytes(name.to_bytes())))
+                .find(|path| path.exists())
+        });
+        if let Ok(Some(path)) = found {
+            if let Ok(path) = std::ffi::CString::new(path.into_os_string().into_vec()) {
+                // SAFETY: a NUL-terminated path and the app's mode.
+                handle = unsafe { real(path.as_ptr(), mode) };
+            }
+        }
+        if handle.is_null() {
+            // Leave the app the error of its own request.
+            // SAFETY: as the first call.
+            handle = unsafe { real(file, mode) };
+        }
+    }
     if !handle.is_null() && PRELOADED.load(Acquire) {
         let _ = catch_unwind(look_for_copies);
     }
