@@ -143,6 +143,10 @@ def overview():
           [(f"sum by (pid) (rate(vfscope_slow_calls_total{{{SEL}}}{RATE}))", "pid {{pid}}")])
     b.add("Processes", "Instrumented processes: one row per live process, with its program and SQLite version.", "short",
           [(f"vfscope_process_info{{{SEL}}}", "{{pid}} {{program}} SQLite {{sqlite_version}}")], kind="table", width=8)
+    b.add("SQLite copies", "Every SQLite copy in each process (a shared libsqlite3, one bundled into an extension module, one linked into the program): version, object, how vfscope reaches it, traced or unreachable.", "short",
+          [(f"vfscope_sqlite_copy_info{{{SEL}}}", "{{pid}} #{{copy}} SQLite {{version}} in {{object}}: {{access}}, {{status}}")], kind="table", width=8)
+    b.add("Files opened per second by SQLite copy", "Files (databases, journals, WAL) opened per second through each SQLite copy of each process.", "ops",
+          [(f"sum by (pid, copy) (rate(vfscope_sqlite_copy_opens_total{{{SEL}}}{RATE}))", "pid {{pid}} copy {{copy}}")])
     b.add("Process uptime", "Time since each live process started recording.", "s",
           [(f"time() - vfscope_process_start_time_seconds{{{SEL}}}", "pid {{pid}}")], kind="stat", width=8)
     b.add("Segments by state", "Segment files in the directory `vfscope serve` reads: running, exited, dead; and files it could not read.", "short",

@@ -79,9 +79,9 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
         GAUGE,
         &["pid", "copy", "version", "object", "access", "status"],
     );
-    let mut copy_calls = Family::new(
-        "vfscope_sqlite_copy_calls_total",
-        "VFS calls that came through one SQLite copy.",
+    let mut copy_opens = Family::new(
+        "vfscope_sqlite_copy_opens_total",
+        "Files opened through one SQLite copy (which databases each copy opened is the db label's business: see vfscope_sqlite_copy_info and the report).",
         COUNTER,
         &["pid", "copy"],
     );
@@ -279,7 +279,7 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
                 status.into(),
             ];
             copy_info.add([labels.clone(), info.to_vec()].concat(), 1.0);
-            copy_calls.add(labels, c.calls as f64);
+            copy_opens.add(labels, c.opens as f64);
         }
         if let Some(name) = &s.model.active {
             let mode = if s.model.virtual_mode {
@@ -446,7 +446,7 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
         errors,
         info,
         copy_info,
-        copy_calls,
+        copy_opens,
         start,
         ops,
         bytes,

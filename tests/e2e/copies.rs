@@ -127,9 +127,15 @@ fn stdlib_sqlite3_and_pysqlite3_in_one_process_each_trace_their_own_calls() {
         for name in ["stdlib.db", "bundled.db"] {
             assert!(database(&report, name)["calls"].as_u64().unwrap() > 40);
         }
-        // Every call came through one copy or the other.
-        let per_copy: u64 = copies.iter().map(|c| c["calls"].as_u64().unwrap()).sum();
-        assert_eq!(per_copy, report["totals"]["calls"].as_u64().unwrap());
+        // Each copy's calls are those of the one database it opened.
+        for (object, name) in [("libsqlite3.so", "stdlib.db"), ("pysqlite3", "bundled.db")] {
+            let copy = copies
+                .iter()
+                .find(|c| c["object"].as_str().unwrap().contains(object))
+                .unwrap();
+            assert_eq!(copy["calls"], database(&report, name)["calls"]);
+            assert!(copy["opens"].as_u64().unwrap() >= 2, "{copy}");
+        }
     }
 }
 
@@ -271,4 +277,61 @@ print("main_db opens", sum(opened) + 2)
 fn dlopen_by_bare_name_still_searches_the_callers_runpath() {
     let host = vfscope_tests::programs::runpath_host();
     same_as_bare(&[host.to_str().unwrap()]);
+}
+
+/// A Rust app that registers vfscope itself (library mode) and is also run
+/// under `vfscope run`: its copy already has vfscope as the default, so the
+/// preloaded library adds no second layer and no second segment.
+#[test]
+fn a_rust_app_in_library_mode_is_not_wrapped_a_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(worker, n);")
+        .unwrap();
+    let worker = built("vfscope-test-worker");
+    let (out, report) = under_vfscope(
+        dir.path(),
+        &[worker.to_str().unwrap(), db.to_str().unwrap(), "7", "1"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let processes = report["processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 1, "{processes:?}");
+    let copies = traced(&report);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(copies[0]["access"], "library mode");
+    assert_eq!(json_shape(&report, "wal", "wal_commits"), 7);
+    assert_eq!(json_calls(&report, "open", "main_db"), 1);
+}
+
+#[test]
+fn node_better_sqlite3_is_traced() {
+    let dir = vfscope_tests::programs::node_with_better_sqlite3();
+    let script = format!(
+        r#"
+const Database = require({:?});
+const db = new Database(process.argv[1]);
+db.pragma("journal_mode = WAL");
+db.exec("create table t(x)");
+const insert = db.prepare("insert into t values (?)");
+for (let i = 0; i < 15; i++) insert.run(i);
+console.log(db.prepare("select count(*) as n from t").get().n);
+"#,
+        dir.join("node_modules/better-sqlite3").to_str().unwrap()
+    );
+    let report = same_as_bare(&["node", "-e", &script, "b.db"]);
+    let copies = traced(&report);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert!(copies[0]["object"]
+        .as_str()
+        .unwrap()
+        .ends_with("better_sqlite3.node"));
+    // CREATE TABLE and 15 inserts, one WAL commit each.
+    assert_eq!(json_shape(&report, "wal", "wal_commits"), 16);
 }

@@ -122,3 +122,19 @@ pub fn runpath_host() -> PathBuf {
     });
     dir.join("host")
 }
+
+/// Node with `better-sqlite3` from npm, built from source against the
+/// installed Node headers (SQLite compiled into its addon): the directory
+/// to run `node` in.
+pub fn node_with_better_sqlite3() -> PathBuf {
+    once("node", |dir| {
+        run(Command::new("npm")
+            .current_dir(dir)
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .arg("better-sqlite3@12")
+            // No prebuilt binaries can be fetched here: build the addon,
+            // against the Node headers the system has.
+            .env("npm_config_build_from_source", "true")
+            .env("npm_config_nodedir", "/usr"));
+    })
+}

@@ -24,9 +24,9 @@ use vfscope_segment::{ResultClass, Snapshot};
 /// `vfscope serve` itself.
 pub const NAMES: &[(&str, &str, &str)] = &[
     (
-        "vfscope_sqlite_copy_calls_total",
-        "vfscope.sqlite_copy.calls",
-        "{call}",
+        "vfscope_sqlite_copy_opens_total",
+        "vfscope.sqlite_copy.opens",
+        "{file}",
     ),
     (
         "vfscope_vfs_operations_total",

@@ -97,20 +97,25 @@ impl Copy {
     /// default (or `sqlite3_shutdown` and a new initialisation made `unix`
     /// the default again). `false` when vfscope is not active.
     pub fn ensure_default(&self) -> bool {
-        if !setup::active(self) {
-            return false;
-        }
         // SAFETY: the copy's own vfs_find; NULL asks for the default.
         let default = unsafe { (self.api.vfs_find)(std::ptr::null()) };
-        // SAFETY: a VFS the copy has registered.
-        if default.is_null() || unsafe { vfscope_shim::is_vfscope(default) } {
-            return true;
+        if default.is_null() {
+            return false;
         }
         // SAFETY: a registered VFS's name is NUL-terminated and lives while
         // it is registered.
         let parent = unsafe { CStr::from_ptr((*default).zName) }
             .to_string_lossy()
             .into_owned();
+        // A vfscope VFS already (this library's, or one a Rust app
+        // registered in library mode): never a second layer.
+        // SAFETY: a VFS the copy has registered.
+        if parent.starts_with("vfscope") || unsafe { vfscope_shim::is_vfscope(default) } {
+            return true;
+        }
+        if !setup::active(self) {
+            return false;
+        }
         let register = |name: &str| {
             // SAFETY: the API of this copy, which is initialised (its
             // vfs_find just ran).

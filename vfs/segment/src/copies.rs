@@ -5,6 +5,7 @@ use crate::layout::{
     CopyEntry, Layout, COPY_NOTE_BYTES, COPY_OBJECT_BYTES, COPY_SOURCE_ID_BYTES, MAX_COPIES,
 };
 use crate::record::{load_words, store_words};
+use crate::snapshot::{CellStats, DbInfo};
 use std::sync::atomic::Ordering::*;
 
 const WRITING: u32 = 1;
@@ -72,7 +73,11 @@ pub struct CopyInfo {
     pub source_id: String,
     /// Why it could not be reached, and the way out.
     pub note: String,
+    /// Calls on the databases that only this copy opened (readers derive
+    /// it from the database table; a database two copies opened counts for
+    /// neither, and its row names both).
     pub calls: u64,
+    /// Files opened through this copy.
     pub opens: u64,
 }
 
@@ -98,14 +103,6 @@ impl Layout {
         e.status.store(copy.status as u32, Relaxed);
         e.access.store(copy.access as u32, Relaxed);
         e.state.store(READY, Release);
-    }
-
-    /// Counts one call through copy `index`.
-    #[inline(always)]
-    pub fn count_copy_call(&self, index: u16) {
-        if let Some(e) = self.copies.get(index as usize) {
-            e.calls.fetch_add(1, Relaxed);
-        }
     }
 
     /// Counts a file opened through copy `index`, of database `db`.
@@ -155,11 +152,30 @@ fn copy_info(e: &CopyEntry, index: u16) -> Option<CopyInfo> {
         version: text(&e.version, 32),
         source_id: text(&e.source_id, COPY_SOURCE_ID_BYTES),
         note: text(&e.note, COPY_NOTE_BYTES),
-        calls: e.calls.load(Relaxed),
+        calls: 0,
         opens: e.opens.load(Relaxed),
     };
     // A description replaced while we read: take it next time.
     (e.state.load(Acquire) == READY).then_some(info)
+}
+
+/// Fills in each copy's calls: those on the databases it alone opened.
+pub(crate) fn with_calls(
+    mut copies: Vec<CopyInfo>,
+    dbs: &[DbInfo],
+    cells: &[CellStats],
+) -> Vec<CopyInfo> {
+    for copy in &mut copies {
+        let Some(bit) = 1u32.checked_shl(copy.index as u32) else {
+            continue;
+        };
+        copy.calls = cells
+            .iter()
+            .filter(|c| dbs.iter().any(|d| d.index == c.db && d.copies == bit))
+            .map(|c| c.calls())
+            .sum();
+    }
+    copies
 }
 
 /// `bytes` cut to `N - 1` and NUL-padded to `N`.
@@ -196,12 +212,9 @@ mod tests {
         l.publish_copy(&copy);
         let db = l.db_index(b"/d/app.db");
         l.count_copy_open(3, db);
-        l.count_copy_call(3);
-        l.count_copy_call(3);
-        l.count_copy_call(99);
+        l.count_copy_open(99, db);
         let seen = l.copies();
         assert_eq!(seen.len(), 1);
-        assert_eq!(seen[0].calls, 2);
         assert_eq!(seen[0].opens, 1);
         assert_eq!(seen[0].version, "3.51.1");
         assert!(seen[0].object.ends_with("/long/_sqlite3.so"));

@@ -317,13 +317,12 @@ pub struct OpenFile {
 /// One SQLite copy in the process: a shared library, a copy bundled into
 /// an extension module, or one linked into the executable. Written once
 /// (`state` 1 while being written, 2 ready), except the counters.
-#[repr(C, align(64))]
+/// Nothing here is touched per call: which calls came through a copy is
+/// told by the databases it opened ([`DbEntry::copies`]).
+#[repr(C)]
 pub struct CopyEntry {
-    /// Calls recorded through this copy's vfscope VFSes.
-    pub calls: AtomicU64,
-    /// Files opened through them.
+    /// Files opened through this copy's vfscope VFSes.
     pub opens: AtomicU64,
-    pub _counters: [AtomicU64; 6],
     /// 0 free, 1 being written, 2 ready.
     pub state: AtomicU32,
     /// [`crate::CopyStatus`] as a number.

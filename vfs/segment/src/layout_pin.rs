@@ -173,9 +173,7 @@ fn describe_layout() -> String {
     describe!(
         out,
         CopyEntry {
-            calls,
             opens,
-            _counters,
             state,
             status,
             access,

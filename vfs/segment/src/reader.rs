@@ -207,11 +207,12 @@ impl SegmentReader {
         let l = self.layout();
         let h = &l.header;
         let cells = cells(l);
+        let dbs = dbs(l);
         Snapshot {
             taken_monotonic_ns: monotonic_ns(),
             meta: self.meta(),
             registrations: registrations(l),
-            copies: l.copies(),
+            copies: crate::copies::with_calls(l.copies(), &dbs, &cells),
             latency_enabled: l.control.latency_enabled.load(Relaxed) != 0,
             model: ModelState {
                 active: l.active_model(),
@@ -221,7 +222,7 @@ impl SegmentReader {
                 cache_misses: l.control.cache_misses.load(Relaxed),
                 lag: buckets(l, &l.control.lag_hist).unwrap_or_default(),
             },
-            dbs: dbs(l),
+            dbs,
             locks: locks(l),
             shapes: shapes(l, &cells),
             cells,

@@ -29,8 +29,6 @@ pub struct TracedFile {
 /// Everything vfscope tracks for one open file.
 pub struct FileState {
     pub vfs: *const VfsState,
-    /// The SQLite copy the file was opened through.
-    pub copy: u16,
     pub kind: FileKind,
     pub db: u16,
     /// Row in the open-file table of the segment it was claimed in (a
@@ -53,10 +51,9 @@ pub struct FileState {
 }
 
 impl FileState {
-    pub fn new(vfs: *const VfsState, copy: u16, kind: FileKind, db: u16) -> Self {
+    pub fn new(vfs: *const VfsState, kind: FileKind, db: u16) -> Self {
         FileState {
             vfs,
-            copy,
             kind,
             db,
             open_row: None,
@@ -108,7 +105,6 @@ impl FileState {
             self.cells = CellCache::for_segment(layout);
         }
         recorder::test_panic(op);
-        layout.count_copy_call(self.copy);
         if call.rc != SQLITE_OK && op != Op::FileControl && ResultClass::of_rc(call.rc).is_error() {
             self.note_failure(call.rc);
         }

@@ -126,7 +126,7 @@ unsafe extern "C" fn x_open(
         // a TracedFile followed by room for the parent's file.
         let real = unsafe {
             addr_of_mut!((*traced).base.pMethods).write(std::ptr::null());
-            addr_of_mut!((*traced).state).write(FileState::new(st, st.copy, kind, DB_NONE));
+            addr_of_mut!((*traced).state).write(FileState::new(st, kind, DB_NONE));
             addr_of_mut!((*traced).real)
         };
         let db = recorder::layout().map_or(DB_NONE, |l| db_of(l, name, kind));
@@ -169,19 +169,16 @@ unsafe extern "C" fn x_open(
 }
 
 /// Records a VFS-level call that concerns a path.
-fn record_path_call(vfs: *mut sqlite3_vfs, op: Op, name: *const c_char, call: Timed) {
+fn record_path_call(op: Op, name: *const c_char, call: Timed) {
     if let Some(layout) = recorder::layout() {
-        // SAFETY: SQLite called a method of a VFS register() made.
-        layout.count_copy_call(unsafe { state(vfs) }.copy);
         let (kind, db) = known_db(layout, name);
         record_call(layout, op, kind, db, call, 0, 0, 0);
     }
 }
 
 /// Records a VFS-level call that concerns no file.
-fn record_plain_call(copy: u16, op: Op, call: Timed, bytes: u64) {
+fn record_plain_call(op: Op, call: Timed, bytes: u64) {
     if let Some(layout) = recorder::layout() {
-        layout.count_copy_call(copy);
         record_call(layout, op, FileKind::None, DB_NONE, call, bytes, 0, 0);
     }
 }
@@ -201,7 +198,7 @@ macro_rules! forward_value {
                 out = unsafe { method(st.parent, $($arg),*) };
                 SQLITE_OK
             });
-            record_plain_call(st.copy, $op, call, 0);
+            record_plain_call($op, call, 0);
         });
         out
     }};
@@ -262,7 +259,7 @@ unsafe extern "C" fn x_delete(
         xDelete,
         (name, sync_dir),
         model(Op::Delete, name),
-        |call| { record_path_call(vfs, Op::Delete, name, call) }
+        |call| { record_path_call(Op::Delete, name, call) }
     )
 }
 
@@ -278,7 +275,7 @@ unsafe extern "C" fn x_access(
         xAccess,
         (name, flags, out),
         model(Op::Access, name),
-        |call| { record_path_call(vfs, Op::Access, name, call) }
+        |call| { record_path_call(Op::Access, name, call) }
     )
 }
 
@@ -293,7 +290,7 @@ unsafe extern "C" fn x_full_pathname(
         vfs,
         xFullPathname,
         (name, n, out),
-        |call| { record_path_call(vfs, Op::FullPathname, name, call) }
+        |call| { record_path_call(Op::FullPathname, name, call) }
     )
 }
 
@@ -334,7 +331,7 @@ unsafe extern "C" fn x_sleep(vfs: *mut sqlite3_vfs, micros: c_int) -> c_int {
 
 unsafe extern "C" fn x_current_time(vfs: *mut sqlite3_vfs, out: *mut f64) -> c_int {
     forward_rc!("xCurrentTime", vfs, xCurrentTime, (out), |call| {
-        record_plain_call(unsafe { state(vfs) }.copy, Op::CurrentTime, call, 0)
+        record_plain_call(Op::CurrentTime, call, 0)
     })
 }
 
@@ -351,7 +348,7 @@ unsafe extern "C" fn x_get_last_error(vfs: *mut sqlite3_vfs, n: c_int, out: *mut
 
 unsafe extern "C" fn x_current_time_int64(vfs: *mut sqlite3_vfs, out: *mut i64) -> c_int {
     forward_rc!("xCurrentTimeInt64", vfs, xCurrentTimeInt64, (out), |call| {
-        record_plain_call(unsafe { state(vfs) }.copy, Op::CurrentTimeInt64, call, 0)
+        record_plain_call(Op::CurrentTimeInt64, call, 0)
     })
 }
 
@@ -361,7 +358,7 @@ unsafe extern "C" fn x_set_system_call(
     new: sqlite3_syscall_ptr,
 ) -> c_int {
     forward_rc!("xSetSystemCall", vfs, xSetSystemCall, (name, new), |call| {
-        record_plain_call(unsafe { state(vfs) }.copy, Op::SetSystemCall, call, 0)
+        record_plain_call(Op::SetSystemCall, call, 0)
     })
 }
 

@@ -52,7 +52,7 @@ fn processes(out: &mut String, report: &Report) {
         for c in p.copies.iter().filter(|c| c.status == CopyStatus::Traced) {
             let _ = writeln!(
                 out,
-                "  SQLite {} in {} ({}): {} calls, {} files opened",
+                "  SQLite {} in {} ({}): {} files opened, {} calls on the databases only it opened",
                 if c.version.is_empty() {
                     "?"
                 } else {
@@ -60,8 +60,8 @@ fn processes(out: &mut String, report: &Report) {
                 },
                 c.object,
                 c.access.name(),
-                c.calls,
-                c.opens
+                c.opens,
+                c.calls
             );
         }
     }
