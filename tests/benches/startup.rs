@@ -3,6 +3,10 @@
 //! copies (and hooking them). Each program is run bare and preloaded,
 //! alternating, and the medians compared. Prints Markdown for
 //! BENCHMARKS.md. `cargo bench -p vfscope-tests --bench startup`
+//!
+//! `VFSCOPE_BENCH_BASELINE_LIB=PATH` adds a column for another build of the
+//! library (e.g. one from before copies were scanned for), to tell the
+//! scan's share from the cost of loading any Rust library.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -64,7 +68,7 @@ fn open_ns(preload: Option<&str>) -> f64 {
         t = time.perf_counter()\n\
         for _ in range(n): sqlite3.connect(':memory:').close()\n\
         print((time.perf_counter() - t) / n * 1e9)";
-    let mut command = Command::new("python3");
+    let mut command = Command::new("/usr/bin/python3");
     command.args(["-c", SCRIPT]).env_remove("LD_PRELOAD");
     let segments = tempfile::tempdir().unwrap();
     if let Some(lib) = preload {
@@ -84,6 +88,7 @@ fn main() {
     let app = built("vfscope-test-rusqlite-app");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("startup.db");
+    let baseline = std::env::var("VFSCOPE_BENCH_BASELINE_LIB").ok();
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("/bin/true (no SQLite)", vec!["/bin/true"]),
         (
@@ -95,19 +100,19 @@ fn main() {
             vec![app.to_str().unwrap(), db.to_str().unwrap(), "1"],
         ),
         (
-            "python3 -c 'import sqlite3' (dlopen of libsqlite3)",
+            "Debian python3, import sqlite3 (dlopen of libsqlite3)",
             vec![
-                "python3",
+                "/usr/bin/python3",
                 "-c",
                 "import sqlite3; sqlite3.connect(':memory:')",
             ],
         ),
     ];
     println!("### Start-up cost of the preloaded library ({RUNS} runs each way, alternating)\n");
-    println!("| program | symbols (.symtab + .dynsym) | bare, median ms | preloaded, median ms | added ms |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| program | symbols (.symtab + .dynsym) | bare, median ms | preloaded, median ms | added ms | baseline library, added ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for (name, cmd) in &cases {
-        let (mut bare, mut preloaded) = (Vec::new(), Vec::new());
+        let (mut bare, mut preloaded, mut base) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..RUNS {
             if i % 2 == 0 {
                 bare.push(time(cmd, None));
@@ -116,8 +121,16 @@ fn main() {
                 preloaded.push(time(cmd, Some(lib)));
                 bare.push(time(cmd, None));
             }
+            if let Some(baseline) = &baseline {
+                base.push(time(cmd, Some(baseline)));
+            }
         }
         let (b, p) = (median(bare), median(preloaded));
+        let base = if base.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:+.2}", median(base) - b)
+        };
         let program = if cmd[0].starts_with('/') {
             cmd[0].to_string()
         } else {
@@ -132,7 +145,7 @@ fn main() {
             .to_string()
         };
         println!(
-            "| {name} | {} | {b:.2} | {p:.2} | {:+.2} |",
+            "| {name} | {} | {b:.2} | {p:.2} | {:+.2} | {base} |",
             symbols(&program),
             p - b
         );
@@ -144,7 +157,7 @@ fn main() {
     }
     let (b, h) = (median(bare), median(hooked));
     println!("\n### A hooked open (11 runs each way, alternating)\n");
-    println!("| Python `sqlite3.connect(':memory:')` + close | bare, median ns | hooked, median ns | added ns |");
+    println!("| Debian python3, `sqlite3.connect(':memory:')` + close | bare, median ns | hooked, median ns | added ns |");
     println!("|---|---:|---:|---:|");
     println!("| 20,000 per run | {b:.0} | {h:.0} | {:+.0} |", h - b);
 }

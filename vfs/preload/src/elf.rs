@@ -224,12 +224,17 @@ impl Elf {
     /// of its Unix VFSes. (A program that only uses SQLite, such as the
     /// `sqlite3` shell, has the first but not the second.)
     pub fn has_sqlite_marker(&self) -> bool {
-        const MARKERS: [&[u8]; 2] = [b"SQLite format 3\0", b"unix-dotfile\0"];
+        // The rarer string first: most objects stop there.
+        const MARKERS: [&[u8]; 2] = [b"unix-dotfile\0", b"SQLite format 3\0"];
         let b = self.bytes();
         self.sections()
             .filter(|s| s.name_is(b, b".rodata"))
             .filter_map(|s| b.get(s.offset as usize..(s.offset + s.size) as usize))
-            .any(|data| MARKERS.iter().all(|m| memchr_find(data, m)))
+            .any(|data| {
+                MARKERS
+                    .iter()
+                    .all(|m| memchr::memmem::find(data, m).is_some())
+            })
     }
 
     /// The file bytes behind `len` bytes at relative address `vaddr`.
@@ -291,20 +296,6 @@ fn section_at(b: &[u8], at: u64) -> Option<Section> {
         link: u32_at(s, 40)?,
         names_offset: None,
     })
-}
-
-/// Whether `needle` occurs in `haystack` (first byte by `position`, which
-/// is vectorised, then a compare).
-fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(at) = haystack[from..].iter().position(|&b| b == needle[0]) {
-        let start = from + at;
-        if haystack[start..].starts_with(needle) {
-            return true;
-        }
-        from = start + 1;
-    }
-    false
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
