@@ -218,3 +218,75 @@ fn cpython_test_sqlite3_passes_under_vfscope() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(vfscope_tests::json_calls(&report, "open", "main_db") > 20);
 }
+
+const DOUBLE_FORK: &str = r#"
+import os, sqlite3, sys, time
+if os.fork() == 0:
+    if os.fork() == 0:
+        time.sleep(float(sys.argv[2]))
+        c = sqlite3.connect(sys.argv[1])
+        c.execute("create table if not exists t(x)")
+        for i in range(10):
+            with c:
+                c.execute("insert into t values (?)", (i,))
+        c.close()
+        os._exit(0)
+    os._exit(0)
+os.wait()
+print("parent done")
+"#;
+
+/// A worker that double-forks away from the command (reparented to init
+/// without a subreaper) writes a second later: `vfscope run` waits for it
+/// and reports its calls.
+#[test]
+fn run_waits_for_processes_the_command_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("orphan.db");
+    let (code, stderr, report) = vfscope_tests::vfscope_run(
+        &[python3(), "-c", DOUBLE_FORK, db.to_str().unwrap(), "1"],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let rows: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 10);
+    let calls = report["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "orphan.db")
+        .unwrap_or_else(|| panic!("the orphan's database is not in the report: {stderr}"))["calls"]
+        .as_u64()
+        .unwrap();
+    assert!(calls > 30, "{calls} calls");
+    assert!(!stderr.contains("still running"), "{stderr}");
+}
+
+/// The wait is bounded: a descendant still running `--wait` seconds after
+/// the command is named, and the report comes without it.
+#[test]
+fn run_names_descendants_still_running_after_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("late.db");
+    let out = Command::new(built("vfscope"))
+        .args(["run", "--quiet", "--wait", "0.2", "--"])
+        .args([python3(), "-c", DOUBLE_FORK, db.to_str().unwrap(), "5"])
+        .env_remove("VFSCOPE_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 process started by the command still running 0.2 s after it exited"),
+        "{stderr}"
+    );
+    let bad = Command::new(built("vfscope"))
+        .args(["run", "--wait", "soon", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--wait needs seconds"));
+}

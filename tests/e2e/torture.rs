@@ -546,7 +546,6 @@ fn files_are_private_and_listeners_local() {
         .unwrap();
     assert!(text(&help.stdout).contains("(default 127.0.0.1:9464)"));
     let serve = vfscope_tests::start_serve(&segments, &[], &[]);
-    let _ = serve.port;
     let listening = std::fs::read_to_string("/proc/net/tcp").unwrap();
     let port = format!(":{:04X} ", serve.port);
     let line = listening

@@ -222,12 +222,21 @@ pub fn in_own_process(test: &str) -> bool {
     if std::env::var(VAR).as_deref() == Ok(name) {
         return true;
     }
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(VAR, name)
-        .status()
+        .output()
         .expect("run the test in its own process");
-    assert!(status.success(), "{name} failed in its own process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name} failed in its own process");
+    // A name that matches no test (after a rename) would run nothing and
+    // pass: the child must have run exactly this one test.
+    assert!(
+        stdout.contains("running 1 test") && stdout.contains("test result: ok. 1 passed;"),
+        "the child process ran no test named {name}"
+    );
     false
 }
 

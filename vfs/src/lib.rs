@@ -178,7 +178,8 @@ impl Registration {
 
     /// Serves this process's metrics at `http://ADDR/metrics` (Prometheus
     /// text format, the same families as `vfscope serve`) from a thread of
-    /// its own — the only thread vfscope starts, and only when asked.
+    /// its own. vfscope starts a thread only when asked: this one, the OTLP
+    /// exporter's, and the trace writer when `VFSCOPE_TRACE` records calls.
     /// Needs the `metrics` feature and a segment file.
     #[cfg(feature = "metrics")]
     pub fn serve_metrics(&self, addr: &str) -> std::io::Result<std::net::SocketAddr> {

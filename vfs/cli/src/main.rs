@@ -21,10 +21,11 @@ vfscope: observability and tracing VFS for SQLite
 
 usage:
   vfscope run [--json FILE] [--dir DIR] [--lib PATH] [--latency MODEL] [--record TRACE]
-              [--keep] [--quiet] -- CMD [ARGS...]
-        run CMD with libvfscope.so preloaded; at exit, report on every
-        process it started (to stderr; --json also writes JSON). The exit
-        status is CMD's.
+              [--wait SECONDS] [--keep] [--quiet] -- CMD [ARGS...]
+        run CMD with libvfscope.so preloaded; when it and every process it
+        started have exited (those still running --wait seconds after CMD,
+        default 10, are named and left running), report on all of them (to
+        stderr; --json also writes JSON). The exit status is CMD's.
   vfscope report [--json FILE] [--dir DIR] [PID | SEGMENT | DIR]
         the same report for a running process, a kept segment, or every
         segment of a directory (default: the segment directory)
@@ -130,6 +131,17 @@ fn run_options(args: &[OsString]) -> Result<run::Options> {
                 options.latency = Some(latency::checked(&model.to_string_lossy())?);
             }
             Some("--quiet") => options.quiet = true,
+            Some("--wait") => {
+                let given = value("--wait", &mut args)?;
+                let seconds: f64 = given
+                    .to_str()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| {
+                        anyhow!("--wait needs seconds (e.g. 10 or 0.5), not {given:?}")
+                    })?;
+                options.wait = Some(std::time::Duration::from_secs_f64(seconds));
+            }
             Some(flag) if flag.starts_with('-') => {
                 bail!("unknown option {flag:?} for vfscope run; see vfscope --help")
             }

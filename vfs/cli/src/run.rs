@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 /// Options of `vfscope run`.
 #[derive(Default)]
@@ -19,8 +20,15 @@ pub struct Options {
     pub latency: Option<String>,
     /// `VFSCOPE_TRACE` for the command.
     pub record: Option<PathBuf>,
+    /// How long to wait, after the command exits, for the processes it
+    /// started ([`DEFAULT_WAIT`] when not given).
+    pub wait: Option<Duration>,
     pub command: Vec<OsString>,
 }
+
+/// How long `vfscope run` waits for the command's descendants after the
+/// command itself has exited.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs the command and returns its exit status as vfscope's own.
 pub fn run(options: Options) -> Result<u8> {
@@ -71,14 +79,36 @@ pub fn run(options: Options) -> Result<u8> {
         }
         command.env("VFSCOPE_TRACE", std::path::absolute(trace)?);
     }
+    // Processes the command leaves behind (a daemon that double-forks, a
+    // worker still writing) are reparented to vfscope rather than to init,
+    // so it can wait for them too.
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an int and changes
+    // only this process's attributes.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
     // Like `time` and `strace`: Ctrl-C goes to the command; vfscope waits for
-    // it and still reports.
+    // it (and what it started) and still reports.
     let status = {
         let _ignore = IgnoreInterrupts::new();
-        child.wait().context("cannot wait for the command")?
+        let status = child.wait().context("cannot wait for the command")?;
+        let wait = options.wait.unwrap_or(DEFAULT_WAIT);
+        let left = wait_for_descendants(wait);
+        if !left.is_empty() {
+            eprintln!(
+                "vfscope: {} process{} started by the command still running {:.1} s after it \
+                 exited (pid {}); reporting without waiting for them (see --wait)",
+                left.len(),
+                if left.len() == 1 { "" } else { "es" },
+                wait.as_secs_f64(),
+                left.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        status
     };
     let report = segments::report(
         &segments::in_dir(&dir)?,
@@ -111,6 +141,40 @@ pub fn run(options: Options) -> Result<u8> {
 }
 
 /// libvfscope.so: `--lib`, else `VFSCOPE_LIB`, else next to this executable.
+/// Reaps the command's descendants (reparented to vfscope, a subreaper)
+/// until none is left or `limit` has passed; returns the pids still
+/// running then.
+fn wait_for_descendants(limit: Duration) -> Vec<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG and a valid status pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid > 0 {
+            continue;
+        }
+        if pid < 0 {
+            // ECHILD: no child left.
+            return Vec::new();
+        }
+        if Instant::now() >= deadline {
+            return children();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// This process's children, from /proc.
+fn children() -> Vec<i32> {
+    let me = std::process::id();
+    let path = format!("/proc/{me}/task/{me}/children");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 fn find_library(given: Option<&Path>) -> Result<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(path) = given {

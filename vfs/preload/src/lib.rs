@@ -14,8 +14,10 @@
 //! - `.load libvfscope` / `load_extension`: `sqlite3_vfscope_init` does the
 //!   same registration with the API table SQLite hands it.
 //!
-//! It never contains or links a SQLite, starts no thread, and on bad
-//! settings says so in one stderr line and leaves SQLite as it was.
+//! It never contains or links a SQLite, starts no thread unless a trace is
+//! recorded (`VFSCOPE_TRACE`: one writer thread, started with the segment),
+//! and on bad settings says so in one stderr line and leaves SQLite as it
+//! was.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod copies;

@@ -454,7 +454,9 @@ impl Guarded for TxnEntry {
 
 /// Reads the entries numbered `since..head` still in `ring`. `read` loads
 /// an entry's fields; it is kept only if the sequence number did not change
-/// meanwhile (a torn read is dropped and counted as lost).
+/// meanwhile. An entry whose writer has not finished it ends the read
+/// there (`next` points at it, so the next read takes it); one already
+/// overwritten by a later lap, or changed while read, is lost.
 fn read_ring<E: Guarded, T>(
     head: &AtomicU64,
     ring: &[E],
@@ -472,6 +474,11 @@ fn read_ring<E: Guarded, T>(
     for n in first..head {
         let entry = &ring[(n % len) as usize];
         let seq = entry.seq().load(Acquire);
+        if seq < 2 * n + 2 {
+            // Claimed (head moved past it) but not yet complete.
+            out.next = n;
+            break;
+        }
         let value = if seq == 2 * n + 2 { read(entry) } else { None };
         fence(Acquire);
         match value.filter(|_| entry.seq().load(Relaxed) == seq) {

@@ -172,16 +172,21 @@ pub fn wait_until(deadline_ns: u64) {
             tv_sec: (wake / 1_000_000_000) as libc::time_t,
             tv_nsec: (wake % 1_000_000_000) as libc::c_long,
         };
+        // A signal handler interrupts the sleep (EINTR); the deadline is
+        // absolute, so sleeping again until it is exact, and spinning the
+        // rest of the wait instead would burn a core for as long as the
+        // host's timers keep firing.
         // SAFETY: a valid timespec; a NULL remainder is allowed with
-        // TIMER_ABSTIME. An interrupted sleep just ends in the spin.
-        unsafe {
+        // TIMER_ABSTIME.
+        while unsafe {
             libc::clock_nanosleep(
                 libc::CLOCK_MONOTONIC,
                 libc::TIMER_ABSTIME,
                 &ts,
                 std::ptr::null_mut(),
             )
-        };
+        } == libc::EINTR
+        {}
         // A high-quantile estimate: rises fast on a late wake-up, decays
         // slowly after punctual ones.
         let late = monotonic_ns().saturating_sub(wake).min(10_000_000);
@@ -195,5 +200,70 @@ pub fn wait_until(deadline_ns: u64) {
     }
     while monotonic_ns() < deadline_ns {
         std::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    fn thread_cpu_ns() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+
+    /// A host whose timers fire every millisecond (a handler interrupts the
+    /// sleep with EINTR) must not turn a 300 ms injected wait into 300 ms
+    /// of spinning: the wait sleeps again until its deadline.
+    #[test]
+    fn an_interrupted_wait_sleeps_again_instead_of_spinning() {
+        // SAFETY: installs a handler that does nothing, for SIGUSR2, which
+        // nothing else in the test binary uses.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = ignore as *const () as usize;
+            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut());
+        }
+        // SAFETY: pthread_self has no preconditions.
+        let waiter = unsafe { libc::pthread_self() } as usize;
+        let done = Arc::new(AtomicBool::new(false));
+        let signals = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut sent = 0u32;
+                while !done.load(Relaxed) {
+                    // SAFETY: the waiting thread outlives this loop (it
+                    // sets `done` before it returns).
+                    unsafe { libc::pthread_kill(waiter as libc::pthread_t, libc::SIGUSR2) };
+                    sent += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                sent
+            })
+        };
+        let cpu = thread_cpu_ns();
+        let start = monotonic_ns();
+        wait_until(start + 300_000_000);
+        let waited = monotonic_ns() - start;
+        let spent = thread_cpu_ns() - cpu;
+        done.store(true, Relaxed);
+        let sent = signals.join().unwrap();
+        assert!(waited >= 300_000_000, "woke {waited} ns after the start");
+        assert!(sent > 20, "only {sent} signals were sent");
+        // Spinning would take the whole 300 ms of CPU; sleeping takes the
+        // last margin (at most 2 ms) plus the handler runs.
+        assert!(
+            spent < 150_000_000,
+            "the wait used {spent} ns of CPU over {sent} interruptions"
+        );
     }
 }

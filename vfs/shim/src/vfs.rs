@@ -71,10 +71,19 @@ pub fn kind_of_path(path: &[u8]) -> (FileKind, &[u8]) {
             return (kind, db);
         }
     }
-    if let Some(at) = path.windows(3).rposition(|w| w == b"-mj") {
-        return (FileKind::SuperJournal, &path[..at]);
+    if let Some(db) = super_journal_of(path) {
+        return (FileKind::SuperJournal, db);
     }
     (FileKind::MainDb, path)
+}
+
+/// The database of a super-journal name as SQLite makes them (vdbeaux.c):
+/// the database path, then `-mj`, six hex digits, `9`, two hex digits.
+fn super_journal_of(path: &[u8]) -> Option<&[u8]> {
+    let (db, suffix) = path.split_at_checked(path.len().checked_sub(12)?)?;
+    let hex = |b: &[u8]| b.iter().all(u8::is_ascii_hexdigit);
+    (suffix.starts_with(b"-mj") && hex(&suffix[3..9]) && suffix[9] == b'9' && hex(&suffix[10..]))
+        .then_some(db)
 }
 
 /// The database row of a file SQLite opens. Journals and WAL files share
@@ -519,8 +528,18 @@ mod tests {
             (FileKind::MainJournal, &b"/d/a.db"[..])
         );
         assert_eq!(
-            kind_of_path(b"/d/a.db-mj1F2E3D4C"),
+            kind_of_path(b"/d/a.db-mj1F2E3D94C"),
             (FileKind::SuperJournal, &b"/d/a.db"[..])
+        );
+        // "-mj" elsewhere in a path is not a super-journal.
+        assert_eq!(
+            kind_of_path(b"/srv/app-mjml/data.db"),
+            (FileKind::MainDb, &b"/srv/app-mjml/data.db"[..])
+        );
+        assert_eq!(
+            kind_of_path(b"/d/a.db-mj1F2E3D4C"),
+            (FileKind::MainDb, &b"/d/a.db-mj1F2E3D4C"[..]),
+            "SQLite's names carry a 9 in the antepenultimate place"
         );
         assert_eq!(
             kind_of_path(b"/d/a.db"),
