@@ -102,6 +102,45 @@ fn a_panic_inside_vfscope_never_reaches_the_host() {
     assert_eq!(integrity(&db), "ok");
 }
 
+/// A fault before the real call (while the latency model plans it) must
+/// not keep the call from running: the open, the reads and the writes all
+/// happen once, with their real results.
+#[test]
+fn a_panic_before_the_real_call_still_makes_it_exactly_once() {
+    for op in ["open", "read", "write", "lock"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("before.db");
+        let setup = Command::new(sqlite3())
+            .arg(&db)
+            .arg("CREATE TABLE t(v); INSERT INTO t VALUES (1), (2), (3);")
+            .output()
+            .unwrap();
+        assert!(setup.status.success());
+        let segments = dir.path().join("segments");
+        let hook = format!("{op}:before");
+        let out = preloaded_sqlite3(
+            &db,
+            "SELECT sum(v) FROM t; INSERT INTO t VALUES (4); SELECT sum(v) FROM t;",
+            &[
+                ("VFSCOPE_TEST_PANIC", &hook),
+                ("VFSCOPE_LATENCY", "local-nvme"),
+                ("VFSCOPE_DIR", segments.to_str().unwrap()),
+            ],
+        );
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{op}: {stderr}");
+        assert_eq!(text(&out.stdout), "6\n10\n", "{op}: {stderr}");
+        assert_eq!(
+            stderr.matches("vfscope: internal fault in").count(),
+            1,
+            "{op}: said once: {stderr}"
+        );
+        let (_, snapshot) = snapshots(&segments).remove(0);
+        assert_eq!(snapshot.overflow.faults, 1, "{op}");
+        assert_eq!(integrity(&db), "ok");
+    }
+}
+
 #[test]
 fn a_program_that_never_uses_sqlite_is_unchanged() {
     let dir = tempfile::tempdir().unwrap();

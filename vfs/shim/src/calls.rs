@@ -4,6 +4,7 @@
 use crate::clock::now_ticks;
 use crate::{clock, latency, recorder, txn};
 use std::os::raw::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use vfscope_segment::{FileKind, Layout, Op, SlowCall};
 
 /// Start and end of one forwarded call in clock ticks, its result, and
@@ -155,7 +156,20 @@ pub(crate) fn timed_modelled(
     call: impl FnOnce() -> c_int,
 ) -> Timed {
     let start = now_ticks();
-    let Some(plan) = latency::plan(describe) else {
+    // Planning runs before the real call: a fault in it must not keep the
+    // real call from running, so it is caught here, on its own.
+    let planned = catch_unwind(AssertUnwindSafe(|| {
+        latency::plan(|now| {
+            let call = describe(now);
+            recorder::test_panic_before(call.op);
+            call
+        })
+    }));
+    let planned = planned.unwrap_or_else(|_| {
+        recorder::degrade("the latency model");
+        None
+    });
+    let Some(plan) = planned else {
         let rc = call();
         return Timed {
             start,

@@ -26,8 +26,10 @@ pub struct Config {
     pub trace: Option<PathBuf>,
     /// Slots of the trace queue (`VFSCOPE_TRACE_BUFFER`).
     pub trace_buffer: usize,
-    /// Test hook: recording this op panics (`VFSCOPE_TEST_PANIC`).
-    pub test_panic: Option<vfscope_segment::Op>,
+    /// Test hook (`VFSCOPE_TEST_PANIC=OP` or `OP:before`): recording this
+    /// op panics, after the real call; with `:before`, planning its modelled
+    /// latency panics, before the real call (needs a latency model).
+    pub test_panic: Option<(vfscope_segment::Op, bool)>,
 }
 
 impl Default for Config {
@@ -61,14 +63,18 @@ impl Config {
                 .map_err(|why| SegmentError::bad_value("VFSCOPE_BLOCK_SIZE", &value, why))?;
         }
         if let Some(value) = env_string("VFSCOPE_TEST_PANIC")? {
-            config.test_panic =
-                Some(vfscope_segment::Op::from_name(value.trim()).ok_or_else(|| {
-                    SegmentError::bad_value(
-                        "VFSCOPE_TEST_PANIC",
-                        &value,
-                        "expected an op name such as read",
-                    )
-                })?);
+            let (name, before) = match value.trim().strip_suffix(":before") {
+                Some(name) => (name, true),
+                None => (value.trim(), false),
+            };
+            let op = vfscope_segment::Op::from_name(name).ok_or_else(|| {
+                SegmentError::bad_value(
+                    "VFSCOPE_TEST_PANIC",
+                    &value,
+                    "expected an op name such as read, or read:before",
+                )
+            })?;
+            config.test_panic = Some((op, before));
         }
         // Checked when recording starts: a bad model is one line on stderr
         // and no injection, never a reason to stop recording.

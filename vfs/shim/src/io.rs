@@ -1,10 +1,12 @@
 //! The `sqlite3_io_methods` trampolines: forward to the real file's method,
 //! time it, record it. Each is named after the C slot it fills.
 //!
-//! The real call happens first and its result is kept before anything is
-//! recorded; recording runs inside `catch_unwind`, so an internal fault
-//! switches vfscope to plain passthrough and never changes a result or
-//! unwinds into SQLite.
+//! The real call happens exactly once, whatever vfscope's own bookkeeping
+//! does: what runs before it (the latency model's plan, the PRAGMA check)
+//! is caught on its own and falls back to the plain call; the result is
+//! kept before anything is recorded, and recording runs inside
+//! `catch_unwind`. An internal fault switches vfscope to plain passthrough
+//! and never changes a result or unwinds into SQLite.
 
 use crate::calls::{timed, timed_modelled, Timed};
 use crate::clock::now_ticks;
@@ -290,8 +292,16 @@ pub unsafe extern "C" fn x_file_control(
         if op == SQLITE_FCNTL_PRAGMA {
             let start = now_ticks();
             // SAFETY: for this opcode `arg` is SQLite's `char *[3]`, and
-            // `state.vfs` outlives the file (see x_lock).
-            if let Some(answer) = unsafe { crate::pragma::handle(&(*state.vfs).api, arg.cast()) } {
+            // `state.vfs` outlives the file (see x_lock). A fault in it
+            // leaves the PRAGMA to the real method.
+            let answer = catch_unwind(AssertUnwindSafe(|| unsafe {
+                crate::pragma::handle(&(*state.vfs).api, arg.cast())
+            }))
+            .unwrap_or_else(|_| {
+                recorder::degrade("PRAGMA vfscope_latency");
+                None
+            });
+            if let Some(answer) = answer {
                 rc = answer;
                 let call = Timed {
                     start,

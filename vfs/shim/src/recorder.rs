@@ -19,7 +19,8 @@ struct Hot {
     layout: AtomicPtr<Layout>,
     slow_ns: AtomicU64,
     block_size: AtomicU64,
-    /// Test hook (`VFSCOPE_TEST_PANIC`): recording this op panics.
+    /// Test hook (`VFSCOPE_TEST_PANIC`): the op whose recording panics,
+    /// plus [`PANIC_BEFORE`] when its planning panics instead.
     panic_op: AtomicU64,
 }
 
@@ -72,14 +73,25 @@ pub fn slow_threshold_ns() -> u64 {
 #[inline(always)]
 pub fn test_panic(op: vfscope_segment::Op) {
     if HOT.panic_op.load(Relaxed) == op as u64 {
-        forced_panic(op);
+        forced_panic(op, "recording");
     }
 }
 
+/// The same hook before the real call: while the latency model plans it.
+#[inline(always)]
+pub fn test_panic_before(op: vfscope_segment::Op) {
+    if HOT.panic_op.load(Relaxed) == op as u64 | PANIC_BEFORE {
+        forced_panic(op, "planning");
+    }
+}
+
+/// Marks a `panic_op` that fires before the real call.
+const PANIC_BEFORE: u64 = 1 << 8;
+
 #[cold]
 #[inline(never)]
-fn forced_panic(op: vfscope_segment::Op) {
-    panic!("VFSCOPE_TEST_PANIC: forced panic while recording {op}");
+fn forced_panic(op: vfscope_segment::Op, while_: &str) {
+    panic!("VFSCOPE_TEST_PANIC: forced panic while {while_} {op}");
 }
 
 /// The modelled backend block size in bytes.
@@ -153,8 +165,12 @@ fn install(
         Relaxed,
     );
     HOT.block_size.store(config.block_size, Relaxed);
-    HOT.panic_op
-        .store(config.test_panic.map_or(u64::MAX, |op| op as u64), Relaxed);
+    HOT.panic_op.store(
+        config.test_panic.map_or(u64::MAX, |(op, before)| {
+            op as u64 | if before { PANIC_BEFORE } else { 0 }
+        }),
+        Relaxed,
+    );
     HOT.layout
         .store(writer.layout() as *const Layout as *mut Layout, Release);
     for copy in COPIES.lock().unwrap_or_else(|e| e.into_inner()).iter() {

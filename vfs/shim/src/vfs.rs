@@ -138,7 +138,14 @@ unsafe extern "C" fn x_open(
             addr_of_mut!((*traced).state).write(FileState::new(st, kind, DB_NONE));
             addr_of_mut!((*traced).real)
         };
-        let db = recorder::layout().map_or(DB_NONE, |l| db_of(l, name, kind));
+        // Before the real open: a fault here must not keep it from running.
+        let db = std::panic::catch_unwind(|| {
+            recorder::layout().map_or(DB_NONE, |l| db_of(l, name, kind))
+        })
+        .unwrap_or_else(|_| {
+            recorder::degrade("xOpen");
+            DB_NONE
+        });
         let call = timed_modelled(
             |now| vfscope_model::Call {
                 op: Op::Open,
