@@ -46,6 +46,11 @@ pub fn all() -> impl Iterator<Item = &'static Copy> {
     SLOTS.iter().filter_map(|s| s.get())
 }
 
+/// Held by the forking thread across fork.
+pub fn lock_for_fork() -> std::sync::MutexGuard<'static, usize> {
+    USED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Claims the next slot; `None` when all are taken.
 pub fn claim() -> Option<u16> {
     let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());

@@ -25,8 +25,38 @@ extern "C" fn at_load() {
             return;
         }
         PRELOADED.store(true, Release);
+        vfscope_shim::protect_across_fork(vfscope_shim::ExtraLocks {
+            lock: lock_for_fork,
+            unlock: unlock_after_fork,
+        });
         look_for_copies();
     });
+}
+
+type ForkGuards = (
+    std::sync::MutexGuard<'static, Option<bool>>,
+    std::sync::MutexGuard<'static, Option<crate::scan::Seen>>,
+    std::sync::MutexGuard<'static, usize>,
+);
+
+thread_local! {
+    static HELD: std::cell::RefCell<Option<ForkGuards>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes this library's locks before fork, in their nesting order (none
+/// is held while another of them is taken, and all nest outside the
+/// recorder's).
+fn lock_for_fork() {
+    let guards = (
+        crate::setup::lock_for_fork(),
+        crate::scan::lock_for_fork(),
+        crate::copies::lock_for_fork(),
+    );
+    HELD.with(|held| *held.borrow_mut() = Some(guards));
+}
+
+fn unlock_after_fork() {
+    HELD.with(|held| drop(held.borrow_mut().take()));
 }
 
 /// Scans the objects loaded since the last look; a copy that cannot be

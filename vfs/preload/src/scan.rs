@@ -30,24 +30,34 @@ struct Loaded {
 }
 
 /// An object already looked at: (bias, name).
-type Seen = HashSet<(usize, Vec<u8>)>;
+pub type Seen = HashSet<(usize, Vec<u8>)>;
 
 static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
 
 /// Looks at every object loaded since the last scan. Returns whether a copy
 /// that cannot be reached was found (so a segment should say so).
 pub fn scan_new_objects() -> bool {
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    let seen = seen.get_or_insert_with(HashSet::new);
     let own = own_base();
+    // Each new object is claimed under SEEN, then looked at without it
+    // (SEEN nests inside no other lock; see `load` on fork).
+    let new: Vec<Loaded> = {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.get_or_insert_with(HashSet::new);
+        loaded_objects()
+            .into_iter()
+            .filter(|o| o.bias != own && seen.insert((o.bias, o.name.clone())))
+            .collect()
+    };
     let mut unreachable = false;
-    for object in loaded_objects() {
-        if object.bias == own || !seen.insert((object.bias, object.name.clone())) {
-            continue;
-        }
-        unreachable |= inspect(&object) == Some(CopyStatus::Unreachable);
+    for object in &new {
+        unreachable |= inspect(object) == Some(CopyStatus::Unreachable);
     }
     unreachable
+}
+
+/// Held by the forking thread across fork.
+pub fn lock_for_fork() -> std::sync::MutexGuard<'static, Option<Seen>> {
+    SEEN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Describes an unreachable copy, in a slot of its own unless it has one.

@@ -3,10 +3,18 @@
 //! SQLite copy exactly as it was (plain passthrough).
 
 use crate::copies::Copy;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard};
 use vfscope_shim::{warn, Config};
 
-static ACTIVE: OnceLock<bool> = OnceLock::new();
+/// Whether recording started, once decided. A mutex rather than a
+/// `OnceLock`, so that it can be held across fork (see `load`): a child
+/// forked in the middle of the first start must not wait for it forever.
+static ACTIVE: Mutex<Option<bool>> = Mutex::new(None);
+
+/// Held by the forking thread across fork.
+pub fn lock_for_fork() -> MutexGuard<'static, Option<bool>> {
+    ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Whether vfscope records in this process, starting it (for `copy`, whose
 /// version the segment header names) on first use.
@@ -16,7 +24,8 @@ pub fn active(copy: &Copy) -> bool {
 
 /// Starts recording once; `sqlite_version` names the first copy in use.
 pub fn recording(sqlite_version: &str) -> bool {
-    *ACTIVE.get_or_init(|| start(sqlite_version))
+    let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    *active.get_or_insert_with(|| start(sqlite_version))
 }
 
 fn start(sqlite_version: &str) -> bool {

@@ -21,6 +21,13 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static SEEN: AtomicU32 = AtomicU32::new(0);
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 
+/// The engine's lock, held by the forking thread across fork (see `fork`).
+pub(crate) type EngineGuard = std::sync::MutexGuard<'static, Option<Engine>>;
+
+pub(crate) fn lock_for_fork() -> EngineGuard {
+    ENGINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// How late sleeps wake up, learned per sleep length (below 100 µs, 1 ms,
 /// 10 ms, above): a high-quantile estimate in ns. Wake-up latency grows with
 /// the sleep on virtual machines (deeper idle states), so one margin does

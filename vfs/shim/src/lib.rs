@@ -29,6 +29,7 @@ mod clock;
 mod config;
 pub mod ffi;
 mod file;
+mod fork;
 mod io;
 mod latency;
 mod pragma;
@@ -43,6 +44,7 @@ pub use api::SqliteApi;
 pub use config::{
     parse_block_size, parse_duration, Config, Error, DEFAULT_BLOCK_SIZE, DEFAULT_SLOW,
 };
+pub use fork::{protect_extra as protect_across_fork, ExtraLocks};
 pub use latency::{load as load_latency, set as set_latency};
 pub use recorder::{publish_copy, start as start_recording, warn};
 pub use vfs::{is_vfscope, register};

@@ -182,14 +182,12 @@ fn install(
         config: config.clone(),
         sqlite_version: sqlite_version.to_string(),
     });
+    crate::fork::protect(None);
     HOOKS.call_once(|| {
-        // SAFETY: both handlers are `extern "C" fn()` items of this library,
+        // SAFETY: the handler is an `extern "C" fn()` item of this library,
         // which is never unloaded (LD_PRELOAD, or a loadable extension that
-        // asks to stay loaded); registering them has no other precondition.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(in_forked_child));
-            libc::atexit(at_exit);
-        }
+        // asks to stay loaded); registering it has no other precondition.
+        unsafe { libc::atexit(at_exit) };
     });
 }
 
@@ -202,8 +200,11 @@ static COPIES: Mutex<Vec<CopyInfo>> = Mutex::new(Vec::new());
 /// one, and into every segment made later. A second description of the same
 /// index replaces the first.
 pub fn publish_copy(copy: CopyInfo) {
+    // The segment first: in a forked child that takes GLOBAL, which nests
+    // outside COPIES (see `install`).
+    let layout = layout();
     let mut copies = COPIES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(layout) = layout() {
+    if let Some(layout) = layout {
         layout.publish_copy(&copy);
     }
     copies.retain(|c| c.index != copy.index);
@@ -217,7 +218,22 @@ pub fn note_registration(name: &str, parent: &str) {
     }
 }
 
-extern "C" fn in_forked_child() {
+/// The recorder's locks, held by the forking thread across fork (see
+/// `fork`), in their nesting order.
+pub(crate) struct ForkGuards {
+    global: std::sync::MutexGuard<'static, Option<Global>>,
+    _copies: std::sync::MutexGuard<'static, Vec<CopyInfo>>,
+}
+
+pub(crate) fn lock_for_fork() -> ForkGuards {
+    ForkGuards {
+        global: GLOBAL.lock().unwrap_or_else(|e| e.into_inner()),
+        _copies: COPIES.lock().unwrap_or_else(|e| e.into_inner()),
+    }
+}
+
+/// In a forked child, with the recorder's locks (taken before the fork).
+pub(crate) fn in_forked_child(held: &mut ForkGuards) {
     // Only the forking thread exists here. The parent's lock must stop
     // meaning "alive" for the child, so the inherited descriptor is closed
     // now; the child's own segment is made at its first recorded call, so a
@@ -228,13 +244,11 @@ extern "C" fn in_forked_child() {
     }
     PARENT_LAYOUT.store(parent, Release);
     crate::trace::forget_in_child();
-    if let Ok(mut global) = GLOBAL.try_lock() {
-        if let Some(g) = global.as_mut() {
-            if let Some(writer) = g.writer.take() {
-                writer.forget_in_child();
-            }
-            FORKED.store(true, Release);
+    if let Some(g) = held.global.as_mut() {
+        if let Some(writer) = g.writer.take() {
+            writer.forget_in_child();
         }
+        FORKED.store(true, Release);
     }
 }
 
