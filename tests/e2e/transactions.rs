@@ -157,3 +157,53 @@ fn a_refused_transaction_ends_busy() {
     assert!(txns[0].lock_wait_ns > 0 && !txns[0].wrote);
     assert!(txns[1].wrote);
 }
+
+/// Two connections to one database on one thread: the writer's journal
+/// I/O belongs to the writer's transaction, not to the read transaction
+/// the other connection began after it.
+#[test]
+fn two_connections_on_one_thread_keep_their_own_io() {
+    own_process!(two_connections_on_one_thread_keep_their_own_io);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db");
+    let writer = open(&path, Some(vfscope()));
+    writer
+        .execute_batch(
+            "PRAGMA journal_mode=DELETE; CREATE TABLE t(k, v); INSERT INTO t VALUES (0, 'x');",
+        )
+        .unwrap();
+    let reader = open(&path, Some(vfscope()));
+    let (txns, before, after) = observe(&path, || {
+        writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        // The writer's first change opens its journal now, while the
+        // reader's transaction is the one most recently begun.
+        writer
+            .execute("INSERT INTO t VALUES (1, randomblob(3000))", [])
+            .unwrap();
+        reader.execute_batch("COMMIT").unwrap();
+        writer.execute_batch("COMMIT").unwrap();
+    });
+    // The reader's transactions (its schema load, then its BEGIN ... COMMIT)
+    // and the writer's one.
+    let (writes, reads): (Vec<&Transaction>, Vec<&Transaction>) =
+        txns.iter().partition(|t| t.wrote);
+    assert_eq!(writes.len(), 1, "{txns:#?}");
+    assert!(!reads.is_empty(), "{txns:#?}");
+    for read in &reads {
+        assert_eq!((read.bytes_written, read.syncs), (0, 0), "{read:#?}");
+    }
+    assert!(
+        writes[0].syncs >= 2,
+        "journal and database synced: {txns:#?}"
+    );
+    assert_sums(
+        &txns,
+        &before,
+        &after,
+        &[FileKind::MainDb, FileKind::MainJournal],
+    );
+}

@@ -172,7 +172,8 @@ impl FileState {
     pub fn opened(&mut self, layout: &Layout, now_ns: u64) {
         self.txn = match self.kind {
             FileKind::MainDb => TxnTracker::for_database(self.db),
-            FileKind::MainJournal | FileKind::Wal => TxnTracker::for_companion(self.db),
+            FileKind::MainJournal => TxnTracker::for_companion(self.db, true),
+            FileKind::Wal => TxnTracker::for_companion(self.db, false),
             _ => TxnTracker::default(),
         };
         layout.shape(self.kind, self.db).opens.fetch_add(1, Relaxed);

@@ -10,11 +10,19 @@
 //!   keeps SHARED on the database file for its whole life there), when the
 //!   last shared read lock is released; or when the file is closed.
 //!
-//! The journal and WAL files of a connection report into the transaction of
-//! the database file that the same thread most recently began one on: SQLite
-//! opens a journal inside a write transaction and a WAL inside the first
-//! read transaction, on the connection's thread. Slow calls find the open
-//! transaction of their thread the same way, off the fast path.
+//! The journal and WAL files of a connection report into the transactions of
+//! its database file handle, found when they are opened, on the thread that
+//! opens them:
+//! - a rollback journal is opened inside a write transaction: it belongs to
+//!   the handle of that database that last rose to RESERVED or above on
+//!   this thread (only one connection can hold RESERVED at a time, and
+//!   other connections' transactions on the same thread in between do not
+//!   change that);
+//! - a WAL file is opened right after its connection's first SHARED lock,
+//!   inside the transaction that lock began: the one most recently begun on
+//!   this thread.
+//! Slow calls find the open transaction of their thread the same way, off
+//! the fast path.
 //!
 //! Counters are atomics touched with plain loads and stores: one connection
 //! uses its files one call at a time, so there is no concurrent writer.
@@ -71,6 +79,9 @@ fn bump(counter: &AtomicU64, n: u64) {
 thread_local! {
     /// The transaction most recently begun on this thread.
     static CURRENT: RefCell<Weak<TxnShared>> = const { RefCell::new(Weak::new()) };
+    /// The database handle that most recently rose to RESERVED or above on
+    /// this thread.
+    static WRITER: RefCell<Weak<TxnShared>> = const { RefCell::new(Weak::new()) };
     /// This thread's Linux tid, 0 until first asked.
     static TID: Cell<u32> = const { Cell::new(0) };
 }
@@ -120,10 +131,12 @@ impl TxnTracker {
         }
     }
 
-    /// A journal or WAL file of database `db`: joins the transaction this
-    /// thread has open on that database, if any.
-    pub fn for_companion(db: u16) -> Self {
-        let shared = CURRENT
+    /// A journal (`journal`) or WAL file of database `db`: joins the
+    /// transactions of its connection's database handle (see the module
+    /// notes), if one is open.
+    pub fn for_companion(db: u16, journal: bool) -> Self {
+        let handle = if journal { &WRITER } else { &CURRENT };
+        let shared = handle
             .try_with(|c| c.borrow().upgrade())
             .ok()
             .flatten()
@@ -203,6 +216,11 @@ impl TxnTracker {
         }
         if from == LockLevel::None && to != LockLevel::None {
             self.begin(layout, now_ns - wait_ns.min(now_ns), from);
+        }
+        if to >= LockLevel::Reserved && from < LockLevel::Reserved {
+            if let Some(shared) = &self.shared {
+                let _ = WRITER.try_with(|w| *w.borrow_mut() = Arc::downgrade(shared));
+            }
         }
         if self.is_open() {
             self.max_lock = self.max_lock.max(to as u8);
