@@ -5,12 +5,14 @@
 //! `iVersion >= 3`. So the table vfscope installs on a file mirrors the real
 //! file's table exactly: the same `iVersion` and a trampoline where the real
 //! table has a method, NULL where it has none. Tables are cached by that
-//! signature (a process sees only a handful), built once and never freed.
+//! signature (a process sees only a handful: 32 lock-free slots, then a
+//! locked list for any further ones), built once and never freed.
 
 use crate::ffi::sqlite3_io_methods;
 use crate::io::*;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
+use std::sync::Mutex;
 
 const FREE: u8 = 0;
 const BUILDING: u8 = 1;
@@ -34,10 +36,10 @@ static SLOTS: [TableSlot; 32] = [const {
     }
 }; 32];
 
-/// Every trampoline, for a real table of version 3 with every method. Used
-/// only if more than 32 distinct signatures appear; the trampolines check
-/// for a missing real method, so this stays safe, merely less exact.
-static FULL: sqlite3_io_methods = build(u32::MAX);
+/// Tables of signatures beyond the 32 slots: still exact (a table that
+/// offered `xShmMap` or `xFetch` the real file lacks would change what
+/// SQLite does with the file), just found under a lock, at open.
+static MORE: Mutex<Vec<(u32, &'static sqlite3_io_methods)>> = Mutex::new(Vec::new());
 
 /// The table to install over a file whose real table is `real`.
 pub fn wrapper_for(real: &sqlite3_io_methods) -> &'static sqlite3_io_methods {
@@ -67,7 +69,13 @@ pub fn wrapper_for(real: &sqlite3_io_methods) -> &'static sqlite3_io_methods {
             }
         }
     }
-    &FULL
+    let mut more = MORE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, table)) = more.iter().find(|(s, _)| *s == signature) {
+        return table;
+    }
+    let table: &'static sqlite3_io_methods = Box::leak(Box::new(build(signature)));
+    more.push((signature, table));
+    table
 }
 
 /// Bits 0..2: iVersion (1..=3); bit 2 + i: method i present.
@@ -193,5 +201,44 @@ mod tests {
         assert_eq!(v3.iVersion, 3);
         assert!(v3.xFetch.is_some() && v3.xUnfetch.is_none());
         assert!(!std::ptr::eq(w, v3));
+    }
+
+    /// Past the 32 cached slots, tables still mirror the real one exactly.
+    #[test]
+    fn more_signatures_than_slots_stay_exact() {
+        let mut tables = Vec::new();
+        for n in 0..48u32 {
+            let mut real = sqlite3_io_methods::EMPTY;
+            real.iVersion = 1;
+            real.xClose = Some(x_close);
+            // 48 distinct subsets of the version-1 methods.
+            if n & 1 != 0 {
+                real.xRead = Some(x_read);
+            }
+            if n & 2 != 0 {
+                real.xWrite = Some(x_write);
+            }
+            if n & 4 != 0 {
+                real.xTruncate = Some(x_truncate);
+            }
+            if n & 8 != 0 {
+                real.xSync = Some(x_sync);
+            }
+            if n & 16 != 0 {
+                real.xFileSize = Some(x_file_size);
+            }
+            if n & 32 != 0 {
+                real.xSectorSize = Some(x_sector_size);
+            }
+            let w = wrapper_for(&real);
+            assert_eq!(w.iVersion, 1);
+            assert_eq!(w.xRead.is_some(), real.xRead.is_some(), "{n}");
+            assert_eq!(w.xSectorSize.is_some(), real.xSectorSize.is_some(), "{n}");
+            assert!(w.xShmMap.is_none() && w.xFetch.is_none(), "{n}");
+            tables.push(w as *const _);
+        }
+        tables.sort();
+        tables.dedup();
+        assert_eq!(tables.len(), 48, "one table per signature");
     }
 }
