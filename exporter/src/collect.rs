@@ -2,13 +2,16 @@
 //! and only live processes are exported, as constant metrics (the client
 //! libraries' Collector pattern) — series of an exited process simply stop.
 
+use crate::families::ExportCounts;
 use crate::families::{families, text, Scrape};
-use crate::otlp::ExportStats;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use vfscope_segment::{list_segments, ErrorKind, Liveness, SegmentReader};
+
+/// Reads an exporter's counters (the OTLP exporter's, when it runs).
+type CountsSource = Box<dyn Fn() -> ExportCounts + Send + Sync>;
 
 /// Reads a segment directory at scrape time.
 pub struct SegmentCollector {
@@ -18,7 +21,7 @@ pub struct SegmentCollector {
     /// Segments stay mapped between scrapes.
     readers: Mutex<HashMap<PathBuf, SegmentReader>>,
     /// The OTLP exporter's counters, shown with the metrics when it runs.
-    otlp: OnceLock<Arc<ExportStats>>,
+    otlp: OnceLock<CountsSource>,
     /// Delete segments whose process has been gone this long (`None`:
     /// never); when each was first seen gone.
     retain: Option<Duration>,
@@ -75,9 +78,9 @@ impl SegmentCollector {
         removed
     }
 
-    /// Shows an OTLP exporter's counters on `/metrics`.
-    pub fn show_otlp(&self, stats: Arc<ExportStats>) {
-        let _ = self.otlp.set(stats);
+    /// Shows an OTLP exporter's counters on `/metrics`: `counts` reads them.
+    pub fn show_otlp(&self, counts: impl Fn() -> ExportCounts + Send + Sync + 'static) {
+        let _ = self.otlp.set(Box::new(counts));
     }
 
     /// The directory read.
@@ -160,7 +163,7 @@ impl SegmentCollector {
             live: &live,
             segments: states,
             unreadable,
-            otlp: self.otlp.get().map(|stats| stats.counts()),
+            otlp: self.otlp.get().map(|counts| counts()),
         })
     }
 

@@ -7,10 +7,23 @@
 
 use crate::family::Family;
 pub use crate::family::BOUNDS;
-use crate::otlp::ExportCounts;
 use prometheus::proto::{MetricFamily, MetricType};
 use std::collections::BTreeMap;
 use vfscope_segment::{bucket_midpoint, Buckets, LockLevel, Op, ResultClass, ShmSlot, Snapshot};
+
+/// What the OTLP exporter did so far (a copy of its counters): one of the
+/// inputs of the families, so the family model needs nothing from the
+/// encoders that read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportCounts {
+    pub metric_exports: u64,
+    pub metric_failures: u64,
+    pub span_exports: u64,
+    pub span_failures: u64,
+    pub spans_sent: u64,
+    pub spans_unsampled: u64,
+    pub spans_dropped: u64,
+}
 
 /// Everything one scrape exports.
 pub struct Scrape<'a> {

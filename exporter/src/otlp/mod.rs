@@ -48,17 +48,7 @@ pub struct ExportStats {
     last_error: Mutex<[Option<String>; 2]>,
 }
 
-/// A copy of [`ExportStats`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ExportCounts {
-    pub metric_exports: u64,
-    pub metric_failures: u64,
-    pub span_exports: u64,
-    pub span_failures: u64,
-    pub spans_sent: u64,
-    pub spans_unsampled: u64,
-    pub spans_dropped: u64,
-}
+pub use crate::families::ExportCounts;
 
 impl ExportStats {
     pub fn counts(&self) -> ExportCounts {

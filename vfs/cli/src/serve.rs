@@ -47,7 +47,8 @@ pub fn run(options: Options) -> Result<()> {
             .map(|e| e.url.clone())
             .collect();
         let exporter = OtlpExporter::start(config, collector.clone())?;
-        collector.show_otlp(exporter.stats());
+        let stats = exporter.stats();
+        collector.show_otlp(move || stats.counts());
         eprintln!("vfscope serve: OTLP to {}", targets.join(", "));
         Some(exporter)
     } else {

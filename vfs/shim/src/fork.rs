@@ -74,6 +74,7 @@ extern "C" fn after_in_parent() {
 
 extern "C" fn after_in_child() {
     if let Some((mut recorder, engine)) = HELD.with(|held| held.borrow_mut().take()) {
+        crate::trace::forget_in_child();
         crate::recorder::in_forked_child(&mut recorder);
         drop(engine);
         drop(recorder);

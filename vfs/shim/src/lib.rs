@@ -34,6 +34,7 @@ mod io;
 mod latency;
 mod pragma;
 mod recorder;
+mod start;
 mod tables;
 mod trace;
 mod txn;
@@ -46,6 +47,7 @@ pub use config::{
 };
 pub use fork::{protect_extra as protect_across_fork, ExtraLocks};
 pub use latency::{load as load_latency, set as set_latency};
-pub use recorder::{publish_copy, start as start_recording, warn};
+pub use recorder::{publish_copy, warn};
+pub use start::start as start_recording;
 pub use vfs::{is_vfscope, register};
 pub use vfscope_segment::{CopyAccess, CopyInfo, CopyStatus, MAX_COPIES};

@@ -8,7 +8,7 @@
 use crate::config::Config;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, OnceLock};
 use vfscope_segment::{CopyInfo, Layout, ProcessMeta, SegmentWriter};
 
 /// What every recorded call reads, in one cache line: after the real call's
@@ -46,7 +46,6 @@ struct Global {
 }
 
 static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
-static HOOKS: Once = Once::new();
 
 /// The segment to record into, if recording.
 #[inline]
@@ -100,16 +99,25 @@ pub fn block_size() -> u64 {
     HOT.block_size.load(Relaxed)
 }
 
+/// A segment [`start_segment`] made: what the layers above the recorder
+/// (trace, latency model) start on.
+pub struct NewSegment {
+    pub layout: &'static Layout,
+    pub meta: ProcessMeta,
+}
+
 /// Starts recording into a new segment in the configured directory and
-/// returns its path. The first call wins; later calls return the segment
-/// already in use (`None` in a forked child that has not recorded yet).
-pub fn start(
+/// returns its path, and the new segment when this call made it. The first
+/// call wins; later calls return the segment already in use (`None` in a
+/// forked child that has not recorded yet).
+pub fn start_segment(
     config: &Config,
     sqlite_version: &str,
-) -> Result<Option<PathBuf>, vfscope_segment::Error> {
+) -> Result<(Option<PathBuf>, Option<NewSegment>), vfscope_segment::Error> {
     let mut global = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(g) = global.as_ref() {
-        return Ok(g.writer.as_ref().and_then(|w| w.path().map(PathBuf::from)));
+        let path = g.writer.as_ref().and_then(|w| w.path().map(PathBuf::from));
+        return Ok((path, None));
     }
     let dir = match &config.dir {
         Some(dir) => dir.clone(),
@@ -120,28 +128,23 @@ pub fn start(
     let path = writer.path().map(PathBuf::from);
     let layout = writer.layout() as *const Layout;
     install(&mut global, writer, dir, config, sqlite_version);
-    drop(global);
-    start_trace(config, &process);
-    if let Some(spec) = &config.latency {
-        // SAFETY: the writer now lives in GLOBAL, its mapping for good.
-        let layout = unsafe { &*layout };
-        if let Err(e) = crate::latency::apply(Some(layout), spec) {
-            warn(&format!("VFSCOPE_LATENCY: {e}; running without injection"));
-        }
-    }
-    Ok(path)
+    // SAFETY: the writer now lives in GLOBAL, its mapping for good.
+    let layout = unsafe { &*layout };
+    Ok((
+        path,
+        Some(NewSegment {
+            layout,
+            meta: process,
+        }),
+    ))
 }
 
-/// Starts the trace file if asked; a failure is one stderr line.
-fn start_trace(config: &Config, meta: &ProcessMeta) {
-    let Some(path) = &config.trace else { return };
-    match crate::trace::start(path, config.trace_buffer, meta) {
-        Ok(used) => warn(&format!("tracing every call into {}", used.display())),
-        Err(e) => warn(&format!(
-            "VFSCOPE_TRACE: cannot write {}: {e}; not tracing",
-            path.display()
-        )),
-    }
+/// Called with each segment a forked child makes (set once, by `start`).
+static ON_CHILD_SEGMENT: OnceLock<fn(&Config, &ProcessMeta)> = OnceLock::new();
+
+/// Sets what runs when a forked child makes its segment.
+pub fn on_child_segment(f: fn(&Config, &ProcessMeta)) {
+    let _ = ON_CHILD_SEGMENT.set(f);
 }
 
 fn meta(config: &Config, sqlite_version: &str) -> ProcessMeta {
@@ -181,13 +184,6 @@ fn install(
         dir,
         config: config.clone(),
         sqlite_version: sqlite_version.to_string(),
-    });
-    crate::fork::protect(None);
-    HOOKS.call_once(|| {
-        // SAFETY: the handler is an `extern "C" fn()` item of this library,
-        // which is never unloaded (LD_PRELOAD, or a loadable extension that
-        // asks to stay loaded); registering it has no other precondition.
-        unsafe { libc::atexit(at_exit) };
     });
 }
 
@@ -243,7 +239,6 @@ pub(crate) fn in_forked_child(held: &mut ForkGuards) {
         return;
     }
     PARENT_LAYOUT.store(parent, Release);
-    crate::trace::forget_in_child();
     if let Some(g) = held.global.as_mut() {
         if let Some(writer) = g.writer.take() {
             writer.forget_in_child();
@@ -278,7 +273,9 @@ fn layout_after_fork() -> Option<&'static Layout> {
             .store(writer.layout() as *const Layout as *mut Layout, Release);
         g.writer = Some(writer);
         FORKED.store(false, Release);
-        start_trace(&g.config, &meta);
+        if let Some(started) = ON_CHILD_SEGMENT.get() {
+            started(&g.config, &meta);
+        }
     }
     drop(global);
     let p = HOT.layout.load(Acquire);
@@ -286,17 +283,20 @@ fn layout_after_fork() -> Option<&'static Layout> {
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
-extern "C" fn at_exit() {
+/// The segment recorded into now, without making a forked child's (at
+/// exit, a child that never recorded leaves none behind).
+pub fn layout_if_recording() -> Option<&'static Layout> {
     let p = HOT.layout.load(Acquire);
-    if !p.is_null() {
-        // SAFETY: as in `layout`.
-        let layout = unsafe { &*p };
-        crate::trace::finish(Some(layout));
-        layout
-            .header
-            .state
-            .store(vfscope_segment::layout::STATE_EXITED, Release);
-    }
+    // SAFETY: as in `layout`.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// Marks the segment: the process ran its exit handlers.
+pub fn mark_exited(layout: &Layout) {
+    layout
+        .header
+        .state
+        .store(vfscope_segment::layout::STATE_EXITED, Release);
 }
 
 /// Stops recording after an internal fault, saying so once on stderr.

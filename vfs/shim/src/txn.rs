@@ -21,6 +21,7 @@
 //! - a WAL file is opened right after its connection's first SHARED lock,
 //!   inside the transaction that lock began: the one most recently begun on
 //!   this thread.
+//!
 //! Slow calls find the open transaction of their thread the same way, off
 //! the fast path.
 //!
