@@ -45,6 +45,13 @@ pub struct Planned {
     pub start_ns: u64,
 }
 
+/// Nothing to plan: no model is active and no request to switch is
+/// pending (the common case, checked without entering [`plan`]).
+#[inline(always)]
+pub fn idle(layout: &Layout) -> bool {
+    !ACTIVE.load(Relaxed) && layout.control.generation.load(Relaxed) == SEEN.load(Relaxed)
+}
+
 /// Consults the model for one call (`describe` gets the call's start,
 /// CLOCK_MONOTONIC); `None` when no model is active.
 #[inline(always)]
