@@ -314,8 +314,14 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
                 );
             }
         }
+        // Time of the calls whose cell has no histogram of its own: the sum
+        // of their op × kind's fallback histogram.
+        let mut unhistogrammed_ns = std::collections::BTreeMap::new();
         for c in &s.cells {
             let db = s.db_label(c.db);
+            if c.latency.is_none() {
+                *unhistogrammed_ns.entry((c.op, c.kind)).or_insert(0) += c.total_ns;
+            }
             let (op, kind) = (c.op.name().to_string(), c.kind.name().to_string());
             if c.delayed + c.faults_injected > 0 {
                 let labels = vec![pid.clone(), op.clone(), kind.clone(), db.clone()];
@@ -357,6 +363,21 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
                     c.total_ns as f64 / 1e9,
                 );
             }
+        }
+        // Those calls' latencies, under the overflow row's label: summed
+        // over db, every op × kind's histogram counts all its calls.
+        for (op, kind, latency) in &s.kind_latency {
+            let ns = unhistogrammed_ns.get(&(*op, *kind)).copied().unwrap_or(0);
+            duration.observe(
+                vec![
+                    pid.clone(),
+                    op.name().to_string(),
+                    kind.name().to_string(),
+                    s.db_label(vfscope_segment::DB_OVERFLOW),
+                ],
+                latency,
+                ns as f64 / 1e9,
+            );
         }
         for l in &s.locks {
             let db = s.db_label(l.db);

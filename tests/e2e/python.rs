@@ -290,3 +290,47 @@ fn run_names_descendants_still_running_after_the_wait() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--wait needs seconds"));
 }
+
+/// More databases than the segment has histograms for: every op × file
+/// kind row of the report keeps its percentiles, and the rows add up to
+/// the totals.
+#[test]
+fn many_databases_keep_percentiles_for_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import sqlite3, sys
+for i in range(300):
+    c = sqlite3.connect(f"{sys.argv[1]}/db{i}.db")
+    c.execute("create table t(x)")
+    with c:
+        c.execute("insert into t values (1)")
+    c.close()
+busy = sqlite3.connect(f"{sys.argv[1]}/busy.db")
+busy.execute("pragma journal_mode=wal")
+busy.execute("create table t(x)")
+for i in range(200):
+    with busy:
+        busy.execute("insert into t values (?)", (i,))
+"#;
+    let (code, stderr, report) = vfscope_tests::vfscope_run(
+        &[python3(), "-c", script, dir.path().to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        report["overflow"]["histograms"].as_u64().unwrap() > 0,
+        "the workload must exhaust the histogram pool: {}",
+        report["overflow"]
+    );
+    let rows = report["operations"].as_array().unwrap();
+    for row in rows {
+        if row["calls"].as_u64().unwrap() > 0 {
+            assert!(
+                row["latency_ns"]["p50"].is_u64() && row["latency_ns"]["p99"].is_u64(),
+                "no percentiles: {row}"
+            );
+        }
+    }
+    let sum: u64 = rows.iter().map(|r| r["calls"].as_u64().unwrap()).sum();
+    assert_eq!(sum, report["totals"]["calls"].as_u64().unwrap());
+}

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"VFSCOPE\0";
 /// Bumped on every change of the layout.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 
 /// Databases with their own row; later ones share the overflow row.
 pub const MAX_DBS: usize = 32;
@@ -52,6 +52,15 @@ pub const COPY_OBJECT_BYTES: usize = 256;
 pub const COPY_SOURCE_ID_BYTES: usize = 96;
 /// Bytes of a copy's note (why it could not be reached).
 pub const COPY_NOTE_BYTES: usize = 192;
+
+/// Op × file kind pairs: each has a fallback cell and histogram of its own.
+pub const OP_KINDS: usize = Op::COUNT * FileKind::COUNT;
+
+/// Index of an op × file kind pair in [`Layout::kind_cells`] and
+/// [`Layout::kind_hists`].
+pub const fn kind_index(op: Op, kind: FileKind) -> usize {
+    op.index() * FileKind::COUNT + kind.index()
+}
 
 /// Index of the cell directory for one op × kind × db.
 pub const fn directory_index(op: Op, kind: FileKind, db: u16) -> usize {
@@ -359,12 +368,26 @@ pub struct Layout {
     pub open_files: [OpenFile; MAX_OPEN_FILES],
     pub copies: [CopyEntry; MAX_COPIES],
     pub hists: [Hist; MAX_HISTS],
+    /// Per op × file kind: the cell its calls go to when the cell table is
+    /// full (counted in the "other" database row), so no op × kind row
+    /// ever loses a count.
+    pub kind_cells: [Cell; OP_KINDS],
+    /// Per op × file kind: the histogram of its calls whose cell has none
+    /// of its own (the pool was full) and of its fallback cell, so every op
+    /// × kind row always has its percentiles. The file is sparse: only the
+    /// buckets a process uses are ever touched.
+    pub kind_hists: [Hist; OP_KINDS],
 }
 
 /// Size of a segment file.
 pub const SEGMENT_SIZE: usize = std::mem::size_of::<Layout>();
 
-const _: () = assert!(SEGMENT_SIZE <= 8 << 20, "a segment must stay within 8 MiB");
+// The file is sparse; what a process touches is its budget (BENCHMARKS.md
+// measures it). The file itself stays within 24 MiB.
+const _: () = assert!(
+    SEGMENT_SIZE <= 24 << 20,
+    "a segment file must stay within 24 MiB"
+);
 
 /// Packs an op × kind × db key.
 pub const fn pack_key(op: u8, kind: FileKind, db: u16) -> u32 {

@@ -203,6 +203,8 @@ fn describe_layout() -> String {
             open_files,
             copies,
             hists,
+            kind_cells,
+            kind_hists,
         }
     );
     out.join("\n") + "\n"

@@ -213,6 +213,7 @@ impl SegmentReader {
             meta: self.meta(),
             registrations: registrations(l),
             copies: crate::copies::with_calls(l.copies(), &dbs, &cells),
+            kind_latency: kind_latency(l, &cells),
             latency_enabled: l.control.latency_enabled.load(Relaxed) != 0,
             model: ModelState {
                 active: l.active_model(),
@@ -287,27 +288,29 @@ impl Layout {
 fn buckets(l: &Layout, slot: &AtomicU32) -> Option<Buckets> {
     match slot.load(Acquire) {
         0 => Some(Buckets::default()),
-        v if (v as usize) < MAX_HISTS => {
-            let hist = &l.hists[v as usize];
-            let touched = hist.touched.load(Acquire);
-            let mut out = Vec::new();
-            for chunk in 0..BUCKETS.div_ceil(TOUCH_CHUNK) {
-                if touched & 1 << chunk == 0 {
-                    continue;
-                }
-                let start = chunk * TOUCH_CHUNK;
-                let end = (start + TOUCH_CHUNK).min(BUCKETS);
-                for (i, c) in hist.counts[start..end].iter().enumerate() {
-                    let n = c.load(Relaxed);
-                    if n != 0 {
-                        out.push(((start + i) as u16, n));
-                    }
-                }
-            }
-            Some(Buckets(out))
-        }
+        v if (v as usize) < MAX_HISTS => Some(hist_buckets(&l.hists[v as usize])),
         _ => None,
     }
+}
+
+/// A histogram's non-empty buckets, reading only its touched ranges.
+fn hist_buckets(hist: &Hist) -> Buckets {
+    let touched = hist.touched.load(Acquire);
+    let mut out = Vec::new();
+    for chunk in 0..BUCKETS.div_ceil(TOUCH_CHUNK) {
+        if touched & 1 << chunk == 0 {
+            continue;
+        }
+        let start = chunk * TOUCH_CHUNK;
+        let end = (start + TOUCH_CHUNK).min(BUCKETS);
+        for (i, c) in hist.counts[start..end].iter().enumerate() {
+            let n = c.load(Relaxed);
+            if n != 0 {
+                out.push(((start + i) as u16, n));
+            }
+        }
+    }
+    Buckets(out)
 }
 
 fn cells(l: &Layout) -> Vec<CellStats> {
@@ -325,17 +328,36 @@ fn cells(l: &Layout) -> Vec<CellStats> {
         }
         out.push(cell_stats(l, cell, op, kind, db));
     }
-    let overflow = &l.cells[0];
-    if overflow.results.iter().any(|r| r.load(Relaxed) != 0) {
-        out.push(cell_stats(
-            l,
-            overflow,
-            Op::Open,
-            FileKind::Other,
-            DB_OVERFLOW,
-        ));
+    // The op × kind fallback cells (cell table full): their calls count
+    // for the "other" database row. Their latencies are in the op × kind
+    // histograms (see `kind_latency`).
+    for op in Op::ALL {
+        for kind in FileKind::ALL {
+            let cell = &l.kind_cells[kind_index(*op, *kind)];
+            if cell.results.iter().any(|r| r.load(Relaxed) != 0) {
+                let mut stats = cell_stats(l, cell, *op, *kind, DB_OVERFLOW);
+                stats.latency = None;
+                out.push(stats);
+            }
+        }
     }
     out
+}
+
+/// The op × kind histograms of the calls that cells without a histogram of
+/// their own recorded, for the op × kinds that have such cells.
+fn kind_latency(l: &Layout, cells: &[CellStats]) -> Vec<(Op, FileKind, Buckets)> {
+    let mut wanted: Vec<(Op, FileKind)> = cells
+        .iter()
+        .filter(|c| c.latency.is_none())
+        .map(|c| (c.op, c.kind))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    wanted
+        .into_iter()
+        .map(|(op, kind)| (op, kind, hist_buckets(&l.kind_hists[kind_index(op, kind)])))
+        .collect()
 }
 
 fn cell_stats(l: &Layout, cell: &Cell, op: Op, kind: FileKind, db: u16) -> CellStats {

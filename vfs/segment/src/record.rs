@@ -43,7 +43,10 @@ impl Cell {
 }
 
 /// `Cell::hist`/`LockStats::*_hist` value of a ref whose pool was full.
-const HIST_OVERFLOW: u32 = u32::MAX;
+pub(crate) const HIST_OVERFLOW: u32 = u32::MAX;
+/// In a [`Layout::cell_slot`] handle: the histogram is the op × kind's own
+/// fallback (`kind_hists`), whose index follows.
+const KIND_HIST: u32 = 0x8000;
 /// Directory value of a cell that did not fit.
 const CELL_OVERFLOW: u32 = u32::MAX;
 
@@ -76,8 +79,8 @@ impl CellRef<'_> {
 }
 
 impl Layout {
-    /// The cell of `op × kind × db`, claimed on first use. Cell 0 is the shared
-    /// overflow cell once the table is full.
+    /// The cell of `op × kind × db`, claimed on first use. Once the table
+    /// is full, new ones share their op × kind's fallback cell.
     #[inline]
     pub fn cell(&self, op: Op, kind: FileKind, db: u16) -> &Cell {
         let db = db.min(DB_NONE);
@@ -86,10 +89,37 @@ impl Layout {
             0 => self.claim_cell(slot, op, kind, db),
             CELL_OVERFLOW => {
                 self.header.cell_overflow.fetch_add(1, Relaxed);
-                &self.cells[0]
+                &self.kind_cells[kind_index(op, kind)]
             }
-            v => self.cells.get(v as usize).unwrap_or(&self.cells[0]),
+            v => self
+                .cells
+                .get(v as usize)
+                .unwrap_or(&self.kind_cells[kind_index(op, kind)]),
         }
+    }
+
+    /// The cell of `op × kind × db` and the histogram its latencies go to:
+    /// its own, or (pool full, or a fallback cell) the op × kind's.
+    #[inline]
+    pub fn cell_ref(&self, op: Op, kind: FileKind, db: u16) -> CellRef<'_> {
+        let cell = self.cell(op, kind, db);
+        let kind_hist = &self.kind_hists[kind_index(op, kind)];
+        if std::ptr::eq(cell, &self.kind_cells[kind_index(op, kind)]) {
+            return CellRef {
+                cell,
+                hist: kind_hist,
+            };
+        }
+        let mut slot = cell.hist.load(Acquire);
+        if slot == 0 {
+            self.claim_hist(&cell.hist);
+            slot = cell.hist.load(Acquire);
+        }
+        let hist = match slot {
+            HIST_OVERFLOW => kind_hist,
+            v => self.hists.get(v as usize).unwrap_or(kind_hist),
+        };
+        CellRef { cell, hist }
     }
 
     #[cold]
@@ -110,7 +140,9 @@ impl Layout {
     }
 
     /// The histogram behind a ref, allocated from the pool on first use.
-    /// Histogram 0 is shared by every ref that found the pool full.
+    /// Histogram 0 is shared by every lock-statistics ref that found the
+    /// pool full (cells fall back to their op × kind's, see
+    /// [`Layout::cell_ref`]).
     #[inline]
     pub fn hist(&self, slot: &AtomicU32) -> &Hist {
         match slot.load(Acquire) {
@@ -152,12 +184,7 @@ impl Layout {
         bytes: u64,
         latency_ns: u64,
     ) {
-        let cell = self.cell(op, kind, db);
-        CellRef {
-            cell,
-            hist: self.hist(&cell.hist),
-        }
-        .record(rc, bytes, latency_ns);
+        self.cell_ref(op, kind, db).record(rc, bytes, latency_ns);
     }
 
     /// A compact handle on the cell of `op × kind × db` and its histogram,
@@ -165,14 +192,13 @@ impl Layout {
     /// [`Layout::cell_at`]). `None` when the cell table is full: the shared
     /// overflow cell must be looked up per call so its use is counted.
     pub fn cell_slot(&self, op: Op, kind: FileKind, db: u16) -> Option<u32> {
-        let cell = self.cell(op, kind, db);
-        self.hist(&cell.hist);
+        let cell = self.cell_ref(op, kind, db).cell;
         let index = self.directory[directory_index(op, kind, db.min(DB_NONE))].load(Acquire);
         if index == 0 || index == CELL_OVERFLOW {
             return None;
         }
         let hist = match cell.hist.load(Acquire) {
-            HIST_OVERFLOW => 0,
+            HIST_OVERFLOW => KIND_HIST | kind_index(op, kind) as u32,
             h => h,
         };
         Some(index | hist << 16)
@@ -181,9 +207,14 @@ impl Layout {
     /// The cell and histogram behind a handle from [`Layout::cell_slot`].
     #[inline]
     pub fn cell_at(&self, slot: u32) -> CellRef<'_> {
+        let hist = slot >> 16;
         CellRef {
             cell: &self.cells[(slot & 0xffff) as usize],
-            hist: &self.hists[(slot >> 16) as usize],
+            hist: if hist & KIND_HIST != 0 {
+                &self.kind_hists[(hist & !KIND_HIST) as usize]
+            } else {
+                &self.hists[hist as usize]
+            },
         }
     }
 

@@ -15,6 +15,10 @@ pub struct Snapshot {
     pub registrations: Vec<(String, String)>,
     /// The SQLite copies the process holds, reached or not.
     pub copies: Vec<crate::CopyInfo>,
+    /// Latencies of the calls whose cell has no histogram of its own (the
+    /// pool was full, or the cell table was), per op × kind: merged into
+    /// [`Snapshot::op_totals`], so every op × kind row has percentiles.
+    pub kind_latency: Vec<(Op, FileKind, Buckets)>,
     pub latency_enabled: bool,
     pub model: ModelState,
     pub dbs: Vec<DbInfo>,
@@ -375,9 +379,23 @@ impl Snapshot {
         keep: impl Fn(Op, FileKind, &str) -> bool,
     ) -> std::collections::BTreeMap<(Op, FileKind), OpTotals> {
         let mut out = std::collections::BTreeMap::<(Op, FileKind), OpTotals>::new();
+        let mut without_hist = Vec::new();
         for c in &self.cells {
             if keep(c.op, c.kind, &self.db_label(c.db)) {
                 out.entry((c.op, c.kind)).or_default().add_cell(c);
+                if c.latency.is_none() {
+                    without_hist.push((c.op, c.kind));
+                }
+            }
+        }
+        // A kept cell without its own histogram: its op × kind's fallback
+        // histogram holds its latencies (with those of the other such cells
+        // of that op × kind, kept or not: exact when nothing is filtered).
+        for (op, kind, latency) in &self.kind_latency {
+            if without_hist.contains(&(*op, *kind)) {
+                if let Some(totals) = out.get_mut(&(*op, *kind)) {
+                    totals.latency.merge(latency);
+                }
             }
         }
         out

@@ -92,6 +92,7 @@ impl Trace {
             },
             registrations: Vec::new(),
             copies: Vec::new(),
+            kind_latency: Vec::new(),
             latency_enabled: false,
             model: ModelState::default(),
             dbs: self

@@ -310,8 +310,20 @@ fn cell_and_histogram_pools_overflow_without_losing_calls() {
     assert!(snap.overflow.cells > 0 && snap.overflow.hists > 0);
     assert!(
         snap.cells.iter().any(|c| c.latency.is_none()),
-        "shared histogram flagged"
+        "cells without a histogram of their own are flagged"
     );
+    // Every op × kind row still has all its calls, and a histogram that
+    // holds every one of them.
+    let rows = snap.op_totals(|_, _, _| true);
+    assert_eq!(rows.len(), 4 * FileKind::COUNT);
+    for ((op, kind), row) in &rows {
+        assert_eq!(row.calls, DB_NONE as u64, "{op} {kind}");
+        assert_eq!(
+            row.latency.count(),
+            row.calls,
+            "{op} {kind}: percentiles for every call"
+        );
+    }
 }
 
 #[test]
