@@ -56,8 +56,8 @@ pub const COPY_NOTE_BYTES: usize = 192;
 /// Op × file kind pairs: each has a fallback cell and histogram of its own.
 pub const OP_KINDS: usize = Op::COUNT * FileKind::COUNT;
 
-/// Index of an op × file kind pair in [`Layout::kind_cells`] and
-/// [`Layout::kind_hists`].
+/// Index of an op × file kind pair in [`Layout::kind_cells`] (its
+/// histogram is `hists[KIND_HISTS + kind_index]`).
 pub const fn kind_index(op: Op, kind: FileKind) -> usize {
     op.index() * FileKind::COUNT + kind.index()
 }
@@ -367,17 +367,21 @@ pub struct Layout {
     pub txns: [TxnEntry; TXN_RING],
     pub open_files: [OpenFile; MAX_OPEN_FILES],
     pub copies: [CopyEntry; MAX_COPIES],
-    pub hists: [Hist; MAX_HISTS],
     /// Per op × file kind: the cell its calls go to when the cell table is
     /// full (counted in the "other" database row), so no op × kind row
     /// ever loses a count.
     pub kind_cells: [Cell; OP_KINDS],
-    /// Per op × file kind: the histogram of its calls whose cell has none
-    /// of its own (the pool was full) and of its fallback cell, so every op
-    /// × kind row always has its percentiles. The file is sparse: only the
-    /// buckets a process uses are ever touched.
-    pub kind_hists: [Hist; OP_KINDS],
+    /// The pool (`1..MAX_HISTS`, 0 shared by lock statistics that found it
+    /// full), then from [`KIND_HISTS`] one per op × file kind: the
+    /// histogram of its calls whose cell has none of its own (the pool was
+    /// full) and of its fallback cell, so every op × kind row always has
+    /// its percentiles. One array, so a call indexes it without a branch.
+    /// The file is sparse: only the buckets a process uses are touched.
+    pub hists: [Hist; KIND_HISTS + OP_KINDS],
 }
+
+/// Where the op × kind histograms start in [`Layout::hists`].
+pub const KIND_HISTS: usize = MAX_HISTS;
 
 /// Size of a segment file.
 pub const SEGMENT_SIZE: usize = std::mem::size_of::<Layout>();

@@ -202,9 +202,8 @@ fn describe_layout() -> String {
             txns,
             open_files,
             copies,
-            hists,
             kind_cells,
-            kind_hists,
+            hists,
         }
     );
     out.join("\n") + "\n"

@@ -356,7 +356,13 @@ fn kind_latency(l: &Layout, cells: &[CellStats]) -> Vec<(Op, FileKind, Buckets)>
     wanted.dedup();
     wanted
         .into_iter()
-        .map(|(op, kind)| (op, kind, hist_buckets(&l.kind_hists[kind_index(op, kind)])))
+        .map(|(op, kind)| {
+            (
+                op,
+                kind,
+                hist_buckets(&l.hists[KIND_HISTS + kind_index(op, kind)]),
+            )
+        })
         .collect()
 }
 

@@ -44,9 +44,6 @@ impl Cell {
 
 /// `Cell::hist`/`LockStats::*_hist` value of a ref whose pool was full.
 pub(crate) const HIST_OVERFLOW: u32 = u32::MAX;
-/// In a [`Layout::cell_slot`] handle: the histogram is the op × kind's own
-/// fallback (`kind_hists`), whose index follows.
-const KIND_HIST: u32 = 0x8000;
 /// Directory value of a cell that did not fit.
 const CELL_OVERFLOW: u32 = u32::MAX;
 
@@ -103,7 +100,7 @@ impl Layout {
     #[inline]
     pub fn cell_ref(&self, op: Op, kind: FileKind, db: u16) -> CellRef<'_> {
         let cell = self.cell(op, kind, db);
-        let kind_hist = &self.kind_hists[kind_index(op, kind)];
+        let kind_hist = &self.hists[KIND_HISTS + kind_index(op, kind)];
         if std::ptr::eq(cell, &self.kind_cells[kind_index(op, kind)]) {
             return CellRef {
                 cell,
@@ -198,7 +195,7 @@ impl Layout {
             return None;
         }
         let hist = match cell.hist.load(Acquire) {
-            HIST_OVERFLOW => KIND_HIST | kind_index(op, kind) as u32,
+            HIST_OVERFLOW => (KIND_HISTS + kind_index(op, kind)) as u32,
             h => h,
         };
         Some(index | hist << 16)
@@ -207,14 +204,9 @@ impl Layout {
     /// The cell and histogram behind a handle from [`Layout::cell_slot`].
     #[inline]
     pub fn cell_at(&self, slot: u32) -> CellRef<'_> {
-        let hist = slot >> 16;
         CellRef {
             cell: &self.cells[(slot & 0xffff) as usize],
-            hist: if hist & KIND_HIST != 0 {
-                &self.kind_hists[(hist & !KIND_HIST) as usize]
-            } else {
-                &self.hists[hist as usize]
-            },
+            hist: &self.hists[(slot >> 16) as usize],
         }
     }
 
