@@ -23,6 +23,19 @@ fn preloaded_sqlite3(db: &Path, sql: &str, env: &[(&str, &str)]) -> Output {
     command.output().unwrap()
 }
 
+/// A database `name` in `dir` with a table of three rows (sum 6), made by
+/// the sqlite3 CLI without vfscope.
+fn three_rows(dir: &Path, name: &str) -> std::path::PathBuf {
+    let db = dir.join(name);
+    let setup = Command::new(sqlite3())
+        .arg(&db)
+        .arg("CREATE TABLE t(v); INSERT INTO t VALUES (1), (2), (3);")
+        .output()
+        .unwrap();
+    assert!(setup.status.success());
+    db
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -69,13 +82,7 @@ fn assert_balanced(locks: &LockSnapshot, what: &str) {
 #[test]
 fn a_panic_inside_vfscope_never_reaches_the_host() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("panic.db");
-    let setup = Command::new(sqlite3())
-        .arg(&db)
-        .arg("CREATE TABLE t(v); INSERT INTO t VALUES (1), (2), (3);")
-        .output()
-        .unwrap();
-    assert!(setup.status.success());
+    let db = three_rows(dir.path(), "panic.db");
     let segments = dir.path().join("segments");
     let out = preloaded_sqlite3(
         &db,
@@ -109,13 +116,7 @@ fn a_panic_inside_vfscope_never_reaches_the_host() {
 fn a_panic_before_the_real_call_still_makes_it_exactly_once() {
     for op in ["open", "read", "write", "lock"] {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("before.db");
-        let setup = Command::new(sqlite3())
-            .arg(&db)
-            .arg("CREATE TABLE t(v); INSERT INTO t VALUES (1), (2), (3);")
-            .output()
-            .unwrap();
-        assert!(setup.status.success());
+        let db = three_rows(dir.path(), "before.db");
         let segments = dir.path().join("segments");
         let hook = format!("{op}:before");
         let out = preloaded_sqlite3(

@@ -46,35 +46,36 @@ fn prepare<T>(default: T, f: impl FnOnce() -> T) -> T {
     })
 }
 
-unsafe extern "C" fn open<const N: usize>(filename: *const c_char, db: *mut *mut c_void) -> c_int {
-    let Some(copy) = copies::get(N) else {
+/// `sqlite3_open` and `sqlite3_open16` of copy `N`: vfscope becomes the
+/// default, then `call` runs the original (`original` picks it).
+fn open_plain<F>(
+    n: usize,
+    original: impl FnOnce(&Copy) -> Option<F>,
+    call: impl FnOnce(F) -> c_int,
+) -> c_int {
+    let Some(copy) = copies::get(n) else {
         return SQLITE_ERROR;
     };
-    let Some(real) = copy.open else {
+    let Some(real) = original(copy) else {
         return SQLITE_ERROR;
     };
     prepare((), || {
         copy.ensure_default();
     });
+    call(real)
+}
+
+unsafe extern "C" fn open<const N: usize>(filename: *const c_char, db: *mut *mut c_void) -> c_int {
     // SAFETY: the app's own arguments, passed on unchanged.
-    unsafe { real(filename, db) }
+    open_plain(N, |c| c.open, |real| unsafe { real(filename, db) })
 }
 
 unsafe extern "C" fn open16<const N: usize>(
     filename: *const c_void,
     db: *mut *mut c_void,
 ) -> c_int {
-    let Some(copy) = copies::get(N) else {
-        return SQLITE_ERROR;
-    };
-    let Some(real) = copy.open16 else {
-        return SQLITE_ERROR;
-    };
-    prepare((), || {
-        copy.ensure_default();
-    });
     // SAFETY: the app's own arguments, passed on unchanged.
-    unsafe { real(filename, db) }
+    open_plain(N, |c| c.open16, |real| unsafe { real(filename, db) })
 }
 
 unsafe extern "C" fn open_v2<const N: usize>(

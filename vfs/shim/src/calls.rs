@@ -146,6 +146,19 @@ pub(crate) fn timed(call: impl FnOnce() -> c_int) -> Timed {
     }
 }
 
+/// The rest of a call timed from `start` that the model leaves alone.
+#[inline(always)]
+fn unmodelled(start: u64, call: impl FnOnce() -> c_int) -> Timed {
+    let rc = call();
+    Timed {
+        start,
+        end: now_ticks(),
+        rc,
+        delay_ns: 0,
+        injected: 0,
+    }
+}
+
 /// Times one forwarded call that the latency model may delay or fail:
 /// `describe` gets the call's start (monotonic ns). An injected error
 /// replaces the real call; a modelled latency is waited out from the start,
@@ -157,14 +170,7 @@ pub(crate) fn timed_modelled(
 ) -> Timed {
     let start = now_ticks();
     if recorder::layout().is_none_or(latency::idle) {
-        let rc = call();
-        return Timed {
-            start,
-            end: now_ticks(),
-            rc,
-            delay_ns: 0,
-            injected: 0,
-        };
+        return unmodelled(start, call);
     }
     // Planning runs before the real call: a fault in it must not keep the
     // real call from running, so it is caught here, on its own.
@@ -180,14 +186,7 @@ pub(crate) fn timed_modelled(
         None
     });
     let Some(plan) = planned else {
-        let rc = call();
-        return Timed {
-            start,
-            end: now_ticks(),
-            rc,
-            delay_ns: 0,
-            injected: 0,
-        };
+        return unmodelled(start, call);
     };
     let (rc, faulted) = match plan.decision.fault {
         Some(rc) => (rc, true),
