@@ -211,13 +211,28 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
         )
     };
     copy.install();
+    let mut failed = (0, None);
     for p in &prepared {
         // SAFETY: prepared just now for this object's code, still mapped.
         if let Err(why) = unsafe { hook::apply(p) } {
-            vfscope_shim::warn(&format!("{}: {why}", info.object));
+            failed = (failed.0 + 1, Some(why));
         }
     }
-    Some(CopyStatus::Traced)
+    match failed {
+        // Not one hook written (code pages that cannot be made writable,
+        // e.g. under a seccomp or SELinux policy): say so in the report.
+        (n, Some(why)) if n == prepared.len() => {
+            publish_unreachable(Some(index), &info.object, info.version, why)
+        }
+        (_, Some(why)) => {
+            vfscope_shim::warn(&format!(
+                "{}: {why}; some of its opens are not seen",
+                info.object
+            ));
+            Some(CopyStatus::Traced)
+        }
+        (_, None) => Some(CopyStatus::Traced),
+    }
 }
 
 /// What the user can do about a copy vfscope cannot reach.
