@@ -18,6 +18,19 @@ fn root() -> PathBuf {
     target.join("test-programs")
 }
 
+/// `name` with a hash of the files it is built from, so that a changed
+/// source builds anew instead of reusing a stale program.
+fn versioned(name: &str, sources: &[&str]) -> String {
+    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for source in sources {
+        for byte in std::fs::read(programs.join(source)).expect("test program source") {
+            hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    format!("{name}-{hash:016x}")
+}
+
 /// Runs `make` once for `name` under an exclusive lock; `done` marks it
 /// built.
 fn once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
@@ -85,7 +98,7 @@ pub fn static_sqlite_program(linked: Linked) -> PathBuf {
         Path::new(archive).exists(),
         "{archive} is missing (Debian package libsqlite3-dev; tests/run.sh installs it)"
     );
-    let dir = once("static_sqlite", |dir| {
+    let dir = once(&versioned("static_sqlite", &["static_sqlite.c"]), |dir| {
         for (name, flags) in [("pie", &["-pie"][..]), ("nopie", &["-no-pie"][..])] {
             run(Command::new("cc")
                 .args(["-O2", "-o"])
@@ -108,7 +121,8 @@ pub fn static_sqlite_program(linked: Linked) -> PathBuf {
 /// that only its own `DT_RUNPATH` (`$ORIGIN/lib`) finds.
 pub fn runpath_host() -> PathBuf {
     let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
-    let dir = once("runpath_host", |dir| {
+    let name = versioned("runpath_host", &["runpath_host.c", "runpath_plugin.c"]);
+    let dir = once(&name, |dir| {
         std::fs::create_dir_all(dir.join("lib")).unwrap();
         run(Command::new("cc")
             .args(["-shared", "-fPIC", "-o"])
