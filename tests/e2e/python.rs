@@ -364,3 +364,39 @@ print(sum(c.execute("select count(*) from t").fetchone()[0] for c in conns))
         }
     }
 }
+
+/// Thousands of idle databases, then one that becomes busy after all of
+/// them: it still gets a named row (and comes first), the idle ones are
+/// summed in "other", which says how many it holds.
+#[test]
+fn a_database_busy_after_thousands_of_idle_ones_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import sqlite3, sys
+for i in range(2000):
+    c = sqlite3.connect(f"{sys.argv[1]}/idle{i}.db")
+    c.execute("create table t(x)")
+    c.close()
+busy = sqlite3.connect(f"{sys.argv[1]}/busy.db")
+busy.execute("pragma journal_mode=wal")
+busy.execute("create table t(x)")
+for i in range(400):
+    with busy:
+        busy.execute("insert into t values (?)", (i,))
+"#;
+    let (code, stderr, report) = vfscope_tests::vfscope_run(
+        &[python3(), "-c", script, dir.path().to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let dbs = report["databases"].as_array().unwrap();
+    assert_eq!(dbs[0]["name"], "busy.db", "{dbs:?}");
+    assert!(dbs[0]["calls"].as_u64().unwrap() > 2000, "{}", dbs[0]);
+    let other = &report["other_databases"];
+    // The first 16 databases opened got rows at once; the busy one was
+    // promoted out of the rest.
+    assert_eq!(other["databases"], 2000 - 16, "{other}");
+    assert!(other["calls"].as_u64().unwrap() > 0);
+    assert_eq!(report["overflow"]["dbs"], 0, "the catalog held them all");
+    assert!(stderr.contains("(other: 1984 databases)"), "{stderr}");
+}

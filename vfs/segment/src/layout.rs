@@ -16,10 +16,17 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"VFSCOPE\0";
 /// Bumped on every change of the layout.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 
-/// Databases with their own row; later ones share the overflow row.
+/// Databases with their own row; the others share the overflow row.
 pub const MAX_DBS: usize = 32;
+/// Rows given to databases when they are first opened; the rest go to
+/// databases that prove busy (see [`CatalogEntry`]).
+pub const ROWS_AT_OPEN: usize = MAX_DBS / 2;
+/// Databases without a row of their own, known by path hash.
+pub const CATALOG: usize = 16384;
+/// Calls after which a database without a row gets one, if any is free.
+pub const PROMOTE_AFTER: u64 = 1000;
 /// The db index for databases beyond [`MAX_DBS`].
 pub const DB_OVERFLOW: u16 = MAX_DBS as u16;
 /// The db index for calls that belong to no database (the clock, temp files).
@@ -114,7 +121,11 @@ pub struct Header {
     /// its writer could not keep up.
     pub trace_records: AtomicU64,
     pub trace_dropped: AtomicU64,
-    pub reserved: [AtomicU64; 5],
+    /// Databases in the catalog without a named row (the "other" row's).
+    pub other_dbs: AtomicU64,
+    /// Catalog entries ever written.
+    pub catalog_entries: AtomicU64,
+    pub reserved: [AtomicU64; 3],
 }
 
 /// Bytes of a latency-model request in the control block.
@@ -323,6 +334,19 @@ pub struct OpenFile {
     pub opened_ns: AtomicU64,
 }
 
+/// A database without a row of its own when it was opened (the rows given
+/// at open were taken): its path's hash, the row it has now
+/// ([`DB_OVERFLOW`] until promoted) and its activity (calls) while it had
+/// none. 0 free, 1 being written, 2 ready.
+#[repr(C)]
+pub struct CatalogEntry {
+    pub hash: AtomicU64,
+    pub state: AtomicU32,
+    pub row: AtomicU32,
+    pub activity: AtomicU64,
+    pub _pad: u64,
+}
+
 /// One SQLite copy in the process: a shared library, a copy bundled into
 /// an extension module, or one linked into the executable. Written once
 /// (`state` 1 while being written, 2 ready), except the counters.
@@ -371,6 +395,7 @@ pub struct Layout {
     /// full (counted in the "other" database row), so no op × kind row
     /// ever loses a count.
     pub kind_cells: [Cell; OP_KINDS],
+    pub catalog: [CatalogEntry; CATALOG],
     /// The pool (`1..MAX_HISTS`, 0 shared by lock statistics that found it
     /// full), then from [`KIND_HISTS`] one per op × file kind: the
     /// histogram of its calls whose cell has none of its own (the pool was

@@ -42,6 +42,8 @@ fn describe_layout() -> String {
             txn_ids,
             trace_records,
             trace_dropped,
+            other_dbs,
+            catalog_entries,
             reserved,
         }
     );
@@ -172,6 +174,16 @@ fn describe_layout() -> String {
     );
     describe!(
         out,
+        CatalogEntry {
+            hash,
+            state,
+            row,
+            activity,
+            _pad,
+        }
+    );
+    describe!(
+        out,
         CopyEntry {
             opens,
             state,
@@ -203,6 +215,7 @@ fn describe_layout() -> String {
             open_files,
             copies,
             kind_cells,
+            catalog,
             hists,
         }
     );

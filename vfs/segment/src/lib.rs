@@ -23,6 +23,7 @@
 //! assert_eq!(snapshot.db_label(db), "app.db");
 //! ```
 
+mod catalog;
 mod control;
 mod copies;
 mod dir;
@@ -38,6 +39,7 @@ pub mod trace;
 mod trace_view;
 mod writer;
 
+pub use catalog::NO_ENTRY;
 pub use control::RequestOutcome;
 pub use copies::{CopyAccess, CopyInfo, CopyStatus};
 pub use dir::{default_dir, ensure_dir, list_segments, SEGMENT_SUFFIX};

@@ -214,6 +214,7 @@ impl SegmentReader {
             registrations: registrations(l),
             copies: crate::copies::with_calls(l.copies(), &dbs, &cells),
             kind_latency: kind_latency(l, &cells),
+            other_dbs: h.other_dbs.load(Relaxed),
             latency_enabled: l.control.latency_enabled.load(Relaxed) != 0,
             model: ModelState {
                 active: l.active_model(),

@@ -262,12 +262,18 @@ impl Layout {
     /// The row of the database at `path`, claimed on first use; the overflow
     /// row when the table is full. Called at open, never per I/O call.
     pub fn db_index(&self, path: &[u8]) -> u16 {
-        for (i, entry) in self.dbs.iter().enumerate() {
+        self.resolve_db(path).0
+    }
+
+    /// The row holding `path` among the first `limit` rows, claiming a free
+    /// one for it; `None` when they are all taken by other databases.
+    pub(crate) fn claim_row(&self, path: &[u8], limit: usize) -> Option<u16> {
+        for (i, entry) in self.dbs.iter().enumerate().take(limit) {
             loop {
                 match entry.state.load(Acquire) {
                     DB_READY => {
                         if entry.holds(path) {
-                            return i as u16;
+                            return Some(i as u16);
                         }
                         break;
                     }
@@ -279,7 +285,7 @@ impl Layout {
                         {
                             entry.store_path(path);
                             entry.state.store(DB_READY, Release);
-                            return i as u16;
+                            return Some(i as u16);
                         }
                     }
                     // Another thread is writing this row; it takes nanoseconds.
@@ -287,8 +293,7 @@ impl Layout {
                 }
             }
         }
-        self.header.db_overflow.fetch_add(1, Relaxed);
-        DB_OVERFLOW
+        None
     }
 
     /// Notes the page size of a database, once known.
@@ -321,6 +326,14 @@ impl Layout {
         }
         self.header.open_file_overflow.fetch_add(1, Relaxed);
         None
+    }
+
+    /// An open file moved to database row `db` (its database got a named
+    /// row).
+    pub fn rekey_open_file(&self, row: u16, kind: FileKind, db: u16) {
+        if let Some(row) = self.open_files.get(row as usize) {
+            row.key.store(pack_key(0, kind, db), Relaxed);
+        }
     }
 
     /// Gives an open-file row back.
@@ -389,6 +402,7 @@ impl Layout {
         }
         self.header.registrations.store(n, Release);
         self.inherit_copies(parent);
+        self.inherit_catalog(parent);
     }
 
     /// The row of an already known database, without claiming one.

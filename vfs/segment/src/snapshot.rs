@@ -19,6 +19,9 @@ pub struct Snapshot {
     /// pool was full, or the cell table was), per op × kind: merged into
     /// [`Snapshot::op_totals`], so every op × kind row has percentiles.
     pub kind_latency: Vec<(Op, FileKind, Buckets)>,
+    /// Databases without a named row, whose calls the overflow ("other")
+    /// row sums.
+    pub other_dbs: u64,
     pub latency_enabled: bool,
     pub model: ModelState,
     pub dbs: Vec<DbInfo>,
@@ -358,10 +361,11 @@ pub struct Overflow {
 }
 
 impl Snapshot {
-    /// The label of a db index: the file name, `(overflow)` or `(none)`.
+    /// The label of a db index: the file name, `(other)` (the databases
+    /// without a named row) or `(none)`.
     pub fn db_label(&self, db: u16) -> String {
         match db {
-            DB_OVERFLOW => "(overflow)".to_string(),
+            DB_OVERFLOW => "(other)".to_string(),
             DB_NONE => "(none)".to_string(),
             _ => self
                 .dbs

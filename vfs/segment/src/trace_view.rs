@@ -93,6 +93,7 @@ impl Trace {
             registrations: Vec::new(),
             copies: Vec::new(),
             kind_latency: Vec::new(),
+            other_dbs: 0,
             latency_enabled: false,
             model: ModelState::default(),
             dbs: self

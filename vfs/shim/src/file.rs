@@ -13,7 +13,9 @@ use crate::vfs::VfsState;
 use crate::wait::LockWait;
 use std::os::raw::c_void;
 use vfscope_segment::layout::{OpenFile, Shape};
-use vfscope_segment::{FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE};
+use vfscope_segment::{
+    FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE, DB_OVERFLOW, NO_ENTRY,
+};
 
 /// The file SQLite allocates for vfscope: `szOsFile` is the offset of `real`
 /// plus the parent's `szOsFile`, so the real file fits at the end.
@@ -26,11 +28,31 @@ pub struct TracedFile {
     pub real: sqlite3_file,
 }
 
+/// Where a file's database is recorded: its row, and for a database without
+/// a named row its catalog entry and path (SQLite keeps the name it passes
+/// to xOpen valid until xClose; the path is part of it).
+#[derive(Clone, Copy)]
+pub struct DbPlace {
+    pub row: u16,
+    pub entry: u32,
+    pub path: (*const u8, usize),
+}
+
+impl DbPlace {
+    pub const NONE: DbPlace = DbPlace {
+        row: DB_NONE,
+        entry: NO_ENTRY,
+        path: (std::ptr::null(), 0),
+    };
+}
+
 /// Everything vfscope tracks for one open file.
 pub struct FileState {
     pub vfs: *const VfsState,
     pub kind: FileKind,
     pub db: u16,
+    /// Set at open; `row` is where `db` started.
+    pub place: DbPlace,
     /// Row in the open-file table of the segment it was claimed in (a
     /// forked child must not touch its parent's rows in its own segment).
     open_row: Option<(u16, *const Layout)>,
@@ -56,6 +78,7 @@ impl FileState {
             vfs,
             kind,
             db,
+            place: DbPlace::NONE,
             open_row: None,
             lock: LockLevel::None,
             level_since_ns: 0,
@@ -104,6 +127,9 @@ impl FileState {
         if !std::ptr::eq(self.cells.segment, layout) {
             self.cells = CellCache::for_segment(layout);
         }
+        if self.db == DB_OVERFLOW {
+            self.unnamed_call(layout);
+        }
         recorder::test_panic(op);
         if call.rc != SQLITE_OK && op != Op::FileControl && ResultClass::of_rc(call.rc).is_error() {
             self.note_failure(call.rc);
@@ -130,6 +156,39 @@ impl FileState {
             self.txn.injected(call.delay_ns);
         }
         record_call(layout, op, kind, self.db, call, bytes, offset, size);
+    }
+
+    /// A file whose database had no named row: moves to the row the
+    /// database has been given since (what it did before stays in "other").
+    fn follow_promotion(&mut self, layout: &Layout) {
+        let row = layout.entry_row(self.place.entry);
+        if row == DB_OVERFLOW {
+            return;
+        }
+        self.db = row;
+        self.cells = CellCache::for_segment(layout);
+        self.txn.moved_to(row);
+        if let Some((open_row, segment)) = self.open_row {
+            if std::ptr::eq(segment, layout) {
+                layout.rekey_open_file(open_row, self.kind, row);
+            }
+        }
+    }
+
+    /// A call on a file whose database has no named row: it counts towards
+    /// the database getting one, and the file follows it there.
+    #[cold]
+    fn unnamed_call(&mut self, layout: &Layout) {
+        let (ptr, len) = self.place.path;
+        if ptr.is_null() || self.place.entry == NO_ENTRY {
+            return;
+        }
+        // SAFETY: the path lies in the name SQLite passed to xOpen, valid
+        // until xClose (`place`).
+        let path = unsafe { std::slice::from_raw_parts(ptr, len) };
+        if layout.note_unnamed_call(self.place.entry, path) != DB_OVERFLOW {
+            self.follow_promotion(layout);
+        }
     }
 
     /// The file's lock level as vfscope tracks it.

@@ -29,13 +29,15 @@
 //! uses its files one call at a time, so there is no concurrent writer.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use vfscope_segment::{Layout, LockLevel, Transaction, TxnOutcome};
 
 /// What a transaction's files add up while it is open.
 pub struct TxnShared {
-    db: u16,
+    /// The database row (changes once, when a database without a named row
+    /// gets one).
+    db: AtomicU32,
     /// The open transaction's id, 0 while none is open.
     id: AtomicU64,
     bytes_read: AtomicU64,
@@ -50,7 +52,7 @@ pub struct TxnShared {
 impl TxnShared {
     fn new(db: u16) -> Self {
         TxnShared {
-            db,
+            db: AtomicU32::new(db as u32),
             id: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -141,10 +143,20 @@ impl TxnTracker {
             .try_with(|c| c.borrow().upgrade())
             .ok()
             .flatten()
-            .filter(|t| t.db == db && t.open());
+            .filter(|t| t.db.load(Relaxed) == db as u32 && t.open());
         TxnTracker {
             shared,
             ..Default::default()
+        }
+    }
+
+    /// The database got a named row: its transactions are recorded there
+    /// from now on.
+    pub fn moved_to(&self, db: u16) {
+        if self.owner {
+            if let Some(shared) = &self.shared {
+                shared.db.store(db as u32, Relaxed);
+            }
         }
     }
 
@@ -317,7 +329,7 @@ impl TxnTracker {
         let count = |c: &AtomicU64| TxnShared::take(c).min(u32::MAX as u64) as u32;
         layout.push_txn(&Transaction {
             id: t.id.swap(0, Relaxed),
-            db: t.db,
+            db: t.db.load(Relaxed) as u16,
             tid: self.tid,
             start_ns: self.start_ns,
             duration_ns: now_ns.saturating_sub(self.start_ns),

@@ -7,6 +7,7 @@ use crate::calls::{record_call, Timed};
 use crate::calls::{timed, timed_modelled};
 use crate::config::Error;
 use crate::ffi::*;
+use crate::file::DbPlace;
 use crate::file::{FileState, TracedFile};
 use crate::io::guarded;
 use crate::{recorder, tables};
@@ -86,19 +87,27 @@ fn super_journal_of(path: &[u8]) -> Option<&[u8]> {
         .then_some(db)
 }
 
-/// The database row of a file SQLite opens. Journals and WAL files share
-/// their database's row; temp files have none.
-fn db_of(layout: &Layout, name: *const c_char, kind: FileKind) -> u16 {
+/// Where a file SQLite opens is recorded: its database row, and for a
+/// database without a named row its catalog entry and path (SQLite keeps
+/// the name it passes to xOpen valid until xClose). Journals and WAL files
+/// share their database's; temp files have none.
+fn db_of(layout: &Layout, name: *const c_char, kind: FileKind) -> DbPlace {
     if name.is_null() {
-        return DB_NONE;
+        return DbPlace::NONE;
     }
     // SAFETY: a non-NULL name from SQLite is NUL-terminated.
     let path = unsafe { CStr::from_ptr(name) }.to_bytes();
     match kind {
         FileKind::MainDb | FileKind::MainJournal | FileKind::Wal | FileKind::SuperJournal => {
-            layout.db_index(kind_of_path(path).1)
+            let path = kind_of_path(path).1;
+            let (row, entry) = layout.resolve_db(path);
+            DbPlace {
+                row,
+                entry,
+                path: (path.as_ptr(), path.len()),
+            }
         }
-        _ => DB_NONE,
+        _ => DbPlace::NONE,
     }
 }
 
@@ -139,13 +148,13 @@ unsafe extern "C" fn x_open(
             addr_of_mut!((*traced).real)
         };
         // Before the real open: a fault here must not keep it from running.
-        let db = std::panic::catch_unwind(|| {
-            recorder::layout().map_or(DB_NONE, |l| db_of(l, name, kind))
-        })
-        .unwrap_or_else(|_| {
-            recorder::degrade("xOpen");
-            DB_NONE
-        });
+        let place = std::panic::catch_unwind(|| recorder::layout().map(|l| db_of(l, name, kind)))
+            .unwrap_or_else(|_| {
+                recorder::degrade("xOpen");
+                None
+            })
+            .unwrap_or(DbPlace::NONE);
+        let db = place.row;
         let call = timed_modelled(
             |now| vfscope_model::Call {
                 op: Op::Open,
@@ -174,6 +183,7 @@ unsafe extern "C" fn x_open(
             // SAFETY: initialised above; nothing else uses the file yet.
             let state = unsafe { &mut (*traced).state };
             state.db = db;
+            state.place = place;
             if !real_methods.is_null() {
                 state.opened(layout, call.end_ns());
                 layout.count_copy_open(st.copy, db);

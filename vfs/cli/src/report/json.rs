@@ -22,7 +22,18 @@ struct Json<'a> {
     /// Calls written to trace files, and dropped (0 without `--record`).
     trace_records: u64,
     trace_dropped: u64,
+    /// The databases without a named row, summed.
+    other_databases: OtherDatabases,
     notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct OtherDatabases {
+    databases: u64,
+    calls: u64,
+    time_ns: u64,
+    bytes_read: u64,
+    bytes_written: u64,
 }
 
 #[derive(Serialize)]
@@ -406,6 +417,13 @@ pub fn render(r: &Report) -> String {
         },
         trace_records: r.trace_records,
         trace_dropped: r.trace_dropped,
+        other_databases: OtherDatabases {
+            databases: r.other_dbs,
+            calls: r.other.calls,
+            time_ns: r.other.total_ns,
+            bytes_read: r.other.bytes_read,
+            bytes_written: r.other.bytes_written,
+        },
         notes: r
             .empty_note()
             .into_iter()

@@ -52,6 +52,18 @@ pub struct DbRow {
     pub sqlite: Vec<String>,
 }
 
+impl DbRow {
+    fn add(&mut self, cell: &vfscope_segment::CellStats) {
+        self.calls += cell.calls();
+        self.total_ns += cell.total_ns;
+        match cell.op {
+            Op::Read | Op::Fetch => self.bytes_read += cell.bytes,
+            Op::Write => self.bytes_written += cell.bytes,
+            _ => {}
+        }
+    }
+}
+
 /// A slow call and where it happened.
 pub struct Slow {
     pub pid: u32,
@@ -65,6 +77,9 @@ pub struct Report {
     pub operations: Vec<OpRow>,
     pub locks: LockSnapshot,
     pub databases: Vec<DbRow>,
+    /// The databases without a named row, summed; `other_dbs` of them.
+    pub other: DbRow,
+    pub other_dbs: u64,
     pub shapes: Vec<ShapeStats>,
     pub slowest: Vec<Slow>,
     pub slow_total: u64,
@@ -86,6 +101,16 @@ impl Report {
             operations: Vec::new(),
             locks: LockSnapshot::default(),
             databases: Vec::new(),
+            other: DbRow {
+                name: "(other)".into(),
+                path: String::new(),
+                calls: 0,
+                total_ns: 0,
+                bytes_read: 0,
+                bytes_written: 0,
+                sqlite: Vec::new(),
+            },
+            other_dbs: 0,
             shapes: Vec::new(),
             slowest: Vec::new(),
             slow_total: 0,
@@ -137,6 +162,7 @@ impl Report {
         for cell in &s.cells {
             self.add_db_call(s, cell);
         }
+        self.other_dbs += s.other_dbs;
         self.locks.add(&s.locks_total());
         for kind in FileKind::ALL {
             let shape = s.shape(*kind);
@@ -170,6 +196,10 @@ impl Report {
     }
 
     fn add_db_call(&mut self, s: &Snapshot, cell: &vfscope_segment::CellStats) {
+        if cell.db == vfscope_segment::DB_OVERFLOW {
+            self.other.add(cell);
+            return;
+        }
         let Some(info) = s.dbs.iter().find(|d| d.index == cell.db) else {
             return;
         };
@@ -197,13 +227,7 @@ impl Report {
                 row.sqlite.push(copy.version.clone());
             }
         }
-        row.calls += cell.calls();
-        row.total_ns += cell.total_ns;
-        match cell.op {
-            Op::Read | Op::Fetch => row.bytes_read += cell.bytes,
-            Op::Write => row.bytes_written += cell.bytes,
-            _ => {}
-        }
+        row.add(cell);
     }
 
     /// All traced calls.

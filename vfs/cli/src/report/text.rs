@@ -262,7 +262,7 @@ fn shape(out: &mut String, report: &Report) {
 }
 
 fn databases(out: &mut String, report: &Report) {
-    if report.databases.is_empty() {
+    if report.databases.is_empty() && report.other.calls == 0 {
         return;
     }
     let _ = writeln!(out, "\ntop databases:");
@@ -287,6 +287,18 @@ fn databases(out: &mut String, report: &Report) {
             let _ = write!(out, ", SQLite {}", d.sqlite.join(" and "));
         }
         let _ = writeln!(out);
+    }
+    let o = &report.other;
+    if report.other_dbs > 0 || o.calls > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>8} calls {:>9} in the VFS, {} read, {} written",
+            format!("(other: {} databases)", report.other_dbs),
+            o.calls,
+            duration_ns(o.total_ns),
+            bytes(o.bytes_read),
+            bytes(o.bytes_written)
+        );
     }
 }
 
