@@ -91,3 +91,55 @@ impl OutputWithStdin for Command {
         )
     }
 }
+
+/// A process with thousands of databases: `/metrics` stays bounded (the
+/// named rows and "other"), names the busy one, and passes promtool.
+#[test]
+fn thousands_of_databases_keep_the_db_label_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("segments");
+    let script = r#"
+import sqlite3, sys
+for i in range(3000):
+    c = sqlite3.connect(f"{sys.argv[1]}/idle{i}.db")
+    c.execute("create table t(x)")
+    c.close()
+busy = sqlite3.connect(f"{sys.argv[1]}/busy.db")
+busy.execute("create table t(x)")
+for i in range(300):
+    with busy:
+        busy.execute("insert into t values (?)", (i,))
+print("done", flush=True)
+sys.stdin.read()
+"#;
+    let mut workload = Killed(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(dir.path())
+            .env("LD_PRELOAD", built("libvfscope.so"))
+            .env("VFSCOPE_DIR", &segments)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(first_line(&mut workload.0), "done");
+    let serve = start_serve(&segments, &[], &[]);
+    let (status, metrics) = http_get(serve.port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let labels: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("vfscope_vfs_operations_total{"))
+        .filter_map(|l| l.split("db=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(labels.contains("busy.db"), "{labels:?}");
+    assert!(labels.contains("(other)"), "{labels:?}");
+    assert!(labels.len() <= 32 + 2, "{} db labels", labels.len());
+    let (clean, said) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .output_with_stdin(metrics.as_bytes());
+    assert!(clean, "promtool: {said}");
+    drop(workload.0.stdin.take());
+    workload.0.wait().unwrap();
+}

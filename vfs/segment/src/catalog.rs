@@ -56,12 +56,26 @@ impl Layout {
         }
     }
 
+    /// The row of an already known database (named, or in the catalog),
+    /// without claiming anything.
+    pub fn known_db(&self, path: &[u8]) -> Option<u16> {
+        self.find_db(path).or_else(|| {
+            let entry = self.find_entry(path_hash(path))?;
+            Some(self.entry_row(entry))
+        })
+    }
+
     /// The row catalog entry `entry` has now.
     #[inline]
     pub fn entry_row(&self, entry: u32) -> u16 {
-        self.catalog
+        match self
+            .catalog
             .get(entry as usize)
-            .map_or(DB_OVERFLOW, |e| e.row.load(Acquire) as u16)
+            .map(|e| e.row.load(Acquire))
+        {
+            Some(row) if row != WRITING_ROW => row as u16,
+            _ => DB_OVERFLOW,
+        }
     }
 
     /// A call on the database of `entry` (at `path`), which has no row yet:

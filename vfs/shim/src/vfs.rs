@@ -119,7 +119,7 @@ fn known_db(layout: &Layout, name: *const c_char) -> (FileKind, u16) {
     // SAFETY: a non-NULL name from SQLite is NUL-terminated.
     let path = unsafe { CStr::from_ptr(name) }.to_bytes();
     let (kind, db) = kind_of_path(path);
-    (kind, layout.find_db(db).unwrap_or(DB_NONE))
+    (kind, layout.known_db(db).unwrap_or(DB_NONE))
 }
 
 unsafe extern "C" fn x_open(
