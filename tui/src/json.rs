@@ -20,6 +20,7 @@ pub fn render(state: &State) -> Value {
                 "error": error,
                 "segment": p.path,
                 "databases": p.dbs(),
+                "other_databases": p.other_dbs(),
                 "ops_per_s": ops,
                 "bytes_per_s": bytes,
                 "errors": errors,

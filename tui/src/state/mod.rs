@@ -86,10 +86,16 @@ impl Process {
         out
     }
 
+    /// The named databases.
     pub fn dbs(&self) -> Vec<String> {
         self.latest()
             .map(|s| s.dbs.iter().map(|d| d.name().to_string()).collect())
             .unwrap_or_default()
+    }
+
+    /// How many databases the "other" row holds.
+    pub fn other_dbs(&self) -> u64 {
+        self.latest().map_or(0, |s| s.other_dbs)
     }
 
     /// Calls, bytes and errors per second over the window.

@@ -74,7 +74,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
                 errors.to_string(),
                 p.latency_model.clone().unwrap_or_default(),
                 p.sqlite_copies(),
-                p.dbs().join(","),
+                match p.other_dbs() {
+                    0 => p.dbs().join(","),
+                    n => format!("{},+{n} others", p.dbs().join(",")),
+                },
                 command,
             ]))
             .style(style),
