@@ -85,6 +85,21 @@ fn many_databases(dir: &std::path::Path, dbs: u32) -> SegmentWriter {
     w
 }
 
+/// The text of a first scrape (which maps the segments), and the median
+/// time of 21 more.
+fn scrape(collector: &SegmentCollector) -> (String, f64) {
+    let text = collector.render();
+    let mut times: Vec<f64> = (0..21)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(collector.render());
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (text, times[times.len() / 2])
+}
+
 /// Scrape time of one segment by the number of databases it holds: the
 /// series stay bounded (the named rows and "other").
 fn by_databases() {
@@ -94,18 +109,9 @@ fn by_databases() {
         let dir = tempfile::tempdir().unwrap();
         let segs = dir.path().join("segs");
         let writer = many_databases(&segs, dbs);
-        let collector = SegmentCollector::new(&segs);
-        let text = collector.render();
+        let (text, median_ms) = scrape(&SegmentCollector::new(&segs));
         let series = text.lines().filter(|l| !l.starts_with('#')).count();
-        let mut times: Vec<f64> = (0..21)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(collector.render());
-                start.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        println!("| {dbs} | {series} | {:.2} ms |", times[times.len() / 2]);
+        println!("| {dbs} | {series} | {median_ms:.2} ms |");
         drop(writer);
     }
 }
@@ -118,17 +124,8 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let segs = dir.path().join("segs");
         let writers: Vec<_> = (0..n).map(|i| busy_segment(&segs, 10_000 + i)).collect();
-        let collector = SegmentCollector::new(&segs);
-        let text = collector.render(); // maps the segments once
+        let (text, median_ms) = scrape(&SegmentCollector::new(&segs));
         let series = text.lines().filter(|l| !l.starts_with('#')).count();
-        let mut times: Vec<f64> = (0..21)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(collector.render());
-                start.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
         if std::env::var_os("SPLIT").is_some() {
             let t = Instant::now();
             let readers: Vec<_> = vfscope_segment::list_segments(&segs)
@@ -152,7 +149,7 @@ fn main() {
         println!(
             "| {n} | {series} | {:.1} MiB | {:.1} ms | {:.0} MiB | {:.0} MiB |",
             text.len() as f64 / (1 << 20) as f64,
-            times[times.len() / 2],
+            median_ms,
             status_mib("RssAnon:"),
             status_mib("RssFile:") + status_mib("RssShmem:"),
         );

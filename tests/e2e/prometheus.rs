@@ -18,17 +18,11 @@ fn prometheus_scrapes_what_the_workload_did() {
     let dir = tempfile::tempdir().unwrap();
     let segments = dir.path().join("segments");
 
-    let mut workload = Killed(
-        Command::new("python3")
-            .args(["-c", COMMITS_THEN_WAIT])
-            .arg(dir.path().join("scraped.db"))
-            .arg(COMMITS.to_string())
-            .env("LD_PRELOAD", built("libvfscope.so"))
-            .env("VFSCOPE_DIR", &segments)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let db = dir.path().join("scraped.db");
+    let mut workload = preloaded_python(
+        COMMITS_THEN_WAIT,
+        &[db.to_str().unwrap(), &COMMITS.to_string()],
+        &segments,
     );
     assert_eq!(first_line(&mut workload.0), "done");
 
@@ -69,6 +63,22 @@ fn prometheus_scrapes_what_the_workload_did() {
         after.contains(r#"vfscope_segments{state="exited"} 1"#),
         "{after}"
     );
+}
+
+/// `python3 -c SCRIPT ARGS...` with libvfscope.so preloaded, recording into
+/// `segments`; killed when dropped.
+fn preloaded_python(script: &str, args: &[&str], segments: &std::path::Path) -> Killed {
+    Killed(
+        Command::new("python3")
+            .args(["-c", script])
+            .args(args)
+            .env("LD_PRELOAD", built("libvfscope.so"))
+            .env("VFSCOPE_DIR", segments)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 trait OutputWithStdin {
@@ -112,17 +122,7 @@ for i in range(300):
 print("done", flush=True)
 sys.stdin.read()
 "#;
-    let mut workload = Killed(
-        Command::new("python3")
-            .args(["-c", script])
-            .arg(dir.path())
-            .env("LD_PRELOAD", built("libvfscope.so"))
-            .env("VFSCOPE_DIR", &segments)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut workload = preloaded_python(script, &[dir.path().to_str().unwrap()], &segments);
     assert_eq!(first_line(&mut workload.0), "done");
     let serve = start_serve(&segments, &[], &[]);
     let (status, metrics) = http_get(serve.port, "/metrics").unwrap();

@@ -291,31 +291,52 @@ fn run_names_descendants_still_running_after_the_wait() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--wait needs seconds"));
 }
 
+/// Under `vfscope run`: `idle` databases in `dir`, each created (and
+/// given a row when `insert`), then one in WAL mode with `busy` commits.
+fn many_then_busy(
+    dir: &std::path::Path,
+    idle: u32,
+    insert: bool,
+    busy: u32,
+) -> (i32, String, serde_json::Value) {
+    let script = r#"
+import sqlite3, sys
+d, idle, insert, busy_commits = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+for i in range(idle):
+    c = sqlite3.connect(f"{d}/idle{i}.db")
+    c.execute("create table t(x)")
+    if insert:
+        with c:
+            c.execute("insert into t values (1)")
+    c.close()
+busy = sqlite3.connect(f"{d}/busy.db")
+busy.execute("pragma journal_mode=wal")
+busy.execute("create table t(x)")
+for i in range(busy_commits):
+    with busy:
+        busy.execute("insert into t values (?)", (i,))
+"#;
+    vfscope_tests::vfscope_run(
+        &[
+            python3(),
+            "-c",
+            script,
+            dir.to_str().unwrap(),
+            &idle.to_string(),
+            if insert { "1" } else { "0" },
+            &busy.to_string(),
+        ],
+        &[],
+    )
+}
+
 /// More databases than the segment has histograms for: every op × file
 /// kind row of the report keeps its percentiles, and the rows add up to
 /// the totals.
 #[test]
 fn many_databases_keep_percentiles_for_every_row() {
     let dir = tempfile::tempdir().unwrap();
-    let script = r#"
-import sqlite3, sys
-for i in range(300):
-    c = sqlite3.connect(f"{sys.argv[1]}/db{i}.db")
-    c.execute("create table t(x)")
-    with c:
-        c.execute("insert into t values (1)")
-    c.close()
-busy = sqlite3.connect(f"{sys.argv[1]}/busy.db")
-busy.execute("pragma journal_mode=wal")
-busy.execute("create table t(x)")
-for i in range(200):
-    with busy:
-        busy.execute("insert into t values (?)", (i,))
-"#;
-    let (code, stderr, report) = vfscope_tests::vfscope_run(
-        &[python3(), "-c", script, dir.path().to_str().unwrap()],
-        &[],
-    );
+    let (code, stderr, report) = many_then_busy(dir.path(), 300, true, 200);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         report["overflow"]["histograms"].as_u64().unwrap() > 0,
@@ -371,23 +392,7 @@ print(sum(c.execute("select count(*) from t").fetchone()[0] for c in conns))
 #[test]
 fn a_database_busy_after_thousands_of_idle_ones_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let script = r#"
-import sqlite3, sys
-for i in range(5000):
-    c = sqlite3.connect(f"{sys.argv[1]}/idle{i}.db")
-    c.execute("create table t(x)")
-    c.close()
-busy = sqlite3.connect(f"{sys.argv[1]}/busy.db")
-busy.execute("pragma journal_mode=wal")
-busy.execute("create table t(x)")
-for i in range(400):
-    with busy:
-        busy.execute("insert into t values (?)", (i,))
-"#;
-    let (code, stderr, report) = vfscope_tests::vfscope_run(
-        &[python3(), "-c", script, dir.path().to_str().unwrap()],
-        &[],
-    );
+    let (code, stderr, report) = many_then_busy(dir.path(), 5000, false, 400);
     assert_eq!(code, 0, "{stderr}");
     let dbs = report["databases"].as_array().unwrap();
     assert_eq!(dbs[0]["name"], "busy.db", "{dbs:?}");
