@@ -92,9 +92,9 @@ fn named_in_ld_preload() -> bool {
 }
 
 fn own_path() -> Option<std::path::PathBuf> {
-    // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address
-    // of this library.
+    // SAFETY: an all-zero Dl_info (pointers and an address) is valid.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr fills `info` for an address of this library.
     if unsafe { libc::dladdr(at_load as *const c_void, &mut info) } == 0 || info.dli_fname.is_null()
     {
         return None;
