@@ -38,16 +38,16 @@ impl Layout {
         }
         let hash = path_hash(path);
         if let Some(entry) = self.find_entry(hash) {
-            let row = self.catalog[entry as usize].row.load(Acquire) as u16;
-            return (row, entry);
+            let row = self.entry_row(entry);
+            return (row, self.entry_if_promotable(row, entry));
         }
         if let Some(row) = self.claim_row(path, ROWS_AT_OPEN) {
             return (row, NO_ENTRY);
         }
         match self.insert_entry(hash) {
             Some(entry) => {
-                let row = self.catalog[entry as usize].row.load(Acquire) as u16;
-                (row, entry)
+                let row = self.entry_row(entry);
+                (row, self.entry_if_promotable(row, entry))
             }
             None => {
                 self.header.db_overflow.fetch_add(1, Relaxed);
@@ -63,6 +63,22 @@ impl Layout {
             let entry = self.find_entry(path_hash(path))?;
             Some(self.entry_row(entry))
         })
+    }
+
+    /// The entry a file of a database in "other" keeps to count its calls:
+    /// none once the database has a row or no row can come any more.
+    fn entry_if_promotable(&self, row: u16, entry: u32) -> u32 {
+        if row == DB_OVERFLOW && !self.rows_full() {
+            entry
+        } else {
+            NO_ENTRY
+        }
+    }
+
+    /// Every named row is taken: no database can be promoted any more.
+    #[inline]
+    pub fn rows_full(&self) -> bool {
+        self.header.rows_full.load(Relaxed) != 0
     }
 
     /// The row catalog entry `entry` has now.
@@ -85,6 +101,9 @@ impl Layout {
         let Some(e) = self.catalog.get(entry as usize) else {
             return DB_OVERFLOW;
         };
+        if self.rows_full() {
+            return self.entry_row(entry);
+        }
         let seen = e.activity.fetch_add(1, Relaxed) + 1;
         if seen >= PROMOTE_AFTER && e.row.load(Acquire) == DB_OVERFLOW as u32 {
             // One promotion per entry: the first to move it off OVERFLOW.
@@ -97,7 +116,10 @@ impl Layout {
                         e.row.store(row as u32, Release);
                         self.header.other_dbs.fetch_sub(1, Relaxed);
                     }
-                    None => e.row.store(DB_OVERFLOW as u32, Release),
+                    None => {
+                        self.header.rows_full.store(1, Relaxed);
+                        e.row.store(DB_OVERFLOW as u32, Release);
+                    }
                 }
             }
         }

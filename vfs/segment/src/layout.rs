@@ -125,7 +125,10 @@ pub struct Header {
     pub other_dbs: AtomicU64,
     /// Catalog entries ever written.
     pub catalog_entries: AtomicU64,
-    pub reserved: [AtomicU64; 3],
+    /// 1 once every named row is taken: no more promotions, so files in
+    /// "other" stop counting their calls.
+    pub rows_full: AtomicU64,
+    pub reserved: [AtomicU64; 2],
 }
 
 /// Bytes of a latency-model request in the control block.

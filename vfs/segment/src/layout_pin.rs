@@ -44,6 +44,7 @@ fn describe_layout() -> String {
             trace_dropped,
             other_dbs,
             catalog_entries,
+            rows_full,
             reserved,
         }
     );

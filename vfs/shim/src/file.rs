@@ -127,7 +127,8 @@ impl FileState {
         if !std::ptr::eq(self.cells.segment, layout) {
             self.cells = CellCache::for_segment(layout);
         }
-        if self.db == DB_OVERFLOW {
+        // Only a file in "other" that may still be given a row has an entry.
+        if self.place.entry != NO_ENTRY {
             self.unnamed_call(layout);
         }
         recorder::test_panic(op);
@@ -166,6 +167,7 @@ impl FileState {
             return;
         }
         self.db = row;
+        self.place.entry = NO_ENTRY;
         self.cells = CellCache::for_segment(layout);
         self.txn.moved_to(row);
         if let Some((open_row, segment)) = self.open_row {
@@ -180,7 +182,8 @@ impl FileState {
     #[cold]
     fn unnamed_call(&mut self, layout: &Layout) {
         let (ptr, len) = self.place.path;
-        if ptr.is_null() || self.place.entry == NO_ENTRY {
+        if ptr.is_null() || self.db != DB_OVERFLOW {
+            self.place.entry = NO_ENTRY;
             return;
         }
         // SAFETY: the path lies in the name SQLite passed to xOpen, valid
@@ -188,6 +191,9 @@ impl FileState {
         let path = unsafe { std::slice::from_raw_parts(ptr, len) };
         if layout.note_unnamed_call(self.place.entry, path) != DB_OVERFLOW {
             self.follow_promotion(layout);
+        } else if layout.rows_full() {
+            // No row can come any more: stop asking on every call.
+            self.place.entry = NO_ENTRY;
         }
     }
 
