@@ -303,4 +303,65 @@ mod tests {
         unsafe { apply(&prepared) }.unwrap();
         assert_eq!(call(5), 1016);
     }
+
+    static RIP_TRAMPOLINE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    extern "C" fn rip_replacement() -> usize {
+        let real: extern "C" fn() -> usize =
+            // SAFETY: RIP_TRAMPOLINE holds the trampoline of the generated
+            // function, which takes nothing and returns an address.
+            unsafe { std::mem::transmute(RIP_TRAMPOLINE.load(std::sync::atomic::Ordering::SeqCst)) };
+        real()
+    }
+
+    /// A prologue with a RIP-relative operand (`lea rax, [rip + 0x100]`)
+    /// still computes the original address when it runs from the
+    /// trampoline, far from where it was written.
+    #[test]
+    fn rip_relative_prologues_are_relocated() {
+        // endbr64; lea rax, [rip + 0x100]; ret; then int3 padding.
+        let mut code = vec![
+            0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x8d, 0x05, 0x00, 0x01, 0x00, 0x00, 0xc3,
+        ];
+        code.resize(32, 0xcc);
+        // SAFETY: a fresh anonymous mapping, written then made executable.
+        let page = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            std::ptr::copy_nonoverlapping(code.as_ptr(), p.cast::<u8>(), code.len());
+            assert_eq!(
+                libc::mprotect(p, PAGE, libc::PROT_READ | libc::PROT_EXEC),
+                0
+            );
+            p as usize
+        };
+        // The lea ends at +11: it yields page + 11 + 0x100.
+        let expected = page + 11 + 0x100;
+        // SAFETY: the page holds the function just written.
+        let original: extern "C" fn() -> usize = unsafe { std::mem::transmute(page) };
+        assert_eq!(original(), expected);
+        // SAFETY: 12 bytes of readable code at `page`.
+        let prepared =
+            unsafe { prepare(page, 12, &code[..12], rip_replacement as *const () as usize) }
+                .unwrap_or_else(|e| panic!("{e}"));
+        RIP_TRAMPOLINE.store(prepared.trampoline, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            prepared.trampoline.abs_diff(page) > 0x100,
+            "the trampoline is elsewhere"
+        );
+        // SAFETY: prepared for this mapped code.
+        unsafe { apply(&prepared) }.unwrap();
+        assert_eq!(
+            original(),
+            expected,
+            "the relocated lea points where it did"
+        );
+    }
 }
