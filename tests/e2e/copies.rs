@@ -335,3 +335,30 @@ console.log(db.prepare("select count(*) as n from t").get().n);
     // CREATE TABLE and 15 inserts, one WAL commit each.
     assert_eq!(json_shape(&report, "wal", "wal_commits"), 16);
 }
+
+/// A SQLite library unloaded (`dlclose`) and loaded again, even at the same
+/// address, is hooked again: both databases are traced.
+#[test]
+fn a_sqlite_library_loaded_again_after_dlclose_is_hooked_again() {
+    let script = r#"
+import ctypes, _ctypes
+def use(path):
+    lib = ctypes.CDLL("libsqlite3.so.0")
+    db = ctypes.c_void_p()
+    assert lib.sqlite3_open(path, ctypes.byref(db)) == 0
+    assert lib.sqlite3_exec(db, b"create table t(x); insert into t values (1)", None, None, None) == 0
+    lib.sqlite3_close(db)
+    _ctypes.dlclose(lib._handle)
+use(b"first.db")
+use(b"second.db")
+print("ok")
+"#;
+    let report = same_as_bare(&["python3", "-c", script]);
+    for name in ["first.db", "second.db"] {
+        assert!(
+            database(&report, name)["calls"].as_u64().unwrap() > 20,
+            "{name}"
+        );
+    }
+    assert_eq!(traced(&report).len(), 2, "one copy per load");
+}

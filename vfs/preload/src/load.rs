@@ -107,19 +107,46 @@ fn own_path() -> Option<std::path::PathBuf> {
 }
 
 type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
+type DlcloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+
+/// The next definition of `name` after this library (libc's), cached.
+fn next_symbol(name: &CStr, cache: &AtomicUsize) -> usize {
+    let mut p = cache.load(Acquire);
+    if p == 0 {
+        // SAFETY: RTLD_NEXT is a valid pseudo-handle; the name is
+        // NUL-terminated.
+        p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
+        cache.store(p, Release);
+    }
+    p
+}
 
 /// The `dlopen` the app would have called.
 fn real_dlopen() -> Option<DlopenFn> {
     static REAL: AtomicUsize = AtomicUsize::new(0);
-    let mut p = REAL.load(Acquire);
-    if p == 0 {
-        // SAFETY: RTLD_NEXT is a valid pseudo-handle; the name is
-        // NUL-terminated.
-        p = unsafe { libc::dlsym(libc::RTLD_NEXT, c"dlopen".as_ptr()) } as usize;
-        REAL.store(p, Release);
-    }
+    let p = next_symbol(c"dlopen", &REAL);
     // SAFETY: libc's dlopen has this signature.
     (p != 0).then(|| unsafe { std::mem::transmute::<usize, DlopenFn>(p) })
+}
+
+/// `dlclose`, then forgetting what it unloaded (see
+/// `scan::forget_unloaded`).
+///
+/// # Safety
+/// As `dlclose(3)`.
+#[no_mangle]
+pub unsafe extern "C" fn dlclose(handle: *mut c_void) -> c_int {
+    static REAL: AtomicUsize = AtomicUsize::new(0);
+    let p = next_symbol(c"dlclose", &REAL);
+    if p == 0 {
+        return -1;
+    }
+    // SAFETY: libc's dlclose has this signature; the app's own handle.
+    let rc = unsafe { std::mem::transmute::<usize, DlcloseFn>(p)(handle) };
+    if PRELOADED.load(Acquire) {
+        let _ = catch_unwind(crate::scan::forget_unloaded);
+    }
+    rc
 }
 
 /// `dlopen`, then a look at the objects it loaded. A naked stub: it hands

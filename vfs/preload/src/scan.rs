@@ -55,6 +55,18 @@ pub fn scan_new_objects() -> bool {
     unreachable
 }
 
+/// Forgets the objects no longer loaded (after a `dlclose`), so one loaded
+/// again, even at the same address, is looked at (and hooked) again.
+pub fn forget_unloaded() {
+    let loaded = loaded_objects();
+    let present: HashSet<(usize, &[u8])> =
+        loaded.iter().map(|o| (o.bias, o.name.as_slice())).collect();
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(seen) = seen.as_mut() {
+        seen.retain(|(bias, name)| present.contains(&(*bias, name.as_slice())));
+    }
+}
+
 /// Held by the forking thread across fork.
 pub fn lock_for_fork() -> std::sync::MutexGuard<'static, Option<Seen>> {
     SEEN.lock().unwrap_or_else(|e| e.into_inner())
