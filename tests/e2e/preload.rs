@@ -276,3 +276,28 @@ fn loadable_extension_works_on_the_current_sqlite() {
         "CREATE TABLE, INSERT"
     );
 }
+
+/// The preloaded library scans, finds no SQLite, and changes nothing.
+#[test]
+fn a_program_that_never_uses_sqlite_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("segments");
+    let out = Command::new("sh")
+        .args(["-c", "echo out; echo err >&2; exit 7"])
+        .env("LD_PRELOAD", built("libvfscope.so"))
+        .env("VFSCOPE_DIR", &segments)
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (Some(7), "out\n".into(), "err\n".into())
+    );
+    assert!(
+        !segments.exists(),
+        "nothing is created for a program that does not open a database"
+    );
+}

@@ -142,26 +142,6 @@ fn a_panic_before_the_real_call_still_makes_it_exactly_once() {
     }
 }
 
-#[test]
-fn a_program_that_never_uses_sqlite_is_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let segments = dir.path().join("segments");
-    let out = Command::new("sh")
-        .args(["-c", "echo out; echo err >&2; exit 7"])
-        .env("LD_PRELOAD", built("libvfscope.so"))
-        .env("VFSCOPE_DIR", &segments)
-        .output()
-        .unwrap();
-    assert_eq!(
-        (out.status.code(), text(&out.stdout), text(&out.stderr)),
-        (Some(7), "out\n".into(), "err\n".into())
-    );
-    assert!(
-        !segments.exists(),
-        "nothing is created for a program that does not open a database"
-    );
-}
-
 const FORKS_EXECS_THREADS: &str = r#"
 import os, sqlite3, subprocess, sys, threading
 db = sys.argv[1]

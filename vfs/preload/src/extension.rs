@@ -108,20 +108,13 @@ pub unsafe extern "C" fn sqlite3_vfscope_init(
 
 /// The path of the object `code` lives in.
 fn object_of(code: *const c_void) -> String {
-    // SAFETY: an all-zero Dl_info is valid; dladdr fills it.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: any address may be asked about.
-    if unsafe { libc::dladdr(code, &mut info) } == 0 || info.dli_fname.is_null() {
-        return String::new();
-    }
-    // SAFETY: dli_fname is NUL-terminated.
-    let name = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy();
-    if name.is_empty() {
-        return std::fs::read_link("/proc/self/exe")
+    match crate::load::object_of(code) {
+        None => String::new(),
+        Some((_, path)) if path.as_os_str().is_empty() => std::fs::read_link("/proc/self/exe")
             .map(|p| p.display().to_string())
-            .unwrap_or_default();
+            .unwrap_or_default(),
+        Some((_, path)) => path.display().to_string(),
     }
-    name.into_owned()
 }
 
 /// Hands SQLite an error message it will free with sqlite3_free.

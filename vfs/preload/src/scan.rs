@@ -315,13 +315,7 @@ fn text(p: *const c_char) -> String {
 
 /// The load bias of this library, to skip it.
 fn own_base() -> usize {
-    // SAFETY: an all-zero Dl_info (pointers and an address) is valid.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr fills `info` for an address in a loaded object.
-    if unsafe { libc::dladdr(scan_new_objects as *const c_void, &mut info) } == 0 {
-        return 0;
-    }
-    info.dli_fbase as usize
+    crate::load::object_of(scan_new_objects as *const c_void).map_or(0, |(base, _)| base)
 }
 
 /// Every loaded object, in load order.

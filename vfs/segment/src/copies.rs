@@ -3,6 +3,7 @@
 
 use crate::layout::{
     CopyEntry, Layout, COPY_NOTE_BYTES, COPY_OBJECT_BYTES, COPY_SOURCE_ID_BYTES, MAX_COPIES,
+    MAX_DBS,
 };
 use crate::record::{load_words, store_words};
 use crate::snapshot::{CellStats, DbInfo};
@@ -165,15 +166,26 @@ pub(crate) fn with_calls(
     dbs: &[DbInfo],
     cells: &[CellStats],
 ) -> Vec<CopyInfo> {
+    if copies.is_empty() {
+        return copies;
+    }
+    // The one copy that opened each database, if only one did.
+    let mut only = [None; MAX_DBS];
+    for d in dbs {
+        if d.copies.is_power_of_two() {
+            if let Some(slot) = only.get_mut(d.index as usize) {
+                *slot = Some(d.copies.trailing_zeros() as u16);
+            }
+        }
+    }
+    let mut calls = [0u64; MAX_COPIES];
+    for c in cells {
+        if let Some(Some(copy)) = only.get(c.db as usize) {
+            calls[*copy as usize % MAX_COPIES] += c.calls();
+        }
+    }
     for copy in &mut copies {
-        let Some(bit) = 1u32.checked_shl(copy.index as u32) else {
-            continue;
-        };
-        copy.calls = cells
-            .iter()
-            .filter(|c| dbs.iter().any(|d| d.index == c.db && d.copies == bit))
-            .map(|c| c.calls())
-            .sum();
+        copy.calls = calls.get(copy.index as usize).copied().unwrap_or(0);
     }
     copies
 }

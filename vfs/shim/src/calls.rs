@@ -135,15 +135,7 @@ pub(crate) fn record_if_slow(
 /// Times one forwarded call.
 #[inline(always)]
 pub(crate) fn timed(call: impl FnOnce() -> c_int) -> Timed {
-    let start = now_ticks();
-    let rc = call();
-    Timed {
-        start,
-        end: now_ticks(),
-        rc,
-        delay_ns: 0,
-        injected: 0,
-    }
+    unmodelled(now_ticks(), call)
 }
 
 /// The rest of a call timed from `start` that the model leaves alone.

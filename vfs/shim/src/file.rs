@@ -5,14 +5,15 @@
 //! calls on it), so this state is plain fields; only the segment it reports
 //! to is shared, through atomics.
 
+mod shape;
+
 use crate::calls::{record_call, record_if_slow, trace_call, Timed};
 use crate::ffi::*;
 use crate::recorder;
 use crate::txn::TxnTracker;
 use crate::vfs::VfsState;
 use crate::wait::LockWait;
-use std::os::raw::c_void;
-use vfscope_segment::layout::{OpenFile, Shape};
+use vfscope_segment::layout::OpenFile;
 use vfscope_segment::{
     FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE, DB_OVERFLOW, NO_ENTRY,
 };
@@ -51,8 +52,11 @@ pub struct FileState {
     pub vfs: *const VfsState,
     pub kind: FileKind,
     pub db: u16,
-    /// Set at open; `row` is where `db` started.
-    pub place: DbPlace,
+    /// For a file whose database is in "other" and may still get a row:
+    /// its catalog entry (else `NO_ENTRY`) and the database's path (see
+    /// [`DbPlace`]).
+    pub catalog: u32,
+    pub db_path: (*const u8, usize),
     /// Row in the open-file table of the segment it was claimed in (a
     /// forked child must not touch its parent's rows in its own segment).
     open_row: Option<(u16, *const Layout)>,
@@ -78,7 +82,8 @@ impl FileState {
             vfs,
             kind,
             db,
-            place: DbPlace::NONE,
+            catalog: NO_ENTRY,
+            db_path: (std::ptr::null(), 0),
             open_row: None,
             lock: LockLevel::None,
             level_since_ns: 0,
@@ -128,7 +133,7 @@ impl FileState {
             self.cells = CellCache::for_segment(layout);
         }
         // Only a file in "other" that may still be given a row has an entry.
-        if self.place.entry != NO_ENTRY {
+        if self.catalog != NO_ENTRY {
             self.unnamed_call(layout);
         }
         recorder::test_panic(op);
@@ -162,12 +167,12 @@ impl FileState {
     /// A file whose database had no named row: moves to the row the
     /// database has been given since (what it did before stays in "other").
     fn follow_promotion(&mut self, layout: &Layout) {
-        let row = layout.entry_row(self.place.entry);
+        let row = layout.entry_row(self.catalog);
         if row == DB_OVERFLOW {
             return;
         }
         self.db = row;
-        self.place.entry = NO_ENTRY;
+        self.catalog = NO_ENTRY;
         self.cells = CellCache::for_segment(layout);
         self.txn.moved_to(row);
         if let Some((open_row, segment)) = self.open_row {
@@ -181,19 +186,19 @@ impl FileState {
     /// the database getting one, and the file follows it there.
     #[cold]
     fn unnamed_call(&mut self, layout: &Layout) {
-        let (ptr, len) = self.place.path;
+        let (ptr, len) = self.db_path;
         if ptr.is_null() || self.db != DB_OVERFLOW {
-            self.place.entry = NO_ENTRY;
+            self.catalog = NO_ENTRY;
             return;
         }
         // SAFETY: the path lies in the name SQLite passed to xOpen, valid
-        // until xClose (`place`).
+        // until xClose (`DbPlace`).
         let path = unsafe { std::slice::from_raw_parts(ptr, len) };
-        if layout.note_unnamed_call(self.place.entry, path) != DB_OVERFLOW {
+        if layout.note_unnamed_call(self.catalog, path) != DB_OVERFLOW {
             self.follow_promotion(layout);
         } else if layout.rows_full() {
             // No row can come any more: stop asking on every call.
-            self.place.entry = NO_ENTRY;
+            self.catalog = NO_ENTRY;
         }
     }
 
@@ -420,131 +425,6 @@ impl FileState {
         self.txn
             .shm_changed(layout, self.lock, reading, writing, now_ns);
     }
-
-    /// The page size to judge alignment by.
-    fn page_size(&self, layout: &Layout) -> u64 {
-        if self.kind == FileKind::Wal && self.wal_page_size != 0 {
-            return self.wal_page_size as u64;
-        }
-        layout.page_size(self.db).unwrap_or(4096) as u64
-    }
-
-    /// Counts I/O not aligned to pages or blocks; returns the bytes beyond
-    /// `amount` that a block store would move. Page and block sizes are
-    /// powers of two, so masks replace divisions on this path.
-    fn alignment(shape: &Shape, page: u64, offset: u64, amount: u64) -> u64 {
-        if (offset | amount) & (page - 1) != 0 {
-            shape.unaligned_page.fetch_add(1, Relaxed);
-        }
-        let block_mask = recorder::block_size() - 1;
-        if (offset | amount) & block_mask == 0 {
-            return 0;
-        }
-        shape.unaligned_block.fetch_add(1, Relaxed);
-        let start = offset & !block_mask;
-        let end = (offset + amount + block_mask) & !block_mask;
-        end - start - amount
-    }
-
-    /// After a successful `xRead` of `buf[..amount]` at `offset`.
-    #[inline(always)]
-    pub fn read_done(&mut self, layout: &Layout, buf: *const c_void, amount: u64, offset: u64) {
-        let shape = layout.shape(self.kind, self.db);
-        if offset != self.last_read_end {
-            shape.reads_random.fetch_add(1, Relaxed);
-        }
-        self.last_read_end = offset + amount;
-        self.txn.read(amount, self.moves_pages(amount));
-        let extra = Self::alignment(shape, self.page_size(layout), offset, amount);
-        if extra != 0 {
-            shape.block_extra_read.fetch_add(extra, Relaxed);
-        }
-        if offset == 0 {
-            // SAFETY: SQLite's buffer holds `amount` bytes, just filled.
-            let head = unsafe { std::slice::from_raw_parts(buf as *const u8, amount as usize) };
-            self.learn_page_size(layout, head);
-        }
-    }
-
-    /// After a successful `xWrite` of `buf[..amount]` at `offset`.
-    #[inline(always)]
-    pub fn write_done(&mut self, layout: &Layout, buf: *const c_void, amount: u64, offset: u64) {
-        let shape = layout.shape(self.kind, self.db);
-        let page = self.page_size(layout);
-        let end = offset + amount;
-        if offset >= self.high_water {
-            shape.writes_append.fetch_add(1, Relaxed);
-        } else if offset != self.last_write_end {
-            shape.writes_random.fetch_add(1, Relaxed);
-        }
-        self.last_write_end = end;
-        self.txn.wrote(amount, self.moves_pages(amount));
-        self.high_water = self.high_water.max(end);
-        let extra = Self::alignment(shape, page, offset, amount);
-        if extra != 0 {
-            shape.block_extra_written.fetch_add(extra, Relaxed);
-        }
-        if offset == 0 {
-            // SAFETY: SQLite's buffer holds `amount` bytes for the whole call.
-            let head = unsafe { std::slice::from_raw_parts(buf as *const u8, amount as usize) };
-            self.learn_page_size(layout, head);
-        } else if self.kind == FileKind::Wal {
-            count_wal_frame(shape, page, buf, amount, offset);
-        }
-    }
-
-    /// Whether I/O of `amount` bytes on this file moves a database page (a
-    /// page of the database file or a WAL frame; headers are smaller).
-    #[inline(always)]
-    fn moves_pages(&self, amount: u64) -> bool {
-        amount >= 512 && matches!(self.kind, FileKind::MainDb | FileKind::Wal)
-    }
-
-    /// Page size from a database header (bytes 16..18, 1 meaning 65536) or a
-    /// WAL header (bytes 8..12).
-    pub fn learn_page_size(&mut self, layout: &Layout, head: &[u8]) {
-        let size = match self.kind {
-            FileKind::Wal => be32(head, 8),
-            FileKind::MainDb => head
-                .get(16..18)
-                .map(|b| match u16::from_be_bytes([b[0], b[1]]) {
-                    1 => 65536,
-                    n => n as u32,
-                }),
-            _ => None,
-        };
-        let Some(size) = size.filter(|s| s.is_power_of_two() && (512..=65536).contains(s)) else {
-            return;
-        };
-        if self.kind == FileKind::Wal {
-            self.wal_page_size = size;
-        }
-        if self.db != DB_NONE {
-            layout.set_page_size(self.db, size);
-        }
-    }
-
-    /// The file is now known to be `size` bytes long.
-    pub fn sized(&mut self, size: u64) {
-        self.high_water = size;
-    }
-}
-
-/// A WAL frame is a 24-byte header then a page; SQLite writes the header by
-/// itself, some VFS users write both at once. Bytes 4..8 of the header hold
-/// the database size after a commit, 0 in other frames.
-fn count_wal_frame(shape: &Shape, page: u64, buf: *const c_void, amount: u64, offset: u64) {
-    let frame = page + 24;
-    if (amount != 24 && amount != frame) || offset < 32 || !(offset - 32).is_multiple_of(frame) {
-        return;
-    }
-    shape.wal_frames.fetch_add(1, Relaxed);
-    shape.wal_frame_bytes.fetch_add(page, Relaxed);
-    // SAFETY: SQLite's buffer holds `amount` (>= 24) bytes for the whole call.
-    let header = unsafe { std::slice::from_raw_parts(buf as *const u8, 8) };
-    if be32(header, 4).is_some_and(|size| size != 0) {
-        shape.wal_commits.fetch_add(1, Relaxed);
-    }
 }
 
 /// WAL-index slots READ0..READ4 (wal.c, WAL_READ_LOCK).
@@ -571,11 +451,6 @@ fn slots(mut mask: u8) -> impl Iterator<Item = usize> {
             slot
         })
     })
-}
-
-fn be32(data: &[u8], at: usize) -> Option<u32> {
-    data.get(at..at + 4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 use std::sync::atomic::Ordering::Relaxed;

@@ -7,7 +7,8 @@
 //! child, where the recorder then lets go of the parent's segment.
 //!
 //! Order (the same as everywhere else they nest): the LD_PRELOAD library's
-//! locks ([`protect_extra`]), then the recorder's, then the latency engine.
+//! locks (the `extra` of [`protect`]), then the recorder's, then the
+//! latency engine.
 
 use std::cell::RefCell;
 use std::sync::{Once, OnceLock};
@@ -49,11 +50,6 @@ pub fn protect(extra: Option<ExtraLocks>) {
             )
         };
     });
-}
-
-/// Same as [`protect`] with the LD_PRELOAD library's locks.
-pub fn protect_extra(extra: ExtraLocks) {
-    protect(Some(extra));
 }
 
 extern "C" fn before_fork() {

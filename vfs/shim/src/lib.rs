@@ -45,7 +45,7 @@ pub use api::SqliteApi;
 pub use config::{
     parse_block_size, parse_duration, Config, Error, DEFAULT_BLOCK_SIZE, DEFAULT_SLOW,
 };
-pub use fork::{protect_extra as protect_across_fork, ExtraLocks};
+pub use fork::{protect as protect_across_fork, ExtraLocks};
 pub use latency::{load as load_latency, set as set_latency};
 pub use recorder::{publish_copy, warn};
 pub use start::start as start_recording;

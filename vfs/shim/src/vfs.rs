@@ -183,7 +183,8 @@ unsafe extern "C" fn x_open(
             // SAFETY: initialised above; nothing else uses the file yet.
             let state = unsafe { &mut (*traced).state };
             state.db = db;
-            state.place = place;
+            state.catalog = place.entry;
+            state.db_path = place.path;
             if !real_methods.is_null() {
                 state.opened(layout, call.end_ns());
                 layout.count_copy_open(st.copy, db);
