@@ -154,7 +154,7 @@ impl Layout {
 
     fn find_entry(&self, hash: u64) -> Option<u32> {
         let start = (hash as usize) % CATALOG;
-        for i in 0..CATALOG {
+        for i in 0..MAX_PROBE {
             let at = (start + i) % CATALOG;
             let e = &self.catalog[at];
             match e.state.load(Acquire) {
@@ -177,7 +177,7 @@ impl Layout {
 
     fn insert_entry(&self, hash: u64) -> Option<u32> {
         let start = (hash as usize) % CATALOG;
-        for i in 0..CATALOG {
+        for i in 0..MAX_PROBE {
             let at = (start + i) % CATALOG;
             let e = &self.catalog[at];
             if e.state
@@ -201,6 +201,11 @@ impl Layout {
         None
     }
 }
+
+/// Entries a lookup or an insert probes at most: a full (or crowded)
+/// catalog costs a bounded search, and a database that finds no room is
+/// counted in the header's `db_overflow`.
+const MAX_PROBE: usize = 64;
 
 /// A catalog entry's row while its promotion is being decided.
 const WRITING_ROW: u32 = u32::MAX;
