@@ -221,6 +221,7 @@ fn vfscope_latency_switches_a_running_process() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/model.toml:0"));
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("/nonexistent/model.toml: (file): cannot read"));
     drop(stdin);
 }

@@ -190,3 +190,75 @@ fn a_forked_child_records_its_own_trace() {
         "the child's commits are in its own trace: {syncs}"
     );
 }
+
+/// A request-level scenario live: the segment counts the requests it
+/// implied by type, the report shows them with the bill, and replaying the
+/// run's own trace through the same scenario predicts the same requests.
+#[test]
+fn a_live_scenario_counts_the_requests_replay_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace_path = dir.path().join("run.trace");
+    let scenario = "s3vfs:rtt=0ms,get=0ms,put=0ms,list=0ms,list_key=0us,delete=0ms,client=0ms";
+    let sql = "PRAGMA journal_mode=DELETE; CREATE TABLE t(k, v); \
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
+        INSERT INTO t SELECT i, randomblob(300) FROM n; \
+        INSERT INTO t VALUES (1, 2); INSERT INTO t VALUES (3, 4); \
+        UPDATE t SET v = randomblob(10) WHERE k < 50; SELECT count(*) FROM t;";
+    let out = Command::new(built("vfscope"))
+        .args(["run", "--quiet", "--keep", "--dir"])
+        .arg(dir.path().join("segments"))
+        .arg("--record")
+        .arg(&trace_path)
+        .args(["--latency", scenario, "--", sqlite3()])
+        .arg(dir.path().join("s3.db"))
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "delete\n202");
+    let live = segment(dir.path()).model.requests;
+    let names: Vec<&str> = live.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["get", "put", "list", "delete"]);
+    assert!(live.iter().all(|t| t.count > 0), "{live:?}");
+
+    let json = dir.path().join("replay.json");
+    let replayed = Command::new(built("vfscope"))
+        .arg("replay")
+        .arg(&trace_path)
+        .args(["--latency", scenario, "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&replayed.stdout);
+    assert!(
+        replayed.status.success() && text.contains("requests: get "),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for t in &live {
+        assert_eq!(
+            json["requests"][&t.name].as_u64(),
+            Some(t.count),
+            "{}",
+            t.name
+        );
+    }
+    assert!(json["bill_usd"]["total"].as_f64().unwrap() > 0.0);
+
+    let report = Command::new(built("vfscope"))
+        .arg("report")
+        .arg(dir.path().join("segments"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    let line = format!(
+        "requests: get {}, put {}, list {}, delete {}",
+        live[0].count, live[1].count, live[2].count, live[3].count
+    );
+    assert!(text.contains(&line), "{line} in\n{text}");
+}

@@ -15,10 +15,19 @@ pub fn presets(name: Option<&str>) -> Result<()> {
             let Some(preset) = PRESETS.iter().find(|p| p.name == name) else {
                 bail!("no preset named {name:?}; `vfscope presets` lists them");
             };
-            format!(
-                "# vfscope preset {name}: copy and edit it as a model file\n{}",
-                preset.text
-            )
+            let model = vfscope_model::load(preset.name)?;
+            let mut text = format!("# vfscope preset {name}: copy and edit it as a model file\n");
+            if let Some(first) = model.params.first() {
+                text += &format!(
+                    "# parameters: set them after the name, e.g. --latency '{name}:{}={}'\n",
+                    first.name, first.default
+                );
+                let width = model.params.iter().map(|p| p.name.len()).max().unwrap_or(0);
+                for p in &model.params {
+                    text += &format!("#   {:<width$}  {:>6}  {}\n", p.name, p.default, p.about);
+                }
+            }
+            text + preset.text
         }
         None => {
             let mut text = String::new();
@@ -29,13 +38,26 @@ pub fn presets(name: Option<&str>) -> Result<()> {
                 text += &format!("{title}:\n\n");
                 for preset in PRESETS.iter().filter(|p| p.scenario == scenario) {
                     let model = vfscope_model::load(preset.name)?;
+                    let params: Vec<&str> = model.params.iter().map(|p| p.name.as_str()).collect();
                     text += &format!(
-                        "{}\n  {}\n  source: {}\n\n",
-                        preset.name, model.description, model.source
+                        "{}\n  {}\n  source: {}\n{}{}\n",
+                        preset.name,
+                        model.description,
+                        model.source,
+                        if model.checked.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  checked: {}\n", model.checked)
+                        },
+                        if params.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  parameters: {}\n", params.join(", "))
+                        }
                     );
                 }
             }
-            text + "`vfscope presets NAME` prints one as a model file to start from.\n"
+            text + "`vfscope presets NAME` prints one as a model file to start from, with its\nparameters; `--latency 'NAME:key=value,key=value'` sets them.\n"
         }
     };
     std::io::stdout().write_all(text.as_bytes())?;
@@ -49,10 +71,15 @@ pub fn checked(model: &str) -> Result<String> {
         return Ok(model.to_string());
     }
     vfscope_model::load(model).map_err(|e| anyhow::anyhow!("latency model: {e}"))?;
-    // A file path must still resolve from the app's working directory.
-    let path = Path::new(model);
-    if !PRESETS.iter().any(|p| p.name == model) && path.is_relative() {
-        return Ok(std::env::current_dir()?.join(path).display().to_string());
+    // A file path must still resolve from the app's working directory
+    // (model text, with a newline or `=` before any `:`, stays as it is).
+    let (name, _) = vfscope_model::split_spec(model)?;
+    let colon = model.find(':').unwrap_or(model.len());
+    let text = model.contains('\n') || model[..colon].contains('=');
+    let path = Path::new(name);
+    if !text && !PRESETS.iter().any(|p| p.name == name) && path.is_relative() {
+        let absolute = std::env::current_dir()?.join(path).display().to_string();
+        return Ok(format!("{absolute}{}", &model[name.len()..]));
     }
     Ok(model.to_string())
 }

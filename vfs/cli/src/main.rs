@@ -39,12 +39,15 @@ usage:
         delete the segments of processes that are gone (exited or killed)
   vfscope replay TRACE --latency MODEL [--json FILE]
         predict a recorded run's wall time under MODEL in virtual time, with
-        the added time by op and file kind and the top contributors
+        the added time by op and file kind, the top contributors and, for a
+        request-level scenario (s3vfs), the requests by type and their bill
   vfscope compare TRACE --latency MODEL,MODEL,... [--json FILE]
         the same for several models side by side
   vfscope presets [NAME]
-        the latency model's infrastructure presets and their sources; with
-        NAME, the preset as a model file to start from
+        the latency model's presets, their sources and what each was checked
+        against; with NAME, its parameters and the preset as a model file.
+        MODEL is everywhere NAME or FILE, with parameters as
+        NAME:key=value,key=value (e.g. s3vfs:rtt=10ms,get=5ms)
   vfscope latency [--dir DIR] PID|SEGMENT off|PRESET|FILE
         switch a running process's latency model (applied at its next call)
   vfscope demo
@@ -207,11 +210,7 @@ fn replay_command(what: &str, args: &[OsString]) -> Result<()> {
     if what == "replay" {
         replay::run_replay(&trace, &latency, json)
     } else {
-        let specs: Vec<String> = latency
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let specs = format::split_models(&latency);
         replay::run_compare(&trace, &specs, json)
     }
 }

@@ -2,7 +2,7 @@
 //! FILE --latency A,B,C`: what a recorded run would take under other
 //! models, predicted in virtual time (see `vfscope_model::replay`).
 
-use crate::format::duration_ns;
+use crate::format::{duration_ns, requests_json, requests_line};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::fmt::Write as _;
@@ -128,6 +128,9 @@ pub fn run_replay(trace_path: &Path, spec: &str, json_out: Option<PathBuf>) -> R
             );
         }
     }
+    if let Some(line) = requests_line(&p.requests) {
+        let _ = writeln!(out, "\n{line}");
+    }
     if p.cache_hits + p.cache_misses > 0 {
         let _ = writeln!(
             out,
@@ -156,7 +159,10 @@ pub fn run_replay(trace_path: &Path, spec: &str, json_out: Option<PathBuf>) -> R
 }
 
 fn prediction_json(spec: &str, seed: u64, trace: &Trace, p: &Prediction) -> serde_json::Value {
+    let (requests, bill) = requests_json(&p.requests);
     json!({
+        "requests": requests,
+        "bill_usd": bill,
         "schema": "vfscope-replay/1",
         "model": spec,
         "seed": seed,
@@ -194,6 +200,7 @@ pub fn run_compare(trace_path: &Path, specs: &[String], json_out: Option<PathBuf
         "{:<18} {:>12} {:>12} {:>9} {:>12} {:>12}",
         "model", "predicted", "added", "change", "lag p50", "lag p99"
     );
+    let mut bills = String::new();
     let mut rows = Vec::new();
     for spec in specs {
         let model = model(spec)?;
@@ -210,7 +217,13 @@ pub fn run_compare(trace_path: &Path, specs: &[String], json_out: Option<PathBuf
             lag(0.5),
             lag(0.99)
         );
+        if let Some(line) = requests_line(&p.requests) {
+            let _ = writeln!(bills, "{spec}: {line}");
+        }
         rows.push(prediction_json(spec, seed, &trace, &p));
+    }
+    if !bills.is_empty() {
+        let _ = write!(out, "\n{bills}");
     }
     let _ = writeln!(
         out,

@@ -35,6 +35,8 @@ pub struct Decision {
     pub lag_ns: Option<u64>,
     /// Page cache: whether a cached read hit.
     pub cache_hit: Option<bool>,
+    /// Requests a `[remote]` scenario sends for this call, by type.
+    pub requests: RequestCounts,
 }
 
 /// A model being applied: the model plus its seeded state.
@@ -50,6 +52,8 @@ pub struct Engine {
     opened: HashSet<u16>,
     /// Bytes written to the WAL or journal since the last commit, per db.
     pending: HashMap<u16, u64>,
+    /// Each file's size as the calls show it (for request counts).
+    sizes: HashMap<(u16, FileKind), u64>,
 }
 
 impl Engine {
@@ -67,6 +71,15 @@ impl Engine {
             leases: HashMap::new(),
             opened: HashSet::new(),
             pending: HashMap::new(),
+            sizes: HashMap::new(),
+        }
+    }
+
+    /// A file's size as the real file system reported it (after an
+    /// xFileSize): later request counts use it.
+    pub fn observe_size(&mut self, db: u16, kind: FileKind, size: u64) {
+        if self.model.remote.is_some() {
+            self.sizes.insert((db, kind), size);
         }
     }
 
@@ -146,6 +159,7 @@ impl Engine {
                 }
             }
         }
+        self.requests(c, &mut d, &mut remote);
         self.commit(c, &mut d, &mut remote);
         self.lease(c, &mut d, &mut remote);
         if partitioned {
@@ -174,6 +188,24 @@ impl Engine {
             hit &= cache.touch((c.db, n));
         }
         (c.op == Op::Read).then_some(hit)
+    }
+
+    /// A `[remote]` scenario: the requests the call sends and their cost.
+    fn requests(&mut self, c: &Call, d: &mut Decision, remote: &mut Option<i32>) {
+        let Some(r) = &self.model.remote else {
+            return;
+        };
+        let size = self.sizes.get(&(c.db, c.kind)).copied().unwrap_or(0);
+        let (counts, cost) = r.requests(c.op, c.kind, c.offset, c.amount, size);
+        if counts.iter().any(|&n| n > 0) {
+            d.requests = counts;
+            d.delay_ns += cost as u64;
+            *remote = remote.or(failure_of(c.op));
+        }
+        let after = Remote::size_after(c.op, c.offset, c.amount, size);
+        if after != size {
+            self.sizes.insert((c.db, c.kind), after);
+        }
     }
 
     fn commit(&mut self, c: &Call, d: &mut Decision, remote: &mut Option<i32>) {

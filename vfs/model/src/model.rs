@@ -1,6 +1,8 @@
 //! A compiled latency/fault model: what the engine applies.
 
 use crate::dist::Dist;
+pub use crate::params::Param;
+pub use crate::remote::{Count, Remote, RequestCounts, RequestType, Send, MAX_REQUEST_TYPES};
 use vfscope_segment::{FileKind, Op};
 
 /// How delays are applied.
@@ -119,6 +121,8 @@ pub struct Model {
     pub name: String,
     pub description: String,
     pub source: String,
+    /// What the model was checked against (a real system, or why not).
+    pub checked: String,
     pub seed: Option<u64>,
     pub mode: Mode,
     pub rules: Vec<Rule>,
@@ -128,6 +132,10 @@ pub struct Model {
     pub metadata: Option<Metadata>,
     pub faults: Vec<Fault>,
     pub partitions: Vec<Partition>,
+    /// Request-level costs (a VFS over an object store).
+    pub remote: Option<Remote>,
+    /// The parameters it declares, with the values in effect.
+    pub params: Vec<Param>,
 }
 
 /// SQLite result codes faults can return, by name.

@@ -13,7 +13,7 @@ use crate::engine::{Call, Engine};
 use crate::model::Model;
 use std::collections::{BTreeMap, HashMap};
 use vfscope_segment::trace::{Trace, TracedCall};
-use vfscope_segment::{FileKind, LockLevel, Op};
+use vfscope_segment::{FileKind, LockLevel, Op, RequestTally};
 
 /// Added time of one op on one file kind (or one database).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,6 +43,9 @@ pub struct Prediction {
     pub recorded_delayed: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
+    /// Requests a request-level scenario implied, by type, in the model's
+    /// order (empty without `[remote]`).
+    pub requests: Vec<RequestTally>,
 }
 
 impl Prediction {
@@ -96,11 +99,21 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
     };
     let last_end = calls.iter().map(|c| c.end_ns()).max().unwrap_or(start);
     let end = trace.end.map_or(last_end, |e| e.end_ns.max(last_end));
+    let requests: Vec<RequestTally> = model
+        .iter()
+        .flat_map(|m| m.remote.iter().flat_map(|r| &r.requests))
+        .map(|t| RequestTally {
+            name: t.name.clone(),
+            price_per_1000: t.price_per_1000,
+            count: 0,
+        })
+        .collect();
     let mut engine = model.map(|m| Engine::new(m, seed, start));
     let page = page_size(trace);
     let mut p = Prediction {
         recorded_ns: end.saturating_sub(start),
         calls: calls.len() as u64,
+        requests,
         ..Prediction::default()
     };
     // Per thread: how far its virtual clock is ahead of the recording.
@@ -126,6 +139,12 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
                 }
                 _ => None,
             };
+            // The trace's offset of a file size is the size it returned (0
+            // in traces written before layout 8: unknown). Replay knows it
+            // before the call; live, the size is learned after it.
+            if c.op == Op::FileSize && c.rc == 0 && c.offset > 0 {
+                engine.observe_size(c.db, c.kind, c.offset);
+            }
             let d = engine.decide(&Call {
                 op: c.op,
                 kind: c.kind,
@@ -144,6 +163,10 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
             if let Some(lag) = d.lag_ns {
                 p.lag_ns.push(lag);
             }
+            for (tally, &n) in p.requests.iter_mut().zip(&d.requests) {
+                tally.count += n as u64;
+            }
+
             if d.fault.is_some() {
                 p.faults += 1;
             } else if d.delay_ns > 0 {

@@ -83,27 +83,111 @@ fn charged(p: &Prediction, op: Op) -> u64 {
         .sum()
 }
 
+fn requests(p: &Prediction) -> Vec<(&str, u64)> {
+    p.requests
+        .iter()
+        .map(|t| (t.name.as_str(), t.count))
+        .collect()
+}
+
 #[test]
-fn s3vfs_charges_a_get_per_read_a_put_per_write_and_a_list_per_size() {
+fn s3vfs_sends_a_get_per_block_read_a_put_per_block_written_and_lists_sizes() {
     let p = run("s3vfs");
-    assert_eq!(charged(&p, Op::Read), 10, "one GET per page read");
-    assert_eq!(charged(&p, Op::Write), 5, "one PUT per write");
-    assert_eq!(charged(&p, Op::FileSize), 2, "one LIST per file size");
+    // 10 page reads; 4 whole-page writes and one partial (a GET first);
+    // two file sizes (a LIST each); locks and syncs send nothing.
+    assert_eq!(
+        requests(&p),
+        [("get", 11), ("put", 5), ("list", 2), ("delete", 0)]
+    );
+    assert_eq!(charged(&p, Op::Read), 10);
+    assert_eq!(charged(&p, Op::Write), 5);
+    assert_eq!(charged(&p, Op::FileSize), 2);
     assert_eq!(
         charged(&p, Op::Lock) + charged(&p, Op::Unlock) + charged(&p, Op::Sync),
         0,
         "no locking, no commit cost"
     );
-    // The partial write pays a GET before its PUT: more than any whole one.
-    let model = vfscope_model::parse(
-        "fixed-s3",
-        "[[rule]]\nops = [\"write\"]\ndelay = { dist = \"fixed\", value = \"60ms\" }\n\
-         partial_block = { block = \"4KiB\", extra = { dist = \"fixed\", value = \"30ms\" } }\n",
+    // S3 Standard us-east-1: GETs at $0.0004, PUTs and LISTs at $0.005 per 1,000.
+    let bill: f64 = p.requests.iter().map(|t| t.cost()).sum();
+    assert!((bill - (11.0 * 0.0004 + 7.0 * 0.005) / 1000.0).abs() < 1e-12);
+}
+
+/// One rollback-journal commit as SQLite makes it: the journal's header
+/// and one record (4-byte page number, the page at an unaligned offset,
+/// 4-byte checksum), the page written to the database, the hot-journal and
+/// WAL checks, the journal deleted.
+fn journal_commit() -> Trace {
+    use FileKind::*;
+    let mut t = workload();
+    t.calls.clear();
+    let mut at = 10_000;
+    let mut push = |op, kind, offset, size| {
+        at += 10_000;
+        t.calls.push(call(at, op, kind, offset, size));
+    };
+    push(Op::Access, MainJournal, 0, 0);
+    push(Op::Access, Wal, 0, 0);
+    push(Op::FileSize, MainDb, 8192, 0);
+    push(Op::Write, MainJournal, 0, 512);
+    push(Op::Write, MainJournal, 512, 4);
+    push(Op::Write, MainJournal, 516, 4096);
+    push(Op::Write, MainJournal, 4612, 4);
+    push(Op::Write, MainDb, 4096, 4096);
+    push(Op::Delete, MainJournal, 0, 0);
+    t
+}
+
+#[test]
+fn s3vfs_charges_unaligned_journal_records_checks_and_deletes() {
+    let model = vfscope_model::load(
+        "s3vfs:rtt=10ms,get=5ms,put=6ms,list=4ms,list_key=100us,delete=3ms,client=1ms",
     )
     .unwrap();
-    let fixed = replay(&workload(), Some(model), 1);
-    let writes = &fixed.by_op[&(Op::Write, FileKind::MainDb)];
-    assert_eq!(writes.added_ns, 5 * (60_000_000 - 1_000) + 30_000_000);
+    let p = replay(&journal_commit(), Some(model), 1);
+    // Journal: header (GET+PUT), page number (GET+PUT), the page across
+    // two blocks (2 GETs + 2 PUTs), checksum (GET+PUT in block 1); the
+    // database page: one PUT. Two existence checks and one size: 3 LISTs;
+    // the delete: a LIST and a batch DELETE of the journal's 2 blocks.
+    assert_eq!(
+        requests(&p),
+        [("get", 5), ("put", 6), ("list", 4), ("delete", 1)]
+    );
+    let ms = 1_000_000i64;
+    let (get, put, list, delete) = (16 * ms, 27 * ms, 15 * ms, 14 * ms);
+    let key = ms / 10;
+    let added = |op, kind| p.by_op[&(op, kind)].added_ns + 1_000;
+    assert_eq!(added(Op::Access, FileKind::MainJournal), list);
+    // The size call saw 8192 bytes: 2 keys listed.
+    assert_eq!(added(Op::FileSize, FileKind::MainDb), list + 2 * key);
+    assert_eq!(added(Op::Write, FileKind::MainDb), put);
+    assert_eq!(
+        added(Op::Delete, FileKind::MainJournal),
+        list + 2 * key + delete
+    );
+    assert_eq!(
+        p.by_op[&(Op::Write, FileKind::MainJournal)].added_ns + 4 * 1_000,
+        5 * get + 5 * put
+    );
+}
+
+#[test]
+fn scenario_parameters_are_checked() {
+    let e = vfscope_model::load("s3vfs:rtt=fast").unwrap_err();
+    assert_eq!(e.field, "rtt");
+    assert!(e.message.contains("expected a duration"), "{e}");
+    let e = vfscope_model::load("s3vfs:latency=1ms").unwrap_err();
+    assert!(e.message.contains("takes rtt, get, put"), "{e}");
+    // Every preset takes parameters, and the defaults are what it runs.
+    for preset in vfscope_model::PRESETS {
+        let m = vfscope_model::load(preset.name).unwrap();
+        assert!(!m.params.is_empty(), "{} takes no parameters", preset.name);
+        for p in &m.params {
+            let spec = format!("{}:{}={}", preset.name, p.name, p.default);
+            let mut with = vfscope_model::load(&spec).unwrap();
+            with.name = m.name.clone();
+            assert_eq!(with, m, "{spec}");
+        }
+    }
 }
 
 #[test]

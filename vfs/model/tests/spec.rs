@@ -97,3 +97,55 @@ fn errors_name_the_file_line_and_field() {
     let e = error("seed = \n");
     assert_eq!(e.line, 1);
 }
+
+const REMOTE: &str = "[remote]\nblock = \"4KiB\"\nrtt = \"${rtt}\"\n\
+[[remote.request]]\nname = \"get\"\ntime = \"5ms\"\n\
+[[remote.send]]\nops = [\"read\"]\nrequests = [\"get per block\"]\n";
+
+#[test]
+fn request_scenarios_and_parameters_compile() {
+    let text =
+        format!("[[param]]\nname = \"rtt\"\ndefault = \"2ms\"\nabout = \"round trip\"\n{REMOTE}");
+    let m = parse("m.toml", &text).unwrap();
+    let r = m.remote.unwrap();
+    assert_eq!((r.block, r.rtt_ns, r.list_page), (4096, 2e6, 1000));
+    assert_eq!(r.sends[0].requests, [(0, Count::Block)]);
+    assert_eq!(m.params[0].value, "2ms");
+    let m = parse_with("m.toml", &text, &[("rtt", "7ms")]).unwrap();
+    assert_eq!(m.remote.unwrap().rtt_ns, 7e6);
+}
+
+#[test]
+fn request_scenario_errors_name_the_line_and_field() {
+    let declare = "[[param]]\nname = \"rtt\"\ndefault = \"2ms\"\nabout = \"round trip\"\n";
+    // A send that names no declared request type, or a count that does not exist.
+    let text = format!("{declare}{REMOTE}").replace("get per block", "got per block");
+    let e = error(&text);
+    assert_eq!((e.line, e.field.as_str()), (13, "remote.send.requests"));
+    assert!(
+        e.message
+            .contains("TYPE one of the declared requests (get)"),
+        "{e}"
+    );
+    let e = error(&format!("{declare}{REMOTE}").replace("get per block", "get per page"));
+    assert!(e.message.contains("partial block, listing page"), "{e}");
+    // A parameter used but not declared.
+    let e = error(REMOTE);
+    assert_eq!((e.line, e.field.as_str()), (3, "${rtt}"));
+    // A default that is no kind of value.
+    let e = error(&format!("{declare}{REMOTE}").replace("\"2ms\"", "\"soon\""));
+    assert_eq!((e.line, e.field.as_str()), (3, "param.default"));
+    // Round trips out of range, a negative price.
+    let bad =
+        format!("{declare}{REMOTE}").replace("time = \"5ms\"", "time = \"5ms\"\nround_trips = 99");
+    assert_eq!(error(&bad).field, "remote.request.round_trips");
+    let bad = format!("{declare}{REMOTE}")
+        .replace("time = \"5ms\"", "time = \"5ms\"\nprice_per_1000 = -1.0");
+    assert_eq!(error(&bad).field, "remote.request.price_per_1000");
+    // A value set on the command line is checked against its default's kind.
+    let e = parse_with("m.toml", &format!("{declare}{REMOTE}"), &[("rtt", "4KiB")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "m.toml: rtt: \"4KiB\": expected a duration such as 10ms or 250us"
+    );
+}

@@ -64,6 +64,50 @@ impl Layout {
         c.latency_enabled.store(active.is_some() as u32, Release);
     }
 
+    /// Names the active scenario's request types (with their price per
+    /// 1,000) and zeroes their counts; an empty list clears the table.
+    pub fn set_request_types(&self, types: &[(&str, f64)]) {
+        for (i, counter) in self.control.requests.iter().enumerate() {
+            let mut name = [0u8; 16];
+            let mut price = 0.0;
+            if let Some((text, p)) = types.get(i) {
+                let bytes = &text.as_bytes()[..text.len().min(15)];
+                name[..bytes.len()].copy_from_slice(bytes);
+                price = *p;
+            }
+            counter.count.store(0, Relaxed);
+            counter.price_per_1000.store(f64::to_bits(price), Relaxed);
+            store_words(&counter.name, &name);
+        }
+    }
+
+    /// Adds one call's requests (by type, as named by
+    /// [`Layout::set_request_types`]).
+    pub fn count_requests(&self, counts: &[u32; REQUEST_TYPES]) {
+        for (counter, &n) in self.control.requests.iter().zip(counts) {
+            if n > 0 {
+                counter.count.fetch_add(n as u64, Relaxed);
+            }
+        }
+    }
+
+    /// The request table: (name, price per 1,000, count) of each used slot.
+    pub fn request_counts(&self) -> Vec<crate::RequestTally> {
+        self.control
+            .requests
+            .iter()
+            .filter_map(|counter| {
+                let bytes = load_words(&counter.name, 16);
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                (end > 0).then(|| crate::RequestTally {
+                    name: String::from_utf8_lossy(&bytes[..end]).into_owned(),
+                    price_per_1000: f64::from_bits(counter.price_per_1000.load(Relaxed)),
+                    count: counter.count.load(Relaxed),
+                })
+            })
+            .collect()
+    }
+
     /// The active model's name, if any.
     pub fn active_model(&self) -> Option<String> {
         if self.control.latency_enabled.load(Acquire) == 0 {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// First eight bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"VFSCOPE\0";
 /// Bumped on every change of the layout.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 
 /// Databases with their own row; the others share the overflow row.
 pub const MAX_DBS: usize = 32;
@@ -53,6 +53,8 @@ pub const MAX_REGISTRATIONS: usize = 8;
 pub const VFS_NAME_BYTES: usize = 32;
 /// SQLite copies (libraries, bundled or static copies) one process can hold.
 pub const MAX_COPIES: usize = 16;
+/// Request types a scenario may count (sqlite-s3vfs sends four).
+pub const REQUEST_TYPES: usize = 8;
 /// Bytes of a copy's object path kept (the tail, where the file name is).
 pub const COPY_OBJECT_BYTES: usize = 256;
 /// Bytes of a copy's `sqlite3_sourceid()`.
@@ -134,7 +136,7 @@ pub struct Header {
 /// Bytes of a latency-model request in the control block.
 pub const MODEL_REQUEST_BYTES: usize = 8192;
 /// Bytes of the active model's name.
-pub const MODEL_NAME_BYTES: usize = 64;
+pub const MODEL_NAME_BYTES: usize = 256;
 
 /// The latency model: what is active, requests to change it (`vfscope
 /// latency`, vfstop), and what it did.
@@ -163,6 +165,18 @@ pub struct Control {
     pub lag_hist: AtomicU32,
     pub _pad: u32,
     pub reserved: [AtomicU64; 8],
+    /// Requests the active scenario implied, by type (`[remote]` models).
+    pub requests: [RequestCounter; REQUEST_TYPES],
+}
+
+/// One request type of the active scenario and how many it sent.
+#[repr(C)]
+pub struct RequestCounter {
+    /// The type's name, NUL-padded; empty for an unused slot.
+    pub name: [AtomicU64; 2],
+    /// US dollars per 1,000 requests, as f64 bits.
+    pub price_per_1000: AtomicU64,
+    pub count: AtomicU64,
 }
 
 /// One row of the database table.

@@ -65,6 +65,15 @@ fn describe_layout() -> String {
             lag_hist,
             _pad,
             reserved,
+            requests,
+        }
+    );
+    describe!(
+        out,
+        RequestCounter {
+            name,
+            price_per_1000,
+            count,
         }
     );
     describe!(

@@ -223,6 +223,7 @@ impl SegmentReader {
                 cache_hits: l.control.cache_hits.load(Relaxed),
                 cache_misses: l.control.cache_misses.load(Relaxed),
                 lag: buckets(l, &l.control.lag_hist).unwrap_or_default(),
+                requests: l.request_counts(),
             },
             dbs,
             locks: locks(l),

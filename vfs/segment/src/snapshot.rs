@@ -51,6 +51,24 @@ pub struct ModelState {
     pub cache_misses: u64,
     /// Replication lag of async commits.
     pub lag: Buckets,
+    /// Requests a request-level scenario implied, by type.
+    pub requests: Vec<RequestTally>,
+}
+
+/// Requests of one type a scenario implied, and their price.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RequestTally {
+    pub name: String,
+    /// US dollars per 1,000 requests.
+    pub price_per_1000: f64,
+    pub count: u64,
+}
+
+impl RequestTally {
+    /// What the requests cost at the price given, in US dollars.
+    pub fn cost(&self) -> f64 {
+        self.count as f64 * self.price_per_1000 / 1000.0
+    }
 }
 
 /// One row of the database table.

@@ -12,7 +12,7 @@ use crate::calls::{timed, timed_modelled, Timed};
 use crate::clock::now_ticks;
 use crate::ffi::*;
 use crate::file::{FileState, TracedFile};
-use crate::recorder;
+use crate::{latency, recorder};
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vfscope_segment::{FileKind, Layout, LockLevel, Op};
@@ -197,11 +197,17 @@ pub unsafe extern "C" fn x_file_size(file: *mut sqlite3_file, size: *mut i64) ->
             || unsafe { file_size(real, size) },
         );
         rc = call.rc;
+        // SAFETY: the real method just stored the size through it.
+        let known =
+            (call.rc == SQLITE_OK && !size.is_null()).then(|| unsafe { *size }.max(0) as u64);
+        if let Some(known) = known.filter(|_| call.injected & Timed::MODELLED != 0) {
+            latency::observe_size(state.db, state.kind, known);
+        }
         with_layout(|layout| {
-            state.record(layout, Op::FileSize, call, 0, 0, 0);
-            if call.rc == SQLITE_OK && !size.is_null() {
-                // SAFETY: the real method just stored the size through it.
-                state.sized(unsafe { *size }.max(0) as u64);
+            // The trace's offset of a file size is the size returned.
+            state.record(layout, Op::FileSize, call, 0, known.unwrap_or(0), 0);
+            if let Some(known) = known {
+                state.sized(known);
             }
         });
     });

@@ -81,6 +81,7 @@ fn decide(layout: &Layout, call: Call, start_ns: u64) -> Option<Planned> {
     if let Some(lag) = decision.lag_ns {
         layout.record_latency(&control.lag_hist, lag);
     }
+    layout.count_requests(&decision.requests);
     Some(Planned {
         decision,
         sleep: engine.model().mode == Mode::Sleep,
@@ -110,6 +111,7 @@ pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
         *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(layout) = layout {
             layout.set_active_model(None);
+            layout.set_request_types(&[]);
         }
         return Ok(());
     };
@@ -122,6 +124,13 @@ pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
     ));
     if let Some(layout) = layout {
         layout.set_active_model(Some((&model.name, seed, virtual_mode)));
+        let types: Vec<(&str, f64)> = model
+            .remote
+            .iter()
+            .flat_map(|r| &r.requests)
+            .map(|t| (t.name.as_str(), t.price_per_1000))
+            .collect();
+        layout.set_request_types(&types);
     }
     *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) =
         Some(Engine::new(model, seed, monotonic_ns()));
@@ -134,10 +143,18 @@ pub fn load(spec: &str) -> Result<Option<vfscope_model::Model>, ModelError> {
     let spec = spec.trim();
     if spec.is_empty() || spec == "off" {
         Ok(None)
-    } else if spec.contains('\n') || spec.contains('=') {
-        vfscope_model::parse("(model text)", spec).map(Some)
     } else {
         vfscope_model::load(spec).map(Some)
+    }
+}
+
+/// A file's size as xFileSize returned it: request-level scenarios count
+/// listings by the keys a file has.
+pub fn observe_size(db: u16, kind: vfscope_segment::FileKind, size: u64) {
+    if ACTIVE.load(Relaxed) {
+        if let Some(engine) = ENGINE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            engine.observe_size(db, kind, size);
+        }
     }
 }
 

@@ -57,6 +57,9 @@ struct LatencyModel<'a> {
     cache_misses: u64,
     async_commits: u64,
     lag_ns: Latency,
+    /// Requests a request-level scenario implied, by type (`{}` otherwise).
+    requests: serde_json::Value,
+    bill_usd: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -257,6 +260,7 @@ pub fn render(r: &Report) -> String {
                     .collect(),
                 latency_model: p.model.active.as_deref().map(|name| {
                     let lag = p.model.lag.to_hdr();
+                    let (requests, bill_usd) = crate::format::requests_json(&p.model.requests);
                     LatencyModel {
                         name,
                         seed: p.model.seed,
@@ -268,6 +272,8 @@ pub fn render(r: &Report) -> String {
                         cache_hits: p.model.cache_hits,
                         cache_misses: p.model.cache_misses,
                         async_commits: p.model.lag.count(),
+                        requests,
+                        bill_usd,
                         lag_ns: Latency {
                             p50: (!lag.is_empty()).then(|| lag.value_at_quantile(0.5)),
                             p99: (!lag.is_empty()).then(|| lag.value_at_quantile(0.99)),

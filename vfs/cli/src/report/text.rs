@@ -99,6 +99,9 @@ fn injected(out: &mut String, report: &Report) {
             );
         }
         out.push('\n');
+        if let Some(line) = crate::format::requests_line(&m.requests) {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     let rows: Vec<_> = report
         .operations

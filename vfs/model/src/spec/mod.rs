@@ -21,23 +21,41 @@ pub struct ModelError {
 
 impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}: {}",
-            self.file, self.line, self.field, self.message
-        )
+        match self.line {
+            0 => write!(f, "{}: {}: {}", self.file, self.field, self.message),
+            line => write!(f, "{}:{line}: {}: {}", self.file, self.field, self.message),
+        }
     }
 }
 
 impl std::error::Error for ModelError {}
 
+mod remote;
 mod schema;
 use schema::*;
 
 /// Compiles a model file's text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Model, ModelError> {
+    parse_with(file, text, &[])
+}
+
+/// Compiles a model file's text with its parameters set as in `settings`
+/// (`[("rtt", "10ms")]`); the others keep their defaults.
+pub fn parse_with(file: &str, text: &str, settings: &[(&str, &str)]) -> Result<Model, ModelError> {
+    let declared: FileSpec = toml::from_str(text).map_err(|e| syntax_error(file, text, &e))?;
+    let params = Compiler { file, text }.params(&declared.param)?;
+    let params = crate::params::resolve(file, params, settings)?;
+    let text = &crate::params::substitute(file, text, &params)?;
     let spec: FileSpec = toml::from_str(text).map_err(|e| syntax_error(file, text, &e))?;
-    Compiler { file, text }.model(spec)
+    let set: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut model = Compiler { file, text }.model(spec).map_err(|mut e| {
+        if !set.is_empty() {
+            e.message += &format!(" (with {})", set.join(", "));
+        }
+        e
+    })?;
+    model.params = params;
+    Ok(model)
 }
 
 /// A serde/TOML error, located: the field is the key on the error's line,
@@ -477,9 +495,12 @@ impl Compiler<'_> {
             });
         }
         Ok(Model {
+            remote: spec.remote.as_ref().map(|r| self.remote(r)).transpose()?,
+            params: Vec::new(),
             name: self.file.to_string(),
             description: spec.description.unwrap_or_default(),
             source: spec.source.unwrap_or_default(),
+            checked: spec.checked.unwrap_or_default(),
             seed: spec.seed,
             mode,
             rules,

@@ -11,6 +11,7 @@ pub(super) type S = Spanned<String>;
 pub(super) struct FileSpec {
     pub(super) description: Option<String>,
     pub(super) source: Option<String>,
+    pub(super) checked: Option<String>,
     pub(super) seed: Option<u64>,
     pub(super) mode: Option<S>,
     #[serde(default)]
@@ -23,6 +24,50 @@ pub(super) struct FileSpec {
     pub(super) fault: Vec<FaultSpec>,
     #[serde(default)]
     pub(super) partition: Vec<PartitionSpec>,
+    #[serde(default)]
+    pub(super) param: Vec<ParamSpec>,
+    pub(super) remote: Option<RemoteSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ParamSpec {
+    pub(super) name: S,
+    pub(super) default: S,
+    pub(super) about: S,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RemoteSpec {
+    pub(super) block: S,
+    pub(super) rtt: S,
+    pub(super) client: Option<S>,
+    pub(super) list_page: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) request: Vec<RequestSpec>,
+    #[serde(default)]
+    pub(super) send: Vec<SendSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RequestSpec {
+    pub(super) name: S,
+    pub(super) round_trips: Option<Spanned<i64>>,
+    pub(super) time: S,
+    pub(super) per_key: Option<S>,
+    pub(super) price_per_1000: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SendSpec {
+    #[serde(default)]
+    pub(super) ops: Vec<S>,
+    #[serde(default)]
+    pub(super) files: Vec<S>,
+    pub(super) requests: Vec<S>,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,294 @@
+//! Request-level scenarios: a VFS that turns each call into requests to a
+//! remote store (an object store, a page server). The model says which
+//! requests each op sends and how many (per call, per block touched, per
+//! page of keys listed...), and what one request of each type costs:
+//! round trips, the server's time, the client's own time, and keys listed.
+//!
+//! The counts need the size of each file, which the engine follows from
+//! the calls themselves (writes, truncates, deletes, file sizes seen).
+
+use crate::model::Selector;
+use vfscope_segment::{FileKind, Op};
+
+/// Request types a model may declare (the segment's request table).
+pub const MAX_REQUEST_TYPES: usize = vfscope_segment::REQUEST_TYPES;
+
+/// How many requests of a type one call sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    /// One.
+    Call,
+    /// One per block the call's byte range touches.
+    Block,
+    /// One per touched block the range does not cover whole (a store that
+    /// keeps whole blocks must fetch it before it writes it).
+    PartialBlock,
+    /// One per page of the file's keys, at least one (a listing).
+    ListingPage,
+    /// One per page of the file's keys, none if it has none (a batch
+    /// operation on the keys, such as a multi-object delete).
+    KeyPage,
+    /// One per block wholly past a truncate's new size.
+    DroppedBlock,
+    /// One if a truncate's new size cuts a block that exists.
+    PartialTail,
+}
+
+impl Count {
+    pub const NAMES: &'static [(&'static str, Count)] = &[
+        ("call", Count::Call),
+        ("block", Count::Block),
+        ("partial block", Count::PartialBlock),
+        ("listing page", Count::ListingPage),
+        ("key page", Count::KeyPage),
+        ("dropped block", Count::DroppedBlock),
+        ("partial tail", Count::PartialTail),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Count> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, c)| c)
+    }
+}
+
+/// One request type and what a request of it costs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestType {
+    pub name: String,
+    /// Network round trips per request (2 for an upload that waits for
+    /// `100 Continue`).
+    pub round_trips: u32,
+    /// The server's time per request, without the network.
+    pub time_ns: f64,
+    /// Added per key a listing returns.
+    pub per_key_ns: f64,
+    /// US dollars per 1,000 requests.
+    pub price_per_1000: f64,
+}
+
+/// Which requests the calls a selector picks send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Send {
+    pub select: Selector,
+    /// (request type index, how many).
+    pub requests: Vec<(usize, Count)>,
+}
+
+/// A request-level scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Remote {
+    /// Bytes per stored object.
+    pub block: u64,
+    pub rtt_ns: f64,
+    /// The client's own time per request (its SDK, its VFS code).
+    pub client_ns: f64,
+    /// Keys per listing page.
+    pub list_page: u64,
+    pub requests: Vec<RequestType>,
+    pub sends: Vec<Send>,
+}
+
+/// Requests by type, as the model's `requests` lists them.
+pub type RequestCounts = [u32; MAX_REQUEST_TYPES];
+
+impl Remote {
+    /// The requests `op` sends on a file of `size` bytes (before the call)
+    /// for the byte range `offset..offset + amount` (a truncate's new size
+    /// is its `offset`), and their cost in ns.
+    pub fn requests(
+        &self,
+        op: Op,
+        kind: FileKind,
+        offset: u64,
+        amount: u64,
+        size: u64,
+    ) -> (RequestCounts, f64) {
+        let mut counts = [0u32; MAX_REQUEST_TYPES];
+        let mut cost = 0.0;
+        let keys = size.div_ceil(self.block);
+        for send in self.sends.iter().filter(|s| s.select.matches(op, kind)) {
+            for &(t, count) in &send.requests {
+                let kind = &self.requests[t];
+                let one = self.client_ns + kind.time_ns + kind.round_trips as f64 * self.rtt_ns;
+                // Keys each request lists (for `per_key`).
+                let pages =
+                    |n: u64| (0..n).map(move |i| (keys - i * self.list_page).min(self.list_page));
+                let (n, listed): (u64, u64) = match count {
+                    Count::Call => (1, keys.min(self.list_page)),
+                    Count::Block => (self.blocks(offset, amount).0, 0),
+                    Count::PartialBlock => (self.blocks(offset, amount).1, 0),
+                    Count::ListingPage => {
+                        let n = keys.div_ceil(self.list_page).max(1);
+                        (n, pages(keys.div_ceil(self.list_page)).sum())
+                    }
+                    Count::KeyPage => {
+                        let n = keys.div_ceil(self.list_page);
+                        (n, pages(n).sum())
+                    }
+                    Count::DroppedBlock => (keys.saturating_sub(offset.div_ceil(self.block)), 0),
+                    Count::PartialTail => (
+                        (!offset.is_multiple_of(self.block) && offset < size) as u64,
+                        0,
+                    ),
+                };
+                counts[t] = counts[t].saturating_add(n.min(u32::MAX as u64) as u32);
+                cost += n as f64 * one + listed as f64 * kind.per_key_ns;
+            }
+        }
+        (counts, cost)
+    }
+
+    /// Blocks the range touches, and how many of those it covers only in
+    /// part.
+    fn blocks(&self, offset: u64, amount: u64) -> (u64, u64) {
+        if amount == 0 {
+            return (0, 0);
+        }
+        let end = offset + amount;
+        let first = offset / self.block;
+        let last = (end - 1) / self.block;
+        let touched = last - first + 1;
+        let partial = if first == last {
+            (!offset.is_multiple_of(self.block) || amount != self.block) as u64
+        } else {
+            (!offset.is_multiple_of(self.block)) as u64 + (!end.is_multiple_of(self.block)) as u64
+        };
+        (touched, partial)
+    }
+
+    /// The file's size after the call.
+    pub fn size_after(op: Op, offset: u64, amount: u64, size: u64) -> u64 {
+        match op {
+            Op::Write => size.max(offset + amount),
+            Op::Truncate => offset,
+            Op::Delete => 0,
+            _ => size,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(name: &str, round_trips: u32) -> RequestType {
+        RequestType {
+            name: name.into(),
+            round_trips,
+            time_ns: 1000.0,
+            per_key_ns: if name == "list" { 10.0 } else { 0.0 },
+            price_per_1000: 0.0,
+        }
+    }
+
+    fn send(ops: &[Op], requests: &[(usize, Count)]) -> Send {
+        Send {
+            select: Selector {
+                ops: ops.to_vec(),
+                files: vec![],
+            },
+            requests: requests.to_vec(),
+        }
+    }
+
+    /// sqlite-s3vfs: GET per block read, GET per partial block and PUT per
+    /// block written, LIST per size or access, LIST + batch DELETE per delete.
+    fn s3vfs() -> Remote {
+        let (get, put, list, delete) = (0, 1, 2, 3);
+        Remote {
+            block: 4096,
+            rtt_ns: 100_000.0,
+            client_ns: 0.0,
+            list_page: 1000,
+            requests: vec![
+                request("get", 1),
+                request("put", 2),
+                request("list", 1),
+                request("delete", 1),
+            ],
+            sends: vec![
+                send(&[Op::Read], &[(get, Count::Block)]),
+                send(
+                    &[Op::Write],
+                    &[(get, Count::PartialBlock), (put, Count::Block)],
+                ),
+                send(&[Op::FileSize, Op::Access], &[(list, Count::Call)]),
+                send(
+                    &[Op::Delete],
+                    &[(list, Count::ListingPage), (delete, Count::KeyPage)],
+                ),
+                send(
+                    &[Op::Truncate],
+                    &[
+                        (list, Count::ListingPage),
+                        (delete, Count::DroppedBlock),
+                        (get, Count::PartialTail),
+                        (put, Count::PartialTail),
+                    ],
+                ),
+            ],
+        }
+    }
+
+    fn counts(r: &Remote, op: Op, offset: u64, amount: u64, size: u64) -> [u32; 4] {
+        let (c, _) = r.requests(op, FileKind::MainJournal, offset, amount, size);
+        [c[0], c[1], c[2], c[3]]
+    }
+
+    #[test]
+    fn writes_pay_a_get_for_each_partial_block_they_touch() {
+        let r = s3vfs();
+        // A whole aligned block: one PUT.
+        assert_eq!(counts(&r, Op::Write, 8192, 4096, 0), [0, 1, 0, 0]);
+        // A journal record: 4 bytes, 4096 at an unaligned offset, 4 bytes.
+        assert_eq!(counts(&r, Op::Write, 512, 4, 0), [1, 1, 0, 0]);
+        assert_eq!(counts(&r, Op::Write, 516, 4096, 0), [2, 2, 0, 0]);
+        // 8 KiB aligned: two whole blocks; 8 KiB + 1 byte: a partial third.
+        assert_eq!(counts(&r, Op::Write, 0, 8192, 0), [0, 2, 0, 0]);
+        assert_eq!(counts(&r, Op::Write, 0, 8193, 0), [1, 3, 0, 0]);
+        // Reads: a GET per block, partial or not.
+        assert_eq!(counts(&r, Op::Read, 24, 16, 0), [1, 0, 0, 0]);
+        assert_eq!(counts(&r, Op::Read, 4000, 200, 0), [2, 0, 0, 0]);
+        assert_eq!(counts(&r, Op::Read, 0, 0, 0), [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn listings_page_and_cost_by_keys() {
+        let r = s3vfs();
+        // An empty prefix still costs one LIST (and no batch delete).
+        assert_eq!(counts(&r, Op::Delete, 0, 0, 0), [0, 0, 1, 0]);
+        // 2,500 blocks: three pages to list, three batch deletes.
+        let size = 2500 * 4096;
+        assert_eq!(counts(&r, Op::Delete, 0, 0, size), [0, 0, 3, 3]);
+        // A size or an existence check sends one LIST (its first page).
+        assert_eq!(counts(&r, Op::FileSize, 0, 0, size), [0, 0, 1, 0]);
+        // Cost: 1000 us (time) + 100 us (rtt) + 10 ns per key listed.
+        let (_, one) = r.requests(Op::FileSize, FileKind::MainDb, 0, 0, 66 * 4096);
+        assert_eq!(one, 1000.0 + 100_000.0 + 660.0);
+        let (_, empty) = r.requests(Op::Access, FileKind::MainDb, 0, 0, 0);
+        assert_eq!(empty, 101_000.0);
+        // A PUT is two round trips.
+        let (_, put) = r.requests(Op::Write, FileKind::MainDb, 0, 4096, 0);
+        assert_eq!(put, 201_000.0);
+    }
+
+    #[test]
+    fn truncates_drop_whole_blocks_and_rewrite_a_cut_one() {
+        let r = s3vfs();
+        let size = 10 * 4096;
+        // To 4 blocks exactly: LIST, 6 DELETEs.
+        assert_eq!(counts(&r, Op::Truncate, 4 * 4096, 0, size), [0, 0, 1, 6]);
+        // To 4.5 blocks: LIST, 5 DELETEs, and the 5th block cut (GET+PUT).
+        assert_eq!(
+            counts(&r, Op::Truncate, 4 * 4096 + 2048, 0, size),
+            [1, 1, 1, 5]
+        );
+        // Growing or keeping the size sends only the LIST.
+        assert_eq!(counts(&r, Op::Truncate, size + 100, 0, size), [0, 0, 1, 0]);
+        assert_eq!(Remote::size_after(Op::Truncate, 100, 0, size), 100);
+        assert_eq!(Remote::size_after(Op::Write, 0, 4096, 100), 4096);
+        assert_eq!(Remote::size_after(Op::Delete, 0, 0, size), 0);
+    }
+}

@@ -1,0 +1,143 @@
+//! Compiling `[remote]` (request-level scenarios) and `[[param]]`.
+
+use super::schema::{ParamSpec, RemoteSpec};
+use super::{Compiler, ModelError};
+use crate::params::{check_default, Param};
+use crate::remote::{Count, Remote, RequestType, Send, MAX_REQUEST_TYPES};
+use crate::Selector;
+
+impl Compiler<'_> {
+    pub(super) fn params(&self, specs: &[ParamSpec]) -> Result<Vec<Param>, ModelError> {
+        let mut params: Vec<Param> = Vec::new();
+        for p in specs {
+            let name = p.name.get_ref();
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                return self.error(
+                    p.name.span(),
+                    "param.name",
+                    format!("{name:?}: use lowercase letters, digits and _"),
+                );
+            }
+            if params.iter().any(|q| &q.name == name) {
+                return self.error(
+                    p.name.span(),
+                    "param.name",
+                    format!("{name:?} declared twice"),
+                );
+            }
+            if let Some(why) = check_default(p.default.get_ref()) {
+                return self.error(p.default.span(), "param.default", why);
+            }
+            params.push(Param {
+                name: name.clone(),
+                default: p.default.get_ref().clone(),
+                about: p.about.get_ref().clone(),
+                value: p.default.get_ref().clone(),
+            });
+        }
+        Ok(params)
+    }
+
+    pub(super) fn remote(&self, r: &RemoteSpec) -> Result<Remote, ModelError> {
+        let mut requests: Vec<RequestType> = Vec::new();
+        for q in &r.request {
+            let name = q.name.get_ref();
+            if requests.iter().any(|t| &t.name == name) {
+                return self.error(
+                    q.name.span(),
+                    "remote.request.name",
+                    format!("{name:?} declared twice"),
+                );
+            }
+            if requests.len() == MAX_REQUEST_TYPES || name.is_empty() || name.len() > 15 {
+                return self.error(
+                    q.name.span(),
+                    "remote.request.name",
+                    format!("at most {MAX_REQUEST_TYPES} request types, named in 1 to 15 bytes"),
+                );
+            }
+            let price = match &q.price_per_1000 {
+                Some(p) if *p.get_ref() < 0.0 || !p.get_ref().is_finite() => {
+                    return self.error(
+                        p.span(),
+                        "remote.request.price_per_1000",
+                        "a price must be a number >= 0 (US dollars per 1,000 requests)",
+                    )
+                }
+                p => p.as_ref().map_or(0.0, |p| *p.get_ref()),
+            };
+            requests.push(RequestType {
+                name: name.clone(),
+                round_trips: match &q.round_trips {
+                    None => 1,
+                    Some(n) => match u32::try_from(*n.get_ref()) {
+                        Ok(n) if n <= 16 => n,
+                        _ => {
+                            return self.error(
+                                n.span(),
+                                "remote.request.round_trips",
+                                "round trips per request: 0 to 16",
+                            )
+                        }
+                    },
+                },
+                time_ns: self.duration_ns(&q.time, "remote.request.time")?,
+                per_key_ns: q
+                    .per_key
+                    .as_ref()
+                    .map_or(Ok(0.0), |d| self.duration_ns(d, "remote.request.per_key"))?,
+                price_per_1000: price,
+            });
+        }
+        let mut sends = Vec::new();
+        for s in &r.send {
+            let mut pairs = Vec::new();
+            for entry in &s.requests {
+                let text = entry.get_ref();
+                let parsed = text.split_once(" per ").and_then(|(name, count)| {
+                    let t = requests.iter().position(|t| t.name == name.trim())?;
+                    Some((t, Count::from_name(count.trim())?))
+                });
+                let Some(pair) = parsed else {
+                    let names: Vec<&str> = requests.iter().map(|t| t.name.as_str()).collect();
+                    let counts: Vec<&str> = Count::NAMES.iter().map(|(n, _)| *n).collect();
+                    return self.error(
+                        entry.span(),
+                        "remote.send.requests",
+                        format!(
+                            "{text:?}: expected \"TYPE per COUNT\" with TYPE one of the declared requests ({}) and COUNT one of: {}",
+                            names.join(", "),
+                            counts.join(", ")
+                        ),
+                    );
+                };
+                pairs.push(pair);
+            }
+            sends.push(Send {
+                select: Selector {
+                    ops: self.ops(&s.ops, "remote.send.ops")?,
+                    files: self.files(&s.files, "remote.send.files")?,
+                },
+                requests: pairs,
+            });
+        }
+        Ok(Remote {
+            block: self.block(&r.block, "remote.block")?,
+            rtt_ns: self.duration_ns(&r.rtt, "remote.rtt")?,
+            client_ns: r
+                .client
+                .as_ref()
+                .map_or(Ok(0.0), |d| self.duration_ns(d, "remote.client"))?,
+            list_page: r
+                .list_page
+                .as_ref()
+                .map_or(Ok(1000), |n| self.positive(n, "remote.list_page"))?,
+            requests,
+            sends,
+        })
+    }
+}
