@@ -20,7 +20,9 @@
 //! that loaded it returns), before the program can call into it.
 
 use iced_x86::InstructionBlock;
-use iced_x86::{BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, Instruction};
+use iced_x86::{
+    BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, FlowControl, Instruction,
+};
 
 const JMP_REL32_LEN: usize = 5;
 const PAGE: usize = 4096;
@@ -63,18 +65,14 @@ pub unsafe fn prepare(
     // The page: the relay (`jmp [rip+0]` and the handler's address) at 0,
     // the trampoline at RELAY_LEN.
     let trampoline_at = page + RELAY_LEN;
-    let mut block = covered.clone();
-    block.push(
-        Instruction::with_branch(Code::Jmp_rel32_64, end as u64)
-            .map_err(|e| format!("cannot encode the jump back: {e}"))?,
-    );
-    let encoded = BlockEncoder::encode(
-        64,
-        InstructionBlock::new(&block, trampoline_at as u64),
-        BlockEncoderOptions::NONE,
-    )
-    .map_err(|e| format!("cannot relocate its first instructions: {e}"))?;
-    if RELAY_LEN + encoded.code_buffer.len() > PAGE {
+    let encoded = relocate(
+        &covered,
+        &code[..end - target],
+        target as u64,
+        trampoline_at,
+        end,
+    )?;
+    if RELAY_LEN + encoded.len() > PAGE {
         return Err("the relocated instructions do not fit a page".into());
     }
     let mut relay = [0u8; RELAY_LEN];
@@ -84,11 +82,7 @@ pub unsafe fn prepare(
     // SAFETY: the page is ours, writable, PAGE bytes; both writes fit.
     unsafe {
         std::ptr::copy_nonoverlapping(relay.as_ptr(), page as *mut u8, RELAY_LEN);
-        std::ptr::copy_nonoverlapping(
-            encoded.code_buffer.as_ptr(),
-            trampoline_at as *mut u8,
-            encoded.code_buffer.len(),
-        );
+        std::ptr::copy_nonoverlapping(encoded.as_ptr(), trampoline_at as *mut u8, encoded.len());
         if libc::mprotect(page as *mut _, PAGE, libc::PROT_READ | libc::PROT_EXEC) != 0 {
             return Err("cannot make the trampoline executable".into());
         }
@@ -101,6 +95,79 @@ pub unsafe fn prepare(
         patch,
         trampoline: trampoline_at,
     })
+}
+
+/// The trampoline's code at `at`: the `covered` instructions (`bytes`,
+/// decoded at `from`), then a jump back to `back`.
+fn relocate(
+    covered: &[Instruction],
+    bytes: &[u8],
+    from: u64,
+    at: usize,
+    back: usize,
+) -> Result<Vec<u8>, String> {
+    if let Some(code) = relocate_simply(bytes, from, covered.len(), at, back) {
+        return Ok(code);
+    }
+    let mut block = covered.to_vec();
+    block.push(
+        Instruction::with_branch(Code::Jmp_rel32_64, back as u64)
+            .map_err(|e| format!("cannot encode the jump back: {e}"))?,
+    );
+    let encoded = BlockEncoder::encode(
+        64,
+        InstructionBlock::new(&block, at as u64),
+        BlockEncoderOptions::NONE,
+    )
+    .map_err(|e| format!("cannot relocate its first instructions: {e}"))?;
+    Ok(encoded.code_buffer)
+}
+
+/// The usual prologues, relocated by hand: instructions that do not depend
+/// on where they are, copied; `jmp` and `call` with a relative target and
+/// RIP-relative operands (32-bit displacements), re-aimed at the same
+/// addresses. `None` for anything else (then iced-x86's block encoder
+/// does it; its encoder tables cost about 1.5 million instructions to
+/// build, once, which most programs then never pay).
+fn relocate_simply(bytes: &[u8], from: u64, n: usize, at: usize, back: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() + 2 * JMP_REL32_LEN);
+    let mut decoder = Decoder::with_ip(64, bytes, from, DecoderOptions::NONE);
+    let rel32 = |target: u64, end: usize| i32::try_from(target as i64 - end as i64).ok();
+    for _ in 0..n {
+        let i = decoder.decode();
+        let start = (i.ip() - from) as usize;
+        let raw = bytes.get(start..start + i.len())?;
+        let here = at + out.len();
+        match i.code() {
+            Code::Jmp_rel8_64 | Code::Jmp_rel32_64 | Code::Call_rel32_64 => {
+                let opcode = if i.code() == Code::Call_rel32_64 {
+                    0xe8
+                } else {
+                    0xe9
+                };
+                out.push(opcode);
+                let rel = rel32(i.near_branch_target(), here + JMP_REL32_LEN)?;
+                out.extend_from_slice(&rel.to_le_bytes());
+            }
+            _ if i.flow_control() != FlowControl::Next => return None,
+            _ if i.is_ip_rel_memory_operand() => {
+                let offsets = decoder.get_constant_offsets(&i);
+                if offsets.displacement_size() != 4 {
+                    return None;
+                }
+                let at_disp = offsets.displacement_offset();
+                let rel = rel32(i.ip_rel_memory_address(), here + raw.len())?;
+                out.extend_from_slice(raw);
+                let field = out.len() - raw.len() + at_disp;
+                out[field..field + 4].copy_from_slice(&rel.to_le_bytes());
+            }
+            _ => out.extend_from_slice(raw),
+        }
+    }
+    let end = at + out.len() + JMP_REL32_LEN;
+    out.push(0xe9);
+    out.extend_from_slice(&rel32(back as u64, end)?.to_le_bytes());
+    Some(out)
 }
 
 /// The whole instructions that the 5-byte jump overwrites.
@@ -131,6 +198,11 @@ fn check_no_branch_into(
     let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
     while decoder.can_decode() {
         let i = decoder.decode();
+        if i.is_invalid() {
+            // Decoding would go out of step and could miss a branch (this
+            // build leaves out AVX-512, XOP and 3DNow!: see Cargo.toml).
+            return Err(format!("undecodable instruction at +{}", i.ip() - ip));
+        }
         let direct = i.is_jcc_short_or_near()
             || i.is_jmp_short_or_near()
             || i.is_call_near()
@@ -281,9 +353,15 @@ mod tests {
     fn a_hooked_function_calls_the_handler_which_calls_the_original() {
         let target = std::hint::black_box(original as *const () as usize);
         // The function's bytes as the "file" has them: it is not patched.
-        // SAFETY: the first 32 bytes of a function of this test binary.
-        let bytes = unsafe { std::slice::from_raw_parts(target as *const u8, 32) }.to_vec();
-        let size = 32.min(bytes.iter().position(|&b| b == 0xc3).map_or(32, |p| p + 1));
+        // SAFETY: the first 256 bytes from a function of this test binary
+        // (its text segment goes on well past it).
+        let bytes = unsafe { std::slice::from_raw_parts(target as *const u8, 256) }.to_vec();
+        // The function ends at its first `ret` (decoded, not a byte search).
+        let size = Decoder::with_ip(64, &bytes, 0, DecoderOptions::NONE)
+            .into_iter()
+            .find(|i| i.flow_control() == FlowControl::Return)
+            .map(|ret| ret.next_ip() as usize)
+            .expect("a ret within 256 bytes");
         // SAFETY: code of this binary, `size` bytes of it.
         let prepared = match unsafe {
             prepare(
@@ -363,5 +441,62 @@ mod tests {
             expected,
             "the relocated lea points where it did"
         );
+    }
+
+    static JMP_TRAMPOLINE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    extern "C" fn jmp_replacement() -> i32 {
+        let real: extern "C" fn() -> i32 =
+            // SAFETY: JMP_TRAMPOLINE holds the trampoline of the generated
+            // wrapper, which takes nothing and returns an int.
+            unsafe { std::mem::transmute(JMP_TRAMPOLINE.load(std::sync::atomic::Ordering::SeqCst)) };
+        real() + 1000
+    }
+
+    /// A wrapper as SQLite's exported open functions often are
+    /// (`endbr64; jmp openDatabase`): the jump is re-aimed from the
+    /// trampoline at the same function, without the block encoder.
+    #[test]
+    fn jump_wrappers_are_relocated_by_hand() {
+        // +0: endbr64; jmp +0x40 (rel32). +0x40: mov eax, 42; ret.
+        let mut code = vec![0xf3, 0x0f, 0x1e, 0xfa, 0xe9, 0x37, 0x00, 0x00, 0x00];
+        code.resize(0x40, 0xcc);
+        code.extend_from_slice(&[0xb8, 42, 0, 0, 0, 0xc3]);
+        let covered = covered_instructions(&code, 0x1000).unwrap();
+        let simple = relocate_simply(&code[..9], 0x1000, covered.len(), 0x5000, 0x1009).unwrap();
+        // endbr64 copied, then jmp rel32 to 0x1040 from 0x5004, then the jump back.
+        assert_eq!(&simple[..4], &code[..4]);
+        assert_eq!(simple[4], 0xe9);
+        let rel = i32::from_le_bytes(simple[5..9].try_into().unwrap());
+        assert_eq!(0x5009 + rel as i64, 0x1040);
+        // SAFETY: a fresh anonymous mapping, written then made executable.
+        let page = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            std::ptr::copy_nonoverlapping(code.as_ptr(), p.cast::<u8>(), code.len());
+            assert_eq!(
+                libc::mprotect(p, PAGE, libc::PROT_READ | libc::PROT_EXEC),
+                0
+            );
+            p as usize
+        };
+        // SAFETY: the page holds the wrapper just written.
+        let wrapper: extern "C" fn() -> i32 = unsafe { std::mem::transmute(page) };
+        assert_eq!(wrapper(), 42);
+        // SAFETY: 9 bytes of readable code at `page`.
+        let prepared =
+            unsafe { prepare(page, 9, &code[..9], jmp_replacement as *const () as usize) }
+                .unwrap_or_else(|e| panic!("{e}"));
+        JMP_TRAMPOLINE.store(prepared.trampoline, std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: prepared for this mapped code.
+        unsafe { apply(&prepared) }.unwrap();
+        assert_eq!(wrapper(), 1042);
     }
 }

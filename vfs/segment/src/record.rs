@@ -432,20 +432,24 @@ impl DbEntry {
             return false;
         }
         let tail = &path[path.len().saturating_sub(DB_PATH_BYTES)..];
-        let mut chunk = [0u8; 8];
-        for (i, word) in self.path.iter().enumerate() {
-            let part = tail.get(i * 8..).unwrap_or(&[]);
-            let part = &part[..part.len().min(8)];
-            chunk.fill(0);
-            chunk[..part.len()].copy_from_slice(part);
-            if word.load(Relaxed) != u64::from_le_bytes(chunk) {
+        // Whole words compare without copying; the last, partial one is
+        // zero-padded as `store_path` wrote it.
+        let mut words = tail.chunks_exact(8);
+        for (word, part) in self.path.iter().zip(&mut words) {
+            let part: [u8; 8] = part.try_into().expect("chunks_exact");
+            if word.load(Relaxed) != u64::from_le_bytes(part) {
                 return false;
             }
-            if part.len() < 8 {
-                return true;
-            }
         }
-        true
+        let rest = words.remainder();
+        if rest.is_empty() {
+            return true;
+        }
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        self.path
+            .get(tail.len() / 8)
+            .is_some_and(|word| word.load(Relaxed) == u64::from_le_bytes(last))
     }
 }
 

@@ -5,7 +5,7 @@ use crate::clock::now_ticks;
 use crate::{clock, latency, recorder, txn};
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use vfscope_segment::{FileKind, Layout, Op, SlowCall};
+use vfscope_segment::{CellRef, FileKind, Layout, Op, SlowCall};
 
 /// Start and end of one forwarded call in clock ticks, its result, and
 /// what the latency model did to it.
@@ -66,12 +66,40 @@ pub fn record_call(
     offset: u64,
     size: u32,
 ) {
+    record_in(
+        layout,
+        layout.cell_ref(op, kind, db),
+        op,
+        kind,
+        db,
+        call,
+        bytes,
+        offset,
+        size,
+    );
+}
+
+/// Records a call into a cell already found: the cell, the trace queue,
+/// what the model did, the slow-call ring.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn record_in(
+    layout: &Layout,
+    cell: CellRef<'_>,
+    op: Op,
+    kind: FileKind,
+    db: u16,
+    call: Timed,
+    bytes: u64,
+    offset: u64,
+    size: u32,
+) {
     recorder::test_panic(op);
     let latency = call.latency_ns();
-    layout.record_call(op, kind, db, call.rc, bytes, latency);
+    cell.record(call.rc, bytes, latency);
     trace_call(op, kind, db, call, latency, offset, size);
     if call.injected != 0 {
-        call.record_injection(layout.cell(op, kind, db));
+        call.record_injection(cell.cell);
     }
     record_if_slow(layout, op, kind, db, call, latency, offset, size);
 }

@@ -32,6 +32,7 @@ mod file;
 mod fork;
 mod io;
 mod latency;
+mod paths;
 mod pragma;
 mod recorder;
 mod start;

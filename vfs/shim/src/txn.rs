@@ -89,6 +89,21 @@ thread_local! {
     static TID: Cell<u32> = const { Cell::new(0) };
 }
 
+/// Points a thread's handle at `shared`; already there (the usual case: one
+/// connection's transactions one after another), nothing is touched. A
+/// Weak keeps its allocation, so an equal address is the same handle.
+#[inline(always)]
+fn point_at(
+    handle: &'static std::thread::LocalKey<RefCell<Weak<TxnShared>>>,
+    shared: &Arc<TxnShared>,
+) {
+    let _ = handle.try_with(|h| {
+        if h.borrow().as_ptr() != Arc::as_ptr(shared) {
+            *h.borrow_mut() = Arc::downgrade(shared);
+        }
+    });
+}
+
 /// The calling thread's tid (one system call per thread, then cached).
 pub fn thread_id() -> u32 {
     TID.with(|tid| {
@@ -232,7 +247,7 @@ impl TxnTracker {
         }
         if to >= LockLevel::Reserved && from < LockLevel::Reserved {
             if let Some(shared) = &self.shared {
-                let _ = WRITER.try_with(|w| *w.borrow_mut() = Arc::downgrade(shared));
+                point_at(&WRITER, shared);
             }
         }
         if self.is_open() {
@@ -315,7 +330,7 @@ impl TxnTracker {
         self.lock_wait_ns = 0;
         self.busy = false;
         self.tid = thread_id();
-        let _ = CURRENT.try_with(|c| *c.borrow_mut() = Arc::downgrade(shared));
+        point_at(&CURRENT, shared);
     }
 
     fn end(&mut self, layout: &Layout, now_ns: u64, outcome: TxnOutcome) {

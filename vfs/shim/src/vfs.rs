@@ -111,17 +111,6 @@ fn db_of(layout: &Layout, name: *const c_char, kind: FileKind) -> DbPlace {
     }
 }
 
-/// The row of an already known database a path belongs to.
-fn known_db(layout: &Layout, name: *const c_char) -> (FileKind, u16) {
-    if name.is_null() {
-        return (FileKind::Other, DB_NONE);
-    }
-    // SAFETY: a non-NULL name from SQLite is NUL-terminated.
-    let path = unsafe { CStr::from_ptr(name) }.to_bytes();
-    let (kind, db) = kind_of_path(path);
-    (kind, layout.known_db(db).unwrap_or(DB_NONE))
-}
-
 unsafe extern "C" fn x_open(
     vfs: *mut sqlite3_vfs,
     name: *const c_char,
@@ -198,8 +187,7 @@ unsafe extern "C" fn x_open(
 /// Records a VFS-level call that concerns a path.
 fn record_path_call(op: Op, name: *const c_char, call: Timed) {
     if let Some(layout) = recorder::layout() {
-        let (kind, db) = known_db(layout, name);
-        record_call(layout, op, kind, db, call, 0, 0, 0);
+        crate::paths::record(layout, op, name, call);
     }
 }
 
@@ -262,7 +250,9 @@ macro_rules! forward_rc {
 
 /// A path call as the latency model sees it.
 fn path_model_call(op: Op, name: *const c_char, now_ns: u64) -> vfscope_model::Call {
-    let (kind, db) = recorder::layout().map_or((FileKind::Other, DB_NONE), |l| known_db(l, name));
+    let (kind, db) = recorder::layout().map_or((FileKind::Other, DB_NONE), |l| {
+        crate::paths::kind_and_db(l, name)
+    });
     vfscope_model::Call {
         op,
         kind,

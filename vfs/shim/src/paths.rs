@@ -1,0 +1,161 @@
+//! Path calls (xAccess, xDelete, xFullPathname) name their file by path,
+//! not by handle: each needs the file kind and database row the path
+//! belongs to, and the cell it records into. SQLite asks about the same
+//! few paths over and over (every transaction checks `-journal` and
+//! `-wal`), so each thread remembers the last few answers, checked against
+//! the path's bytes on every use, and skips the search through the
+//! database rows and the cell directory.
+//!
+//! Only answers that cannot change are kept: named database rows (rows are
+//! never taken back) in the segment in use (a forked child has its own).
+
+use crate::calls::{record_in, Timed};
+use crate::vfs::kind_of_path;
+use std::cell::RefCell;
+use std::ffi::CStr;
+use std::os::raw::c_char;
+use vfscope_segment::{FileKind, Layout, Op, DB_NONE, MAX_DBS};
+
+/// Paths kept per thread (a connection asks about 2; a few connections).
+const ENTRIES: usize = 4;
+/// Longer paths are looked up every time.
+const PATH_BYTES: usize = 240;
+
+/// The path ops that record through the memo, and their slot in `cells`.
+const OPS: [Op; 3] = [Op::Access, Op::Delete, Op::FullPathname];
+
+struct Entry {
+    layout: *const Layout,
+    len: usize,
+    path: [u8; PATH_BYTES],
+    kind: FileKind,
+    db: u16,
+    /// `Layout::cell_slot` handles per op of `OPS`, 0 until known.
+    cells: [u32; OPS.len()],
+}
+
+struct Memo {
+    entries: [Option<Box<Entry>>; ENTRIES],
+    /// The entry the next new path replaces.
+    next: usize,
+}
+
+thread_local! {
+    static MEMO: RefCell<Memo> = const { RefCell::new(Memo { entries: [None, None, None, None], next: 0 }) };
+}
+
+/// The file kind and database row of `name` (`DB_NONE` when the database
+/// is not known).
+pub fn kind_and_db(layout: &Layout, name: *const c_char) -> (FileKind, u16) {
+    if name.is_null() {
+        return (FileKind::Other, DB_NONE);
+    }
+    // SAFETY: a non-NULL name from SQLite is NUL-terminated.
+    let path = unsafe { CStr::from_ptr(name) }.to_bytes();
+    MEMO.try_with(|m| {
+        let mut m = m.borrow_mut();
+        match m.find_or_add(layout, path) {
+            Ok(i) => m.entries[i]
+                .as_ref()
+                .map_or((FileKind::Other, DB_NONE), |e| (e.kind, e.db)),
+            Err(answer) => answer,
+        }
+    })
+    .unwrap_or_else(|_| search(layout, path))
+}
+
+/// Records a path call into its cell.
+pub fn record(layout: &Layout, op: Op, name: *const c_char, call: Timed) {
+    let slot = OPS.iter().position(|&o| o == op);
+    if name.is_null() || slot.is_none() {
+        let (kind, db) = kind_and_db(layout, name);
+        return record_in(
+            layout,
+            layout.cell_ref(op, kind, db),
+            op,
+            kind,
+            db,
+            call,
+            0,
+            0,
+            0,
+        );
+    }
+    let slot = slot.unwrap_or(0);
+    // SAFETY: a non-NULL name from SQLite is NUL-terminated.
+    let path = unsafe { CStr::from_ptr(name) }.to_bytes();
+    let cached = MEMO
+        .try_with(|m| {
+            let mut m = m.borrow_mut();
+            let i = m.find_or_add(layout, path).ok()?;
+            let e = m.entries[i].as_mut()?;
+            if e.cells[slot] == 0 {
+                e.cells[slot] = layout.cell_slot(op, e.kind, e.db)?;
+            }
+            Some((e.kind, e.db, e.cells[slot]))
+        })
+        .ok()
+        .flatten();
+    match cached {
+        Some((kind, db, cell)) => {
+            record_in(layout, layout.cell_at(cell), op, kind, db, call, 0, 0, 0)
+        }
+        None => {
+            let (kind, db) = search(layout, path);
+            record_in(
+                layout,
+                layout.cell_ref(op, kind, db),
+                op,
+                kind,
+                db,
+                call,
+                0,
+                0,
+                0,
+            )
+        }
+    }
+}
+
+/// The search the memo saves: the path's kind, then its database's row.
+fn search(layout: &Layout, path: &[u8]) -> (FileKind, u16) {
+    let (kind, db) = kind_of_path(path);
+    (kind, layout.known_db(db).unwrap_or(DB_NONE))
+}
+
+impl Memo {
+    /// The index of `path`'s entry, added when it can be kept; else the
+    /// answer of a search.
+    #[inline]
+    fn find_or_add(&mut self, layout: &Layout, path: &[u8]) -> Result<usize, (FileKind, u16)> {
+        let found = self.entries.iter().position(|e| {
+            e.as_ref().is_some_and(|e| {
+                std::ptr::eq(e.layout, layout) && e.len == path.len() && e.path[..e.len] == *path
+            })
+        });
+        if let Some(i) = found {
+            return Ok(i);
+        }
+        let (kind, db) = search(layout, path);
+        if path.len() > PATH_BYTES || db as usize >= MAX_DBS {
+            return Err((kind, db));
+        }
+        let i = self.next;
+        {
+            {
+                let mut entry = Box::new(Entry {
+                    layout,
+                    len: path.len(),
+                    path: [0; PATH_BYTES],
+                    kind,
+                    db,
+                    cells: [0; OPS.len()],
+                });
+                entry.path[..path.len()].copy_from_slice(path);
+                self.entries[i] = Some(entry);
+                self.next = (i + 1) % ENTRIES;
+            }
+        }
+        Ok(i)
+    }
+}
