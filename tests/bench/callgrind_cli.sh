@@ -9,7 +9,10 @@
 # Setup (loading the library, the segment, opening the database) is
 # measured apart with a one-statement script and subtracted, so `per call`
 # is the cost of the calls themselves. With --functions, the vfscope
-# functions that cost the most (inclusive) in the read-mostly run.
+# functions that cost the most (exclusive, inlined code included) in the
+# read-mostly and autocommit runs. VFSCOPE_BASELINE_LIB=path/libvfscope.so
+# adds another build's numbers side by side (e.g. a worktree of an older
+# commit built with its own CARGO_TARGET_DIR).
 # usage: tests/bench/callgrind_cli.sh [--functions]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,6 +57,7 @@ count() {
     fresh "$1"
     local pre=()
     [ "$3" = vfscope ] && pre=(env "LD_PRELOAD=$lib" "VFSCOPE_DIR=$out/seg")
+    [ "$3" = baseline ] && pre=(env "LD_PRELOAD=$VFSCOPE_BASELINE_LIB" "VFSCOPE_DIR=$out/seg")
     "${pre[@]}" valgrind --tool=callgrind --callgrind-out-file="$out/$2.$3.out" \
         sqlite3 "$out/db" < "$out/$2" >/dev/null 2>"$out/cg.log"
     grep -E '^summary:|^totals:' "$out/$2.$3.out" | head -1 | awk '{print $2}'
@@ -64,18 +68,34 @@ calls() { # calls WORKLOAD SCRIPT: VFS calls vfscope records
     python3 -c "import json,sys; print(sum(o['calls'] for o in json.load(open(sys.argv[1]))['operations']))" "$out/r.json"
 }
 
-echo "| workload | VFS calls | bare, instructions | vfscope, instructions | overhead | setup (once) | per traced call |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+builds=(vfscope)
+[ -n "${VFSCOPE_BASELINE_LIB:-}" ] && builds=(baseline vfscope)
+echo "| workload | build | VFS calls | bare, instructions | with vfscope | overhead | setup (once) | per traced call |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for w in read-mostly autocommit; do
-    bare=$(count $w $w.sql bare); traced=$(count $w $w.sql vfscope)
-    bare1=$(count $w $w.one.sql bare); traced1=$(count $w $w.one.sql vfscope)
+    bare=$(count $w $w.sql bare); bare1=$(count $w $w.one.sql bare)
     n=$(calls $w $w.sql); n1=$(calls $w $w.one.sql)
-    awk -v w=$w -v n=$n -v n1=$n1 -v b=$bare -v t=$traced -v b1=$bare1 -v t1=$traced1 'BEGIN {
-        printf "| %s | %d | %d | %d | %+.2f %% | %d | %.0f |\n", w, n, b, t, (t / b - 1) * 100, t1 - b1, ((t - b) - (t1 - b1)) / (n - n1) }'
+    for b in "${builds[@]}"; do
+        traced=$(count $w $w.sql $b); traced1=$(count $w $w.one.sql $b)
+        awk -v w=$w -v b=$b -v n=$n -v n1=$n1 -v p=$bare -v t=$traced -v p1=$bare1 -v t1=$traced1 'BEGIN {
+            printf "| %s | %s | %d | %d | %d | %+.2f %% | %d | %.0f |\n", w, b, n, p, t, (t / p - 1) * 100, t1 - p1, ((t - p) - (t1 - p1)) / (n - n1) }'
+    done
 done
 if [ "${1:-}" = --functions ]; then
-    echo
-    echo "vfscope functions in read-mostly (inclusive instructions, top 25):"
-    callgrind_annotate --inclusive=yes "$out/read-mostly.sql.vfscope.out" 2>/dev/null \
-        | grep -E 'vfscope|shim|segment|preload' | head -25
+    for w in read-mostly autocommit; do
+        for b in "${builds[@]}"; do
+            echo
+            echo "$w, $b: vfscope functions, exclusive instructions (inlined code included)"
+            callgrind_annotate --threshold=100 "$out/$w.sql.$b.out" 2>/dev/null | python3 -c '
+import collections, re, sys
+total = collections.Counter()
+for line in sys.stdin:
+    m = re.match(r"\s*([\d,]+) \([^)]*\)\s+\S+?:(\S.*?)( \[.*\])?$", line)
+    if m and ("vfscope_shim" in m.group(2) or "vfscope_segment" in m.group(2)):
+        total[m.group(2)] += int(m.group(1).replace(",", ""))
+for name, n in total.most_common(12):
+    print(f"  {n:>10,}  {name}")
+'
+        done
+    done
 fi

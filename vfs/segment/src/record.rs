@@ -67,6 +67,11 @@ impl CellRef<'_> {
         if latency_ns > cell.max_ns.load(Relaxed) {
             cell.max_ns.fetch_max(latency_ns, Relaxed);
         }
+        if rc == 0 {
+            // The usual outcome, without classifying it.
+            cell.results[ResultClass::Ok.index()].fetch_add(1, Release);
+            return;
+        }
         let class = ResultClass::of_rc(rc);
         if class == ResultClass::IoErr {
             cell.last_ioerr.store(rc as u32, Relaxed);

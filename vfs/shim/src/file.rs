@@ -380,10 +380,14 @@ impl FileState {
                     self.shm_shared |= mask;
                 }
             }
-        } else if flags & SQLITE_SHM_UNLOCK != 0 && rc == SQLITE_OK {
-            self.release_shm(layout, mask, now_ns);
         }
-        self.publish_shm(layout, now_ns);
+        let releases = flags & SQLITE_SHM_UNLOCK != 0 && rc == SQLITE_OK;
+        if releases && (self.shm_shared | self.shm_exclusive) & mask != 0 {
+            // Publishes what is still held.
+            self.release_shm(layout, mask, now_ns);
+        } else {
+            self.publish_shm(layout, now_ns);
+        }
     }
 
     /// Ends the hold of the WAL-index slots in `mask` (unlock, unmap, close).

@@ -21,8 +21,9 @@ const ENTRIES: usize = 4;
 /// Longer paths are looked up every time.
 const PATH_BYTES: usize = 240;
 
-/// The path ops that record through the memo, and their slot in `cells`.
-const OPS: [Op; 3] = [Op::Access, Op::Delete, Op::FullPathname];
+/// The path ops that record through the memo (access, delete,
+/// full_pathname: their slots in `Entry::cells`).
+const OPS: usize = 3;
 
 struct Entry {
     layout: *const Layout,
@@ -30,8 +31,8 @@ struct Entry {
     path: [u8; PATH_BYTES],
     kind: FileKind,
     db: u16,
-    /// `Layout::cell_slot` handles per op of `OPS`, 0 until known.
-    cells: [u32; OPS.len()],
+    /// `Layout::cell_slot` handles per path op, 0 until known.
+    cells: [u32; OPS],
 }
 
 struct Memo {
@@ -66,22 +67,17 @@ pub fn kind_and_db(layout: &Layout, name: *const c_char) -> (FileKind, u16) {
 
 /// Records a path call into its cell.
 pub fn record(layout: &Layout, op: Op, name: *const c_char, call: Timed) {
-    let slot = OPS.iter().position(|&o| o == op);
-    if name.is_null() || slot.is_none() {
+    let slot = match op {
+        Op::Access => 0,
+        Op::Delete => 1,
+        Op::FullPathname => 2,
+        _ => usize::MAX,
+    };
+    if name.is_null() || slot == usize::MAX {
         let (kind, db) = kind_and_db(layout, name);
-        return record_in(
-            layout,
-            layout.cell_ref(op, kind, db),
-            op,
-            kind,
-            db,
-            call,
-            0,
-            0,
-            0,
-        );
+        let cell = layout.cell_ref(op, kind, db);
+        return record_in(layout, cell, op, kind, db, call, 0, 0, 0);
     }
-    let slot = slot.unwrap_or(0);
     // SAFETY: a non-NULL name from SQLite is NUL-terminated.
     let path = unsafe { CStr::from_ptr(name) }.to_bytes();
     let cached = MEMO
@@ -149,7 +145,7 @@ impl Memo {
                     path: [0; PATH_BYTES],
                     kind,
                     db,
-                    cells: [0; OPS.len()],
+                    cells: [0; OPS],
                 });
                 entry.path[..path.len()].copy_from_slice(path);
                 self.entries[i] = Some(entry);
