@@ -1,6 +1,7 @@
 //! End-to-end tests: real SQLite (rusqlite's bundled build) through vfscope,
 //! checked against the same workload without it and against the segment.
 
+mod cli;
 mod copies;
 mod exactness;
 mod fork;
@@ -11,6 +12,7 @@ mod locks;
 mod multiprocess;
 mod otlp;
 mod parents;
+mod pip;
 mod preload;
 mod prometheus;
 mod python;

@@ -1,6 +1,7 @@
 //! The `vfstop` command.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::io::Write;
@@ -12,118 +13,110 @@ use std::time::{Duration, Instant};
 use vfstop::source::{SegmentDir, Source, TraceReplay};
 use vfstop::state::State;
 
-const USAGE: &str = "\
-vfstop: top for SQLite's storage layer (processes running under vfscope)
-
-usage: vfstop [--dir DIR] [--pid PID] [--interval SECONDS] [--latency-preset NAME]
-              [--once [--json]]
-       vfstop --replay TRACE [--speed X] [--interval SECONDS]
-
-  --dir DIR          segment directory (default: VFSCOPE_DIR, else
-                     $XDG_RUNTIME_DIR/vfscope, else /tmp/vfscope-$UID)
-  --pid PID          show one process only
-  --interval SECONDS refresh interval, e.g. 1 or 0.5 (default 1)
-  --latency-preset NAME
-                     the preset the L key switches a process to (default
-                     cross-az; `vfscope presets` lists them)
-  --replay TRACE     play a trace recorded with `vfscope run --record` back as
-                     if its process were running now
-  --speed X          replay at X times real time (default 1)
-  --once             print one screen (two samples, an interval apart) and exit
-  --json             with --once: print it as JSON instead
-
-Press ? inside vfstop for the keys.
-";
-
+/// vfstop: top for SQLite's storage layer (processes running under vfscope)
+#[derive(Parser, Debug)]
+#[command(
+    name = "vfstop",
+    version,
+    after_help = "Examples:\n  vfstop\n  vfstop --pid 4242 --interval 0.5\n  vfstop --replay run.trace --speed 10\n  vfstop --once --json\n\nPress ? inside vfstop for the keys."
+)]
 struct Options {
+    /// Segment directory (default: VFSCOPE_DIR, else $XDG_RUNTIME_DIR/vfscope,
+    /// else /tmp/vfscope-$UID)
+    #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Show one process only
+    #[arg(long, value_name = "PID")]
     pid: Option<u32>,
+    /// Refresh interval in seconds, 0.1 to 3600
+    #[arg(long = "interval", value_name = "SECONDS", default_value = "1", value_parser = interval_ms)]
     interval_ms: u64,
-    once: bool,
-    json: bool,
+    /// The preset the L key switches a process to (`vfscope presets` lists them)
+    #[arg(long = "latency-preset", value_name = "NAME", default_value = "cross-az", value_parser = preset)]
     preset: String,
+    /// Play a trace recorded with `vfscope run --record` back as if its
+    /// process were running now
+    #[arg(long, value_name = "TRACE", conflicts_with_all = ["dir", "pid"])]
     replay: Option<PathBuf>,
+    /// Replay at X times real time
+    #[arg(long, value_name = "X", default_value = "1", value_parser = speed, requires = "replay")]
     speed: f64,
+    /// Print one screen (two samples, an interval apart) and exit
+    #[arg(long)]
+    once: bool,
+    /// With --once: print it as JSON instead
+    #[arg(long, requires = "once")]
+    json: bool,
+    /// Print a shell completion script and exit
+    #[arg(long, value_name = "SHELL", value_enum)]
+    completions: Option<clap_complete::Shell>,
 }
 
-fn parse(args: &[String]) -> Result<Option<Options>> {
-    let mut o = Options {
-        dir: None,
-        pid: None,
-        interval_ms: 1000,
-        once: false,
-        json: false,
-        preset: "cross-az".to_string(),
-        replay: None,
-        speed: 1.0,
+fn interval_ms(text: &str) -> Result<u64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.1..=3600.0).contains(s))
+        .map(|s| (s * 1000.0) as u64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds from 0.1 to 3600"))
+}
+
+fn speed(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.001..=1e6).contains(s))
+        .ok_or_else(|| format!("{text:?} is not a factor from 0.001 to 1000000"))
+}
+
+fn preset(text: &str) -> Result<String, String> {
+    if vfscope_model::PRESETS.iter().any(|p| p.name == text) {
+        return Ok(text.to_string());
+    }
+    let names: Vec<&str> = vfscope_model::PRESETS.iter().map(|p| p.name).collect();
+    Err(format!("{text:?} is not a preset: {}", names.join(", ")))
+}
+
+/// A command-line error as one line with a hint; usage errors exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind::*;
+    if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let why = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let why = why.trim().strip_prefix("error: ").unwrap_or(why.trim());
+    let more: Vec<&str> = rendered
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    let more = if more.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", more.join(", "))
     };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--dir" => o.dir = Some(PathBuf::from(value("--dir")?)),
-            "--pid" => {
-                let v = value("--pid")?;
-                o.pid = Some(
-                    v.parse()
-                        .with_context(|| format!("--pid {v:?} is not a process id"))?,
-                );
-            }
-            "--interval" => {
-                let v = value("--interval")?;
-                let seconds: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| (0.1..=3600.0).contains(s))
-                    .with_context(|| {
-                        format!("--interval {v:?} is not a number of seconds from 0.1 to 3600")
-                    })?;
-                o.interval_ms = (seconds * 1000.0) as u64;
-            }
-            "--latency-preset" => {
-                let v = value("--latency-preset")?;
-                if !vfscope_model::PRESETS.iter().any(|p| p.name == v) {
-                    let names: Vec<&str> = vfscope_model::PRESETS.iter().map(|p| p.name).collect();
-                    bail!(
-                        "--latency-preset {v:?} is not a preset: {}",
-                        names.join(", ")
-                    );
-                }
-                o.preset = v.clone();
-            }
-            "--replay" => o.replay = Some(PathBuf::from(value("--replay")?)),
-            "--speed" => {
-                let v = value("--speed")?;
-                o.speed = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| (0.001..=1e6).contains(s))
-                    .with_context(|| {
-                        format!("--speed {v:?} is not a factor from 0.001 to 1000000")
-                    })?;
-            }
-            "--once" => o.once = true,
-            "--json" => o.json = true,
-            "--help" | "-h" => {
-                print!("{USAGE}");
-                return Ok(None);
-            }
-            "--version" | "-V" => {
-                println!("vfstop {}", env!("CARGO_PKG_VERSION"));
-                return Ok(None);
-            }
-            other => bail!("unknown argument {other:?}; see vfstop --help"),
-        }
-    }
-    if o.json && !o.once {
-        bail!("--json goes with --once");
-    }
-    Ok(Some(o))
+    eprintln!("vfstop: {why}{more} (see vfstop --help)");
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match parse(&args).and_then(|o| o.map_or(Ok(()), run)) {
+    let options = match Options::try_parse() {
+        Ok(options) => options,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(shell) = options.completions {
+        clap_complete::generate(
+            shell,
+            &mut Options::command(),
+            "vfstop",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err)
             if err

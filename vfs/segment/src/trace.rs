@@ -203,75 +203,173 @@ pub fn is_trace(bytes: &[u8]) -> bool {
 /// Parses a whole trace. Damage after the header ends the records there
 /// (the trace reads as cut short); it never panics.
 pub fn parse_trace(bytes: &[u8]) -> Result<Trace, TraceError> {
-    let bad = |why: String| Err(TraceError::Format(why));
-    if bytes.len() < HEADER_LEN || !is_trace(bytes) {
-        return bad("not a vfscope trace (no VFSTRACE header)".into());
-    }
-    let version = u32_at(bytes, 8);
-    if version != TRACE_VERSION {
-        return bad(format!(
-            "trace format version {version}; this build reads version {TRACE_VERSION}"
-        ));
-    }
-    let header_len = u32_at(bytes, 12) as usize;
-    if header_len < HEADER_LEN || header_len > bytes.len() {
-        return bad(format!("bad header length {header_len}"));
-    }
-    let version_bytes = &bytes[40..64];
-    let end = version_bytes.iter().position(|&b| b == 0).unwrap_or(24);
+    let mut reader = TraceReader::new(bytes)?;
     let mut trace = Trace {
-        header: TraceHeader {
-            pid: u32_at(bytes, 16),
-            start_realtime_ns: u64_at(bytes, 24),
-            start_monotonic_ns: u64_at(bytes, 32),
-            sqlite_version: String::from_utf8_lossy(&version_bytes[..end]).into_owned(),
-        },
+        header: reader.header().clone(),
         ..Trace::default()
     };
-    let mut at = header_len;
-    while at < bytes.len() {
-        let rest = &bytes[at + 1..];
-        match bytes[at] {
-            TAG_CALL if rest.len() >= CALL_LEN => {
-                let (op, kind) = (
-                    Op::from_index(rest[44] as usize),
-                    FileKind::from_index(rest[45] as usize),
-                );
-                let (Some(op), Some(kind)) = (op, kind) else {
-                    break;
-                };
-                trace.calls.push(TracedCall {
-                    start_ns: u64_at(rest, 0),
-                    latency_ns: u64_at(rest, 8),
-                    offset: u64_at(rest, 16),
-                    delay_ns: u64_at(rest, 24),
-                    size: u32_at(rest, 32),
-                    rc: u32_at(rest, 36) as i32,
-                    tid: u32_at(rest, 40),
-                    op,
-                    kind,
-                    db: u16_at(rest, 46),
-                });
-                at += 1 + CALL_LEN;
-            }
-            TAG_DB if rest.len() >= 4 && rest.len() >= 4 + u16_at(rest, 2) as usize => {
-                let len = u16_at(rest, 2) as usize;
-                let path = String::from_utf8_lossy(&rest[4..4 + len]).into_owned();
-                trace.dbs.push((u16_at(rest, 0), path));
-                at += 1 + 4 + len;
-            }
-            TAG_END if rest.len() >= 24 => {
-                trace.end = Some(TraceEnd {
-                    end_ns: u64_at(rest, 0),
-                    written: u64_at(rest, 8),
-                    dropped: u64_at(rest, 16),
-                });
-                break;
-            }
-            _ => break,
+    while let Some(record) = reader.next_record()? {
+        match record {
+            Record::Call(c) => trace.calls.push(c),
+            Record::Db(index, path) => trace.dbs.push((index, path)),
+            Record::End(end) => trace.end = Some(end),
         }
     }
     Ok(trace)
+}
+
+/// One record of a trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Call(TracedCall),
+    Db(u16, String),
+    End(TraceEnd),
+}
+
+/// Reads a trace record by record, holding one at a time (for traces too
+/// big to hold: `vfscope export`). Damage ends the records, as a cut does.
+pub struct TraceReader<R: io::Read> {
+    input: R,
+    header: TraceHeader,
+    done: bool,
+}
+
+impl TraceReader<io::BufReader<std::fs::File>> {
+    /// Opens a trace file.
+    pub fn open(path: &Path) -> Result<Self, TraceError> {
+        let file = std::fs::File::open(path).map_err(TraceError::Io)?;
+        TraceReader::new(io::BufReader::with_capacity(1 << 16, file)).map_err(|e| match e {
+            TraceError::Format(why) => TraceError::Format(format!("{}: {why}", path.display())),
+            other => other,
+        })
+    }
+}
+
+impl<R: io::Read> TraceReader<R> {
+    /// Reads the header.
+    pub fn new(mut input: R) -> Result<Self, TraceError> {
+        let bad = |why: String| Err(TraceError::Format(why));
+        let mut h = [0u8; HEADER_LEN];
+        if read_full(&mut input, &mut h).map_err(TraceError::Io)? < HEADER_LEN || !is_trace(&h) {
+            return bad("not a vfscope trace (no VFSTRACE header)".into());
+        }
+        let version = u32_at(&h, 8);
+        if version != TRACE_VERSION {
+            return bad(format!(
+                "trace format version {version}; this build reads version {TRACE_VERSION}"
+            ));
+        }
+        let header_len = u32_at(&h, 12) as usize;
+        if header_len < HEADER_LEN {
+            return bad(format!("bad header length {header_len}"));
+        }
+        // A longer header (a later minor version) is skipped over.
+        let extra = (header_len - HEADER_LEN) as u64;
+        if io::copy(&mut io::Read::take(&mut input, extra), &mut io::sink())
+            .map_err(TraceError::Io)?
+            < extra
+        {
+            return bad(format!("bad header length {header_len}"));
+        }
+        let version_bytes = &h[40..64];
+        let end = version_bytes.iter().position(|&b| b == 0).unwrap_or(24);
+        Ok(TraceReader {
+            input,
+            header: TraceHeader {
+                pid: u32_at(&h, 16),
+                start_realtime_ns: u64_at(&h, 24),
+                start_monotonic_ns: u64_at(&h, 32),
+                sqlite_version: String::from_utf8_lossy(&version_bytes[..end]).into_owned(),
+            },
+            done: false,
+        })
+    }
+
+    pub fn header(&self) -> &TraceHeader {
+        &self.header
+    }
+
+    /// The next record; `None` after the end record, at the end of the
+    /// input, or at damage.
+    pub fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let record = self.read_record().map_err(TraceError::Io)?;
+        self.done = matches!(record, None | Some(Record::End(_)));
+        Ok(record)
+    }
+
+    fn read_record(&mut self) -> io::Result<Option<Record>> {
+        let mut tag = [0u8; 1];
+        if read_full(&mut self.input, &mut tag)? == 0 {
+            return Ok(None);
+        }
+        match tag[0] {
+            TAG_CALL => {
+                let mut r = [0u8; CALL_LEN];
+                if read_full(&mut self.input, &mut r)? < CALL_LEN {
+                    return Ok(None);
+                }
+                let (Some(op), Some(kind)) = (
+                    Op::from_index(r[44] as usize),
+                    FileKind::from_index(r[45] as usize),
+                ) else {
+                    return Ok(None);
+                };
+                Ok(Some(Record::Call(TracedCall {
+                    start_ns: u64_at(&r, 0),
+                    latency_ns: u64_at(&r, 8),
+                    offset: u64_at(&r, 16),
+                    delay_ns: u64_at(&r, 24),
+                    size: u32_at(&r, 32),
+                    rc: u32_at(&r, 36) as i32,
+                    tid: u32_at(&r, 40),
+                    op,
+                    kind,
+                    db: u16_at(&r, 46),
+                })))
+            }
+            TAG_DB => {
+                let mut r = [0u8; 4];
+                if read_full(&mut self.input, &mut r)? < 4 {
+                    return Ok(None);
+                }
+                let mut path = vec![0u8; u16_at(&r, 2) as usize];
+                if read_full(&mut self.input, &mut path)? < path.len() {
+                    return Ok(None);
+                }
+                let path = String::from_utf8_lossy(&path).into_owned();
+                Ok(Some(Record::Db(u16_at(&r, 0), path)))
+            }
+            TAG_END => {
+                let mut r = [0u8; 24];
+                if read_full(&mut self.input, &mut r)? < 24 {
+                    return Ok(None);
+                }
+                Ok(Some(Record::End(TraceEnd {
+                    end_ns: u64_at(&r, 0),
+                    written: u64_at(&r, 8),
+                    dropped: u64_at(&r, 16),
+                })))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends; how many bytes it got.
+fn read_full(input: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 #[cfg(test)]
