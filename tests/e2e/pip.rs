@@ -13,13 +13,16 @@ fn pip_install_gives_a_working_vfscope_in_a_fresh_venv() {
         "python3 is missing (tests/run.sh installs it)"
     );
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    // The workspace's target directory, so the wheel reuses this build.
+    // A target directory of its own, next to the workspace's: maturin
+    // builds with flags of its own, and rebuilding target/debug/vfscope
+    // while the other tests run it would pull it from under them. Kept
+    // between runs, so only the first build is slow.
     let target = built("vfscope")
         .parent()
         .unwrap()
         .parent()
         .unwrap()
-        .to_path_buf();
+        .join("pip-test");
     let dir = tempfile::tempdir().unwrap();
     let venv = dir.path().join("venv");
     let made = Command::new("python3")

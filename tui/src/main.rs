@@ -57,14 +57,14 @@ fn interval_ms(text: &str) -> Result<u64, String> {
         .ok()
         .filter(|s| (0.1..=3600.0).contains(s))
         .map(|s| (s * 1000.0) as u64)
-        .ok_or_else(|| format!("{text:?} is not a number of seconds from 0.1 to 3600"))
+        .ok_or_else(|| format!("--interval {text:?} is not a number of seconds from 0.1 to 3600"))
 }
 
 fn speed(text: &str) -> Result<f64, String> {
     text.parse::<f64>()
         .ok()
         .filter(|s| (0.001..=1e6).contains(s))
-        .ok_or_else(|| format!("{text:?} is not a factor from 0.001 to 1000000"))
+        .ok_or_else(|| format!("--speed {text:?} is not a factor from 0.001 to 1000000"))
 }
 
 fn preset(text: &str) -> Result<String, String> {
@@ -72,7 +72,10 @@ fn preset(text: &str) -> Result<String, String> {
         return Ok(text.to_string());
     }
     let names: Vec<&str> = vfscope_model::PRESETS.iter().map(|p| p.name).collect();
-    Err(format!("{text:?} is not a preset: {}", names.join(", ")))
+    Err(format!(
+        "--latency-preset {text:?} is not a preset: {}",
+        names.join(", ")
+    ))
 }
 
 /// A command-line error as one line with a hint; usage errors exit 2.

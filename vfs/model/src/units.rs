@@ -2,15 +2,18 @@
 
 use std::time::Duration;
 
-/// Parses `250us`, `1.5ms`, `2s`, `800ns` (`µs` is accepted too).
+/// Parses `250us`, `1.5ms`, `2s`, `800ns`, `10m`, `1h` (`µs` is accepted
+/// too).
 pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
-    const WHY: &str = "expected a number with a unit: ns, us, ms or s (e.g. 10ms)";
+    const WHY: &str = "expected a number with a unit: ns, us, ms, s, m or h (e.g. 10ms)";
     let (number, unit) = split_number(text).ok_or(WHY)?;
     let scale = match unit {
         "ns" => 1e-9,
         "us" | "µs" => 1e-6,
         "ms" => 1e-3,
         "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
         _ => return Err(WHY),
     };
     let seconds = number * scale;
@@ -89,6 +92,8 @@ mod tests {
         assert_eq!(parse_duration("1.5ms"), Ok(Duration::from_micros(1500)));
         assert_eq!(parse_duration("250µs"), Ok(Duration::from_micros(250)));
         assert!(parse_duration("10").is_err() && parse_duration("ms").is_err());
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_rate("100MB/s"), Ok(1e8));
         assert_eq!(parse_rate("1Gbit/s"), Ok(1.25e8));
         assert_eq!(parse_rate("2MiB/s"), Ok(2.0 * 1024.0 * 1024.0));
