@@ -213,6 +213,10 @@ def simulation():
           [(f"sum by (op, file_kind) (rate(vfscope_injected_faults_total{{{SELDB}}}{RATE}))", "{{op}} {{file_kind}}")])
     b.add("Simulated page cache hit ratio", "Reads served by the model's local page cache (no fetch latency).", "percentunit",
           [(f'sum(rate(vfscope_model_cache_reads_total{{{SEL},result="hit"}}{RATE})) / sum(rate(vfscope_model_cache_reads_total{{{SEL}}}{RATE}))', "hit ratio")])
+    b.add("Requests per second by type", "Requests a request-level scenario (s3vfs) implies, by type: what the design would send to the store.", "reqps",
+          [(f"sum by (request) (rate(vfscope_model_requests_total{{{SEL}}}{RATE}))", "{{request}}")])
+    b.add("Request bill per hour", "What those requests would cost at the model's request prices, in US dollars per hour.", "currencyUSD",
+          [(f"sum by (request) (rate(vfscope_model_request_cost_dollars_total{{{SEL}}}{RATE})) * 3600", "{{request}}")])
     b.add("Replication lag p50 / p99", "Async replication: how far replicas were behind after each commit.", "s",
           [(quantile(0.5, "vfscope_replication_lag_seconds", "pid", SEL), "p50 pid {{pid}}"),
            (quantile(0.99, "vfscope_replication_lag_seconds", "pid", SEL), "p99 pid {{pid}}")], width=24)

@@ -230,6 +230,18 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
         COUNTER,
         &["pid", "result"],
     );
+    let mut requests = Family::new(
+        "vfscope_model_requests_total",
+        "Requests a request-level scenario (s3vfs) implied, by type.",
+        COUNTER,
+        &["pid", "request"],
+    );
+    let mut bill = Family::new(
+        "vfscope_model_request_cost_dollars_total",
+        "What those requests cost at the model's prices, in US dollars.",
+        COUNTER,
+        &["pid", "request"],
+    );
     let mut lag = Family::new(
         "vfscope_replication_lag_seconds",
         "Replication lag after each commit under async replication.",
@@ -302,6 +314,10 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
             };
             model.add(vec![pid.clone(), name.clone(), mode.into()], 1.0);
             cache.add(vec![pid.clone(), "hit".into()], s.model.cache_hits as f64);
+            for t in &s.model.requests {
+                requests.add(vec![pid.clone(), t.name.clone()], t.count as f64);
+                bill.add(vec![pid.clone(), t.name.clone()], t.cost());
+            }
             cache.add(
                 vec![pid.clone(), "miss".into()],
                 s.model.cache_misses as f64,
@@ -504,6 +520,8 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
         faults,
         model,
         cache,
+        requests,
+        bill,
         lag,
         otlp_exports,
         otlp_spans,

@@ -202,6 +202,16 @@ ops = ["write"]
 files = ["main_journal"]
 error = "ioerr_write"
 nth = 5
+[remote]
+block = "4KiB"
+rtt = "0ms"
+[[remote.request]]
+name = "get"
+time = "1us"
+price_per_1000 = 0.0004
+[[remote.send]]
+ops = ["read"]
+requests = ["get per block"]
 "#;
 
 #[test]
