@@ -17,6 +17,9 @@ use vfscope_model::{Call, Decision, Engine, Mode, ModelError};
 use vfscope_segment::{monotonic_ns, Layout};
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// The active model counts requests (`[remote]`): it wants the sizes
+/// xFileSize returns.
+static WANTS_SIZES: AtomicBool = AtomicBool::new(false);
 /// The last request generation handled (see the segment's control block).
 static SEEN: AtomicU32 = AtomicU32::new(0);
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
@@ -108,6 +111,7 @@ fn handle_request(layout: &Layout) {
 pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
     let Some(model) = load(spec)? else {
         ACTIVE.store(false, Relaxed);
+        WANTS_SIZES.store(false, Relaxed);
         *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(layout) = layout {
             layout.set_active_model(None);
@@ -132,6 +136,7 @@ pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
             .collect();
         layout.set_request_types(&types);
     }
+    WANTS_SIZES.store(model.remote.is_some(), Relaxed);
     *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) =
         Some(Engine::new(model, seed, monotonic_ns()));
     ACTIVE.store(true, Release);
@@ -149,9 +154,9 @@ pub fn load(spec: &str) -> Result<Option<vfscope_model::Model>, ModelError> {
 }
 
 /// A file's size as xFileSize returned it: request-level scenarios count
-/// listings by the keys a file has.
+/// listings by the keys a file has. Other models never take the lock here.
 pub fn observe_size(db: u16, kind: vfscope_segment::FileKind, size: u64) {
-    if ACTIVE.load(Relaxed) {
+    if WANTS_SIZES.load(Relaxed) {
         if let Some(engine) = ENGINE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             engine.observe_size(db, kind, size);
         }
