@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use vfscope_segment::trace::read_trace;
-use vfscope_tests::{built, have, sqlite3};
+use vfscope_tests::{built, have, sqlite3, succeeds};
 
 const SUBCOMMANDS: &[&str] = &[
     "run",
@@ -116,36 +116,26 @@ fn completion_scripts_for_bash_zsh_and_fish() {
 /// Records `command` under `vfscope run --record`; returns the trace path.
 fn record(dir: &Path, command: &[&str]) -> std::path::PathBuf {
     let trace = dir.join("run.trace");
-    let out = Command::new(built("vfscope"))
-        .args(["run", "--quiet", "--dir"])
-        .arg(dir.join("segments"))
-        .arg("--record")
-        .arg(&trace)
-        .arg("--")
-        .args(command)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(built("vfscope"))
+            .args(["run", "--quiet", "--dir"])
+            .arg(dir.join("segments"))
+            .arg("--record")
+            .arg(&trace)
+            .arg("--")
+            .args(command),
     );
     trace
 }
 
 fn export(trace: &Path) -> Vec<Value> {
     let json = trace.with_extension("json");
-    let out = Command::new(built("vfscope"))
-        .arg("export")
-        .arg(trace)
-        .args(["--format", "chrome", "-o"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(built("vfscope"))
+            .arg("export")
+            .arg(trace)
+            .args(["--format", "chrome", "-o"])
+            .arg(&json),
     );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     doc["traceEvents"].as_array().unwrap().clone()

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use vfscope_tests::{built, have};
+use vfscope_tests::{built, have, succeeds};
 
 #[test]
 fn pip_install_gives_a_working_vfscope_in_a_fresh_venv() {
@@ -63,20 +63,15 @@ fn pip_install_gives_a_working_vfscope_in_a_fresh_venv() {
     .unwrap();
     let json = dir.path().join("report.json");
     // Only the venv's bin on PATH: nothing from the build tree is found.
-    let out = Command::new(venv.join("bin/vfscope"))
-        .args(["run", "--quiet", "--json"])
-        .arg(&json)
-        .arg("--")
-        .arg(venv.join("bin/python"))
-        .arg(&app)
-        .arg(dir.path().join("app.db"))
-        .env_remove("VFSCOPE_LIB")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        Command::new(venv.join("bin/vfscope"))
+            .args(["run", "--quiet", "--json"])
+            .arg(&json)
+            .arg("--")
+            .arg(venv.join("bin/python"))
+            .arg(&app)
+            .arg(dir.path().join("app.db"))
+            .env_remove("VFSCOPE_LIB"),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100");
     let report: serde_json::Value =

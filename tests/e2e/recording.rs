@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 use vfscope_segment::trace::read_trace;
 use vfscope_segment::{list_segments, SegmentReader};
-use vfscope_tests::{built, sqlite3};
+use vfscope_tests::{built, sqlite3, succeeds};
 
 const SQL: &str = "PRAGMA journal_mode=WAL; CREATE TABLE t(k, v); \
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
@@ -204,20 +204,15 @@ fn a_live_scenario_counts_the_requests_replay_predicts() {
         INSERT INTO t SELECT i, randomblob(300) FROM n; \
         INSERT INTO t VALUES (1, 2); INSERT INTO t VALUES (3, 4); \
         UPDATE t SET v = randomblob(10) WHERE k < 50; SELECT count(*) FROM t;";
-    let out = Command::new(built("vfscope"))
-        .args(["run", "--quiet", "--keep", "--dir"])
-        .arg(dir.path().join("segments"))
-        .arg("--record")
-        .arg(&trace_path)
-        .args(["--latency", scenario, "--", sqlite3()])
-        .arg(dir.path().join("s3.db"))
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        Command::new(built("vfscope"))
+            .args(["run", "--quiet", "--keep", "--dir"])
+            .arg(dir.path().join("segments"))
+            .arg("--record")
+            .arg(&trace_path)
+            .args(["--latency", scenario, "--", sqlite3()])
+            .arg(dir.path().join("s3.db"))
+            .arg(sql),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "delete\n202");
     let live = segment(dir.path()).model.requests;

@@ -335,6 +335,18 @@ pub fn built(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `command`, which must succeed (its stderr is the failure
+/// message); its output.
+pub fn succeeds(command: &mut std::process::Command) -> std::process::Output {
+    let out = command.output().expect("the command starts");
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The Debian `sqlite3` CLI (links the system SQLite dynamically).
 pub fn sqlite3() -> &'static str {
     assert!(

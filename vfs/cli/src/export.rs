@@ -25,7 +25,7 @@
 //! traces of one run (TRACE, TRACE.PID of forked children) line up.
 
 use anyhow::{bail, Context, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -176,7 +176,7 @@ struct Process {
     /// Added to a monotonic time to place it on the shared timeline.
     shift: i64,
     dbs: HashMap<u16, String>,
-    threads: HashMap<u32, ()>,
+    threads: HashSet<u32>,
     locks: HashMap<(u32, u16), LockState>,
     wal_size: HashMap<u16, u64>,
     waits: u64,
@@ -188,7 +188,7 @@ impl Process {
             pid: h.pid,
             shift: h.start_realtime_ns as i64 - h.start_monotonic_ns as i64 - base_ns as i64,
             dbs: HashMap::new(),
-            threads: HashMap::new(),
+            threads: HashSet::new(),
             locks: HashMap::new(),
             wal_size: HashMap::new(),
             waits: 0,
@@ -233,7 +233,7 @@ impl Process {
         c: &TracedCall,
         n: &mut Exported,
     ) -> Result<()> {
-        if self.threads.insert(c.tid, ()).is_none() {
+        if self.threads.insert(c.tid) {
             w.meta(
                 self.pid,
                 Some(c.tid),

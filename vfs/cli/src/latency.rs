@@ -74,10 +74,11 @@ pub fn checked(model: &str) -> Result<String> {
     // A file path must still resolve from the app's working directory
     // (model text, with a newline or `=` before any `:`, stays as it is).
     let (name, _) = vfscope_model::split_spec(model)?;
-    let colon = model.find(':').unwrap_or(model.len());
-    let text = model.contains('\n') || model[..colon].contains('=');
     let path = Path::new(name);
-    if !text && !PRESETS.iter().any(|p| p.name == name) && path.is_relative() {
+    if !vfscope_model::is_model_text(model)
+        && !PRESETS.iter().any(|p| p.name == name)
+        && path.is_relative()
+    {
         let absolute = std::env::current_dir()?.join(path).display().to_string();
         return Ok(format!("{absolute}{}", &model[name.len()..]));
     }

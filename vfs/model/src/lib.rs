@@ -23,7 +23,7 @@ pub use dist::Dist;
 pub use engine::{Call, Decision, Engine};
 pub use model::*;
 pub use params::split_spec;
-pub use presets::{load, Preset, PRESETS};
+pub use presets::{is_model_text, load, Preset, PRESETS};
 pub use rng::Rng;
 pub use spec::{parse, parse_with, ModelError};
 pub use units::{parse_bytes, parse_duration, parse_rate};

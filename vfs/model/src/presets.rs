@@ -458,13 +458,20 @@ quorum = 2
     },
 ];
 
+/// Whether a model spec is the model's TOML text itself rather than a
+/// name (a newline, or a `=` before any `:`; `s3vfs:rtt=10ms` is a name
+/// with parameters).
+pub fn is_model_text(spec: &str) -> bool {
+    let colon = spec.find(':').unwrap_or(spec.len());
+    spec.contains('\n') || spec[..colon].contains('=')
+}
+
 /// A preset by name or a model file by path, either with parameters
 /// (`s3vfs:rtt=10ms,get=5ms`), or a model's TOML text itself (anything
 /// with a newline, or a `=` before any `:`). (`off` is the callers'.)
 pub fn load(spec: &str) -> Result<Model, ModelError> {
     let spec = spec.trim();
-    let colon = spec.find(':').unwrap_or(spec.len());
-    if spec.contains('\n') || spec[..colon].contains('=') {
+    if is_model_text(spec) {
         return parse("(model text)", spec);
     }
     let (name, settings) = split_spec(spec)?;

@@ -335,6 +335,30 @@ mod tests {
         assert!(changed.err().unwrap().contains("differs"));
     }
 
+    /// A fresh page holding `code`, made executable; its address.
+    fn executable(code: &[u8]) -> usize {
+        assert!(code.len() <= PAGE);
+        // SAFETY: a fresh anonymous mapping of PAGE bytes, written (code
+        // fits) then made executable.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            std::ptr::copy_nonoverlapping(code.as_ptr(), p.cast::<u8>(), code.len());
+            assert_eq!(
+                libc::mprotect(p, PAGE, libc::PROT_READ | libc::PROT_EXEC),
+                0
+            );
+            p as usize
+        }
+    }
+
     extern "C" fn original(x: i32) -> i32 {
         // Enough work that the function is longer than the jump.
         std::hint::black_box(x).wrapping_mul(3).wrapping_add(1)
@@ -402,24 +426,7 @@ mod tests {
             0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x8d, 0x05, 0x00, 0x01, 0x00, 0x00, 0xc3,
         ];
         code.resize(32, 0xcc);
-        // SAFETY: a fresh anonymous mapping, written then made executable.
-        let page = unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                PAGE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            assert_ne!(p, libc::MAP_FAILED);
-            std::ptr::copy_nonoverlapping(code.as_ptr(), p.cast::<u8>(), code.len());
-            assert_eq!(
-                libc::mprotect(p, PAGE, libc::PROT_READ | libc::PROT_EXEC),
-                0
-            );
-            p as usize
-        };
+        let page = executable(&code);
         // The lea ends at +11: it yields page + 11 + 0x100.
         let expected = page + 11 + 0x100;
         // SAFETY: the page holds the function just written.
@@ -469,24 +476,7 @@ mod tests {
         assert_eq!(simple[4], 0xe9);
         let rel = i32::from_le_bytes(simple[5..9].try_into().unwrap());
         assert_eq!(0x5009 + rel as i64, 0x1040);
-        // SAFETY: a fresh anonymous mapping, written then made executable.
-        let page = unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                PAGE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            assert_ne!(p, libc::MAP_FAILED);
-            std::ptr::copy_nonoverlapping(code.as_ptr(), p.cast::<u8>(), code.len());
-            assert_eq!(
-                libc::mprotect(p, PAGE, libc::PROT_READ | libc::PROT_EXEC),
-                0
-            );
-            p as usize
-        };
+        let page = executable(&code);
         // SAFETY: the page holds the wrapper just written.
         let wrapper: extern "C" fn() -> i32 = unsafe { std::mem::transmute(page) };
         assert_eq!(wrapper(), 42);

@@ -68,10 +68,10 @@ impl Layout {
     /// 1,000) and zeroes their counts; an empty list clears the table.
     pub fn set_request_types(&self, types: &[(&str, f64)]) {
         for (i, counter) in self.control.requests.iter().enumerate() {
-            let mut name = [0u8; 16];
+            let mut name = [0u8; REQUEST_NAME_BYTES];
             let mut price = 0.0;
             if let Some((text, p)) = types.get(i) {
-                let bytes = &text.as_bytes()[..text.len().min(15)];
+                let bytes = &text.as_bytes()[..text.len().min(REQUEST_NAME_BYTES - 1)];
                 name[..bytes.len()].copy_from_slice(bytes);
                 price = *p;
             }
@@ -97,7 +97,7 @@ impl Layout {
             .requests
             .iter()
             .filter_map(|counter| {
-                let bytes = load_words(&counter.name, 16);
+                let bytes = load_words(&counter.name, REQUEST_NAME_BYTES);
                 let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
                 (end > 0).then(|| crate::RequestTally {
                     name: String::from_utf8_lossy(&bytes[..end]).into_owned(),

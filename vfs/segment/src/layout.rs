@@ -55,6 +55,8 @@ pub const VFS_NAME_BYTES: usize = 32;
 pub const MAX_COPIES: usize = 16;
 /// Request types a scenario may count (sqlite-s3vfs sends four).
 pub const REQUEST_TYPES: usize = 8;
+/// Bytes of a request type's name, NUL included.
+pub const REQUEST_NAME_BYTES: usize = 16;
 /// Bytes of a copy's object path kept (the tail, where the file name is).
 pub const COPY_OBJECT_BYTES: usize = 256;
 /// Bytes of a copy's `sqlite3_sourceid()`.
@@ -173,7 +175,7 @@ pub struct Control {
 #[repr(C)]
 pub struct RequestCounter {
     /// The type's name, NUL-padded; empty for an unused slot.
-    pub name: [AtomicU64; 2],
+    pub name: [AtomicU64; REQUEST_NAME_BYTES / 8],
     /// US dollars per 1,000 requests, as f64 bits.
     pub price_per_1000: AtomicU64,
     pub count: AtomicU64,

@@ -46,7 +46,10 @@ pub use dir::{default_dir, ensure_dir, list_segments, SEGMENT_SUFFIX};
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{bucket_midpoint, bucket_of, bucket_range, Buckets, BUCKETS};
 pub use ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot, TxnOutcome};
-pub use layout::{Layout, DB_NONE, DB_OVERFLOW, MAX_COPIES, MAX_DBS, REQUEST_TYPES, SEGMENT_SIZE};
+pub use layout::{
+    Layout, DB_NONE, DB_OVERFLOW, MAX_COPIES, MAX_DBS, REQUEST_NAME_BYTES, REQUEST_TYPES,
+    SEGMENT_SIZE,
+};
 pub use process::{monotonic_ns, proc_start_ticks, realtime_ns, ProcessMeta};
 pub use reader::{Liveness, SegmentReader};
 pub use record::CellRef;

@@ -188,11 +188,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// Reads a trace file.
 pub fn read_trace(path: &Path) -> Result<Trace, TraceError> {
-    let bytes = std::fs::read(path).map_err(TraceError::Io)?;
-    parse_trace(&bytes).map_err(|e| match e {
-        TraceError::Format(why) => TraceError::Format(format!("{}: {why}", path.display())),
-        other => other,
-    })
+    collect(TraceReader::open(path)?)
 }
 
 /// Whether `bytes` start like a trace.
@@ -203,7 +199,11 @@ pub fn is_trace(bytes: &[u8]) -> bool {
 /// Parses a whole trace. Damage after the header ends the records there
 /// (the trace reads as cut short); it never panics.
 pub fn parse_trace(bytes: &[u8]) -> Result<Trace, TraceError> {
-    let mut reader = TraceReader::new(bytes)?;
+    collect(TraceReader::new(bytes)?)
+}
+
+/// Every record of a reader, held.
+fn collect(mut reader: TraceReader<impl io::Read>) -> Result<Trace, TraceError> {
     let mut trace = Trace {
         header: reader.header().clone(),
         ..Trace::default()

@@ -53,11 +53,14 @@ impl Compiler<'_> {
                     format!("{name:?} declared twice"),
                 );
             }
-            if requests.len() == MAX_REQUEST_TYPES || name.is_empty() || name.len() > 15 {
+            let longest = vfscope_segment::REQUEST_NAME_BYTES - 1;
+            if requests.len() == MAX_REQUEST_TYPES || name.is_empty() || name.len() > longest {
                 return self.error(
                     q.name.span(),
                     "remote.request.name",
-                    format!("at most {MAX_REQUEST_TYPES} request types, named in 1 to 15 bytes"),
+                    format!(
+                        "at most {MAX_REQUEST_TYPES} request types, named in 1 to {longest} bytes"
+                    ),
                 );
             }
             let price = match &q.price_per_1000 {
