@@ -80,7 +80,7 @@ scenario (s3vfs), the requests by type and their bill.",
         long_about = "Writes the Chrome trace-event JSON of one or more traces (a run's \
 TRACE and the TRACE.PID of its other processes): a track per process and thread, a \
 slice per VFS call, transactions and write locks as enclosing slices, lock waits, \
-WAL size and injected delay as counters. Opens in ui.perfetto.dev and chrome://tracing.",
+WAL size and injected delay as counters, in the format ui.perfetto.dev and chrome://tracing read.",
         after_help = "Example:\n  vfscope export run.trace --format chrome -o run.json"
     )]
     Export(ExportArgs),

@@ -1,6 +1,6 @@
 //! `vfscope export TRACE... --format chrome -o FILE.json`: a recording as
-//! a timeline in the Chrome trace-event format (opens in ui.perfetto.dev
-//! and chrome://tracing).
+//! a timeline in the Chrome trace-event format (the one ui.perfetto.dev
+//! and chrome://tracing read).
 //!
 //! Streamed: records are read one at a time and events written as they
 //! come; only per-thread state (the open transaction, a lock wait) is

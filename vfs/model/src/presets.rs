@@ -314,7 +314,7 @@ quorum = 2
         name: "litefs",
         text: r#"description = "LiteFS: SQLite on a local FUSE file system; each commit's WAL frames are shipped to the replicas asynchronously (replication lag = round trip + bytes / bandwidth); a write from a replica first needs the primary's lease. Reads and writes stay local and pay nothing."
 source = "fly.io LiteFS documentation ('How LiteFS works': async replication of LTX files, primary election through a Consul lease); round trips as in cross-az, 100 MB/s to the replicas."
-checked = "Not checked against the real system: LiteFS ships as a Go binary and a Docker image from GitHub and fly.io, neither reachable from the machines this project is built on (package registries only). Its costs are the cross-az figures and LiteFS's documented design, not measurements of LiteFS."
+checked = "Not checked against the real system: LiteFS ships as a Go binary and a Docker image, and the machines this project is built on reach package registries only (Debian, PyPI, npm, crates.io); it was not looked for there. Its costs are the cross-az figures and LiteFS's documented design, not measurements of LiteFS."
 [[param]]
 name = "rtt"
 default = "1ms"
@@ -340,7 +340,7 @@ rtt = { dist = "lognormal", p50 = "${rtt}", p99 = "${rtt_p99}" }
         name: "libsql-replica",
         text: r#"description = "libSQL embedded replica: reads come from the local file and pay nothing; a write transaction goes to the remote primary: one round trip when it starts (the write lock) and one at commit (the sync). The periodic sync that pulls new frames runs in the background and is not charged."
 source = "Turso/libSQL documentation, 'Embedded replicas': reads local, writes forwarded to the primary; round trips to a primary in the same region of the internet, p50 20 ms, p99 60 ms."
-checked = "Not checked against the real system: an embedded replica needs a libSQL primary (sqld or Turso); sqld is not packaged in Debian, PyPI or npm, and Turso is not reachable from here. Building sqld from source was not tried. Its costs are published round trips, not measurements of libSQL."
+checked = "Not checked against the real system: an embedded replica needs a libSQL primary (sqld or Turso); Turso is not reachable from here (package registries only), and running sqld here (from source or a package) was not tried. Its costs are published round trips, not measurements of libSQL."
 [[param]]
 name = "rtt"
 default = "20ms"
