@@ -14,19 +14,35 @@ use crate::snapshot::{SlowCall, Transaction};
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
 
 impl Hist {
-    /// Counts one value in `bucket`, marking its range touched (a load,
-    /// and a store only the first time).
+    /// Counts one value in `bucket`, marking its range touched when the
+    /// bucket was empty (the increment returns the old count, so the usual
+    /// case costs one test).
     #[inline(always)]
     pub fn count(&self, bucket: usize) {
-        self.counts[bucket].fetch_add(1, Relaxed);
-        let bit = 1u64 << (bucket / TOUCH_CHUNK);
-        if self.touched.load(Relaxed) & bit == 0 {
-            self.touched.fetch_or(bit, Relaxed);
+        if self.counts[bucket].fetch_add(1, Relaxed) == 0 {
+            self.touch(bucket);
         }
+    }
+
+    #[cold]
+    fn touch(&self, bucket: usize) {
+        self.touched
+            .fetch_or(1u64 << (bucket / TOUCH_CHUNK), Relaxed);
     }
 }
 
 impl Cell {
+    /// Counts a result other than `SQLITE_OK` by its class.
+    #[cold]
+    #[inline(never)]
+    pub fn count_result(&self, rc: i32) {
+        let class = ResultClass::of_rc(rc);
+        if class == ResultClass::IoErr {
+            self.last_ioerr.store(rc as u32, Relaxed);
+        }
+        self.results[class.index()].fetch_add(1, Release);
+    }
+
     /// Records what the latency model did to one call: `target_ns` of
     /// modelled latency (0 if none), `actual_ns` measured (0 in virtual
     /// mode), or an injected error instead of the call.
@@ -70,13 +86,9 @@ impl CellRef<'_> {
         if rc == 0 {
             // The usual outcome, without classifying it.
             cell.results[ResultClass::Ok.index()].fetch_add(1, Release);
-            return;
+        } else {
+            cell.count_result(rc);
         }
-        let class = ResultClass::of_rc(rc);
-        if class == ResultClass::IoErr {
-            cell.last_ioerr.store(rc as u32, Relaxed);
-        }
-        cell.results[class.index()].fetch_add(1, Release);
     }
 }
 

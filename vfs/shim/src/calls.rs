@@ -79,8 +79,8 @@ pub fn record_call(
     );
 }
 
-/// Records a call into a cell already found: the cell, the trace queue,
-/// what the model did, the slow-call ring.
+/// Records a call into a cell already found: the cell, then (rarely) the
+/// detour.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn record_in(
@@ -94,19 +94,23 @@ pub fn record_in(
     offset: u64,
     size: u32,
 ) {
-    recorder::test_panic(op);
     let latency = call.latency_ns();
     cell.record(call.rc, bytes, latency);
-    trace_call(op, kind, db, call, latency, offset, size);
-    if call.injected != 0 {
-        call.record_injection(cell.cell);
+    if latency >= recorder::detour_ns() || call.injected != 0 {
+        detour(layout, cell.cell, op, kind, db, call, latency, offset, size);
     }
-    record_if_slow(layout, op, kind, db, call, latency, offset, size);
 }
 
-/// Adds the call to the trace file's queue, when tracing.
-#[inline(always)]
-pub(crate) fn trace_call(
+/// What a call needs beyond its cell, checked off the straight path: the
+/// test hook, the trace queue, what the model did, the slow-call ring.
+/// Taken when the call is at least [`recorder::detour_ns`] slow (always
+/// while tracing) or the model touched it.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn detour(
+    layout: &Layout,
+    cell: &vfscope_segment::layout::Cell,
     op: Op,
     kind: FileKind,
     db: u16,
@@ -115,6 +119,17 @@ pub(crate) fn trace_call(
     offset: u64,
     size: u32,
 ) {
+    recorder::test_panic(op);
+    trace_call(op, kind, db, call, latency, offset, size);
+    if call.injected != 0 {
+        call.record_injection(cell);
+    }
+    record_if_slow(layout, op, kind, db, call, latency, offset, size);
+}
+
+/// Adds the call to the trace file's queue, when tracing.
+#[inline(always)]
+fn trace_call(op: Op, kind: FileKind, db: u16, call: Timed, latency: u64, offset: u64, size: u32) {
     if let Some(tracer) = crate::trace::tracer() {
         tracer.push(&vfscope_segment::trace::TracedCall {
             start_ns: call.start_ns(),
@@ -134,7 +149,7 @@ pub(crate) fn trace_call(
 /// Adds the call to the slow-call ring if it took at least the threshold.
 #[inline]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn record_if_slow(
+fn record_if_slow(
     layout: &Layout,
     op: Op,
     kind: FileKind,

@@ -7,15 +7,15 @@
 
 mod shape;
 
-use crate::calls::{record_call, record_if_slow, trace_call, Timed};
+use crate::calls::{self, Timed};
 use crate::ffi::*;
 use crate::recorder;
 use crate::txn::TxnTracker;
 use crate::vfs::VfsState;
 use crate::wait::LockWait;
-use vfscope_segment::layout::OpenFile;
+use vfscope_segment::layout::{Cell, OpenFile};
 use vfscope_segment::{
-    FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE, DB_OVERFLOW, NO_ENTRY,
+    CellRef, FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE, DB_OVERFLOW, NO_ENTRY,
 };
 
 /// The file SQLite allocates for vfscope: `szOsFile` is the offset of `real`
@@ -104,7 +104,7 @@ impl FileState {
     #[inline(always)]
     pub fn record(
         &mut self,
-        layout: &Layout,
+        layout: &'static Layout,
         op: Op,
         call: Timed,
         bytes: u64,
@@ -116,12 +116,62 @@ impl FileState {
 
     /// Records one call under a given file kind (the shm methods use `Shm`).
     /// Each io op of a file always records into the same cell, so the cell
-    /// is looked up once and kept, for the segment it belongs to.
+    /// is looked up once and kept, for the segment it belongs to; the
+    /// straight path is that cell's counters and one compare for the
+    /// detour.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn record_as(
         &mut self,
+        layout: &'static Layout,
+        op: Op,
+        kind: FileKind,
+        call: Timed,
+        bytes: u64,
+        offset: u64,
+        size: u32,
+    ) {
+        match self.cells.get(layout, op) {
+            Some(cell) => self.finish(layout, cell, op, kind, call, bytes, offset, size),
+            None => self.record_uncached(layout, op, kind, call, bytes, offset, size),
+        }
+    }
+
+    /// Counts the call in `cell`; failures and the detour off the straight
+    /// path.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
         layout: &Layout,
+        cell: CellRef<'_>,
+        op: Op,
+        kind: FileKind,
+        call: Timed,
+        bytes: u64,
+        offset: u64,
+        size: u32,
+    ) {
+        let latency = call.latency_ns();
+        cell.record(call.rc, bytes, latency);
+        if call.rc != SQLITE_OK {
+            self.note_failure(op, call.rc);
+        }
+        if latency >= recorder::detour_ns() || call.injected != 0 {
+            self.detour(layout, cell.cell, op, kind, call, latency, offset, size);
+        }
+    }
+
+    /// A call whose cell is not in the cache: the first call of an op, a
+    /// file whose database has no named row yet (each call counts towards
+    /// one), a new segment (forked child), or a full cell table (the
+    /// shared cell's use is counted per call).
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn record_uncached(
+        &mut self,
+        layout: &'static Layout,
         op: Op,
         kind: FileKind,
         call: Timed,
@@ -130,38 +180,51 @@ impl FileState {
         size: u32,
     ) {
         if !std::ptr::eq(self.cells.segment, layout) {
-            self.cells = CellCache::for_segment(layout);
-        }
-        // Only a file in "other" that may still be given a row has an entry.
-        if self.catalog != NO_ENTRY {
-            self.unnamed_call(layout);
-        }
-        recorder::test_panic(op);
-        if call.rc != SQLITE_OK && op != Op::FileControl && ResultClass::of_rc(call.rc).is_error() {
-            self.note_failure(call.rc);
-        }
-        let index = op.index().wrapping_sub(Op::Close.index());
-        if let Some(entry) = self.cells.slots.get_mut(index) {
-            if *entry == 0 {
-                *entry = layout.cell_slot(op, kind, self.db).unwrap_or(0);
+            // Only a file in "other" that may still be given a row has an
+            // entry.
+            if self.catalog != NO_ENTRY {
+                self.unnamed_call(layout);
             }
-            if *entry != 0 {
-                let latency = call.latency_ns();
-                let cell = layout.cell_at(*entry);
-                cell.record(call.rc, bytes, latency);
-                trace_call(op, kind, self.db, call, latency, offset, size);
-                if call.injected != 0 {
-                    call.record_injection(cell.cell);
-                    self.txn.injected(call.delay_ns);
-                }
-                record_if_slow(layout, op, kind, self.db, call, latency, offset, size);
-                return;
+            if self.catalog == NO_ENTRY {
+                self.cells = CellCache::for_segment(layout);
             }
         }
+        let slot = op.index().wrapping_sub(Op::Close.index());
+        let cached = std::ptr::eq(self.cells.segment, layout) && slot < IO_OPS;
+        let cell = match cached
+            .then(|| layout.cell_slot(op, kind, self.db))
+            .flatten()
+        {
+            Some(handle) => {
+                let cell = layout.cell_at(handle);
+                self.cells.cells[slot] = Some(cell);
+                cell
+            }
+            None => layout.cell_ref(op, kind, self.db),
+        };
+        self.finish(layout, cell, op, kind, call, bytes, offset, size);
+    }
+
+    /// What [`calls::detour`] does for any call, plus the transaction's
+    /// share of an injected delay.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn detour(
+        &self,
+        layout: &Layout,
+        cell: &Cell,
+        op: Op,
+        kind: FileKind,
+        call: Timed,
+        latency: u64,
+        offset: u64,
+        size: u32,
+    ) {
         if call.injected != 0 {
             self.txn.injected(call.delay_ns);
         }
-        record_call(layout, op, kind, self.db, call, bytes, offset, size);
+        calls::detour(layout, cell, op, kind, self.db, call, latency, offset, size);
     }
 
     /// A file whose database had no named row: moves to the row the
@@ -230,11 +293,13 @@ impl FileState {
         }
     }
 
-    /// A failed call: marks the open transaction (BUSY is the lock
-    /// machine's business).
+    /// A call that did not return SQLITE_OK: an error marks the open
+    /// transaction (BUSY is the lock machine's business; file controls
+    /// answer NOTFOUND for opcodes they do not know).
     #[cold]
-    fn note_failure(&self, rc: i32) {
-        if rc & 0xff != SQLITE_BUSY {
+    #[inline(never)]
+    fn note_failure(&self, op: Op, rc: i32) {
+        if op != Op::FileControl && ResultClass::of_rc(rc).is_error() && rc & 0xff != SQLITE_BUSY {
             self.txn.failed();
         }
     }
@@ -459,12 +524,13 @@ fn slots(mut mask: u8) -> impl Iterator<Item = usize> {
 
 use std::sync::atomic::Ordering::Relaxed;
 
-/// The cells a file's io ops record into (handles from `cell_slot`, 0 when
-/// not looked up yet), valid for one segment: a forked child records into a
-/// new one. Kept small because SQLite zero-fills `szOsFile` bytes per file.
+/// The cells a file's io ops record into, each looked up at its op's first
+/// call, for one segment (a forked child records into a new one).
+/// `segment` is null while every call must take the uncached path: not
+/// recording yet, or a database in "other" that may still get a row.
 struct CellCache {
     segment: *const Layout,
-    slots: [u32; IO_OPS],
+    cells: [Option<CellRef<'static>>; IO_OPS],
 }
 
 /// `sqlite3_io_methods` ops: `Close` ..= `Unfetch`.
@@ -474,8 +540,15 @@ impl CellCache {
     fn for_segment(segment: *const Layout) -> Self {
         CellCache {
             segment,
-            slots: [0; IO_OPS],
+            cells: [None; IO_OPS],
         }
+    }
+
+    /// The cached cell of `op`, when it was looked up in `layout`.
+    #[inline(always)]
+    fn get(&self, layout: &Layout, op: Op) -> Option<CellRef<'static>> {
+        let cell = *self.cells.get(op.index().wrapping_sub(Op::Close.index()))?;
+        cell.filter(|_| std::ptr::eq(self.segment, layout))
     }
 }
 

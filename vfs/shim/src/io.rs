@@ -45,7 +45,7 @@ pub(crate) fn guarded(what: &'static str, body: impl FnOnce()) {
 
 /// Runs `record` with the current segment, if recording.
 #[inline(always)]
-fn with_layout(record: impl FnOnce(&Layout)) {
+fn with_layout(record: impl FnOnce(&'static Layout)) {
     if let Some(layout) = recorder::layout() {
         record(layout);
     }

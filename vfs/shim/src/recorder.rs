@@ -17,6 +17,11 @@ use vfscope_segment::{CopyInfo, Layout, ProcessMeta, SegmentWriter};
 struct Hot {
     /// The segment calls are recorded into; null while not recording.
     layout: AtomicPtr<Layout>,
+    /// Calls at least this slow leave the straight path for [`detour`]
+    /// checks (trace, slow-call ring, test hook): the slow-call threshold,
+    /// or 0 while tracing or while a test hook is set. One compare per
+    /// call instead of three.
+    detour_ns: AtomicU64,
     slow_ns: AtomicU64,
     block_size: AtomicU64,
     /// Test hook (`VFSCOPE_TEST_PANIC`): the op whose recording panics,
@@ -26,6 +31,7 @@ struct Hot {
 
 static HOT: Hot = Hot {
     layout: AtomicPtr::new(std::ptr::null_mut()),
+    detour_ns: AtomicU64::new(u64::MAX),
     slow_ns: AtomicU64::new(u64::MAX),
     block_size: AtomicU64::new(4096),
     panic_op: AtomicU64::new(u64::MAX),
@@ -64,6 +70,30 @@ pub fn layout() -> Option<&'static Layout> {
 #[inline]
 pub fn slow_threshold_ns() -> u64 {
     HOT.slow_ns.load(Relaxed)
+}
+
+/// Calls with at least this latency take the detour (see [`Hot`]).
+#[inline(always)]
+pub fn detour_ns() -> u64 {
+    HOT.detour_ns.load(Relaxed)
+}
+
+/// Tracing started or stopped: every call takes the detour while on.
+pub fn set_tracing(on: bool) {
+    TRACING.store(on, Relaxed);
+    update_detour();
+}
+
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+fn update_detour() {
+    let everything = TRACING.load(Relaxed) || HOT.panic_op.load(Relaxed) != u64::MAX;
+    let detour = if everything {
+        0
+    } else {
+        HOT.slow_ns.load(Relaxed)
+    };
+    HOT.detour_ns.store(detour, Relaxed);
 }
 
 /// The test hook of `VFSCOPE_TEST_PANIC`: panics while recording `op` if
@@ -174,6 +204,7 @@ fn install(
         }),
         Relaxed,
     );
+    update_detour();
     HOT.layout
         .store(writer.layout() as *const Layout as *mut Layout, Release);
     for copy in COPIES.lock().unwrap_or_else(|e| e.into_inner()).iter() {

@@ -189,6 +189,7 @@ pub fn start(path: &Path, buffer: usize, meta: &ProcessMeta) -> std::io::Result<
             }
         })?;
     TRACER.store(tracer as *const Tracer as *mut Tracer, Release);
+    recorder::set_tracing(true);
     Ok(used)
 }
 
@@ -224,4 +225,5 @@ pub fn finish(layout: Option<&Layout>) {
 /// In a forked child: the parent's tracer (and its thread) is not ours.
 pub fn forget_in_child() {
     TRACER.store(std::ptr::null_mut(), Release);
+    recorder::set_tracing(false);
 }
