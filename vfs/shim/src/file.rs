@@ -5,15 +5,16 @@
 //! calls on it), so this state is plain fields; only the segment it reports
 //! to is shared, through atomics.
 
+mod locks;
 mod shape;
 
 use crate::calls::{self, Timed};
 use crate::ffi::*;
-use crate::recorder;
 use crate::txn::TxnTracker;
 use crate::vfs::VfsState;
 use crate::wait::LockWait;
-use vfscope_segment::layout::{Cell, OpenFile};
+use crate::{clock, recorder};
+use vfscope_segment::layout::Cell;
 use vfscope_segment::{
     CellRef, FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE, DB_OVERFLOW, NO_ENTRY,
 };
@@ -61,11 +62,13 @@ pub struct FileState {
     /// forked child must not touch its parent's rows in its own segment).
     open_row: Option<(u16, *const Layout)>,
     lock: LockLevel,
-    level_since_ns: u64,
+    /// When the lock went to its level (ticks).
+    level_since: u64,
     wait: LockWait,
     shm_shared: u8,
     shm_exclusive: u8,
-    shm_since_ns: [u64; SQLITE_SHM_NLOCK as usize],
+    /// When each WAL-index slot held was taken (ticks).
+    shm_since: [u64; SQLITE_SHM_NLOCK as usize],
     /// Cells of this file's io ops, looked up once.
     cells: CellCache,
     last_read_end: u64,
@@ -86,11 +89,11 @@ impl FileState {
             db_path: (std::ptr::null(), 0),
             open_row: None,
             lock: LockLevel::None,
-            level_since_ns: 0,
+            level_since: 0,
             wait: LockWait::default(),
             shm_shared: 0,
             shm_exclusive: 0,
-            shm_since_ns: [0; SQLITE_SHM_NLOCK as usize],
+            shm_since: [0; SQLITE_SHM_NLOCK as usize],
             cells: CellCache::for_segment(std::ptr::null()),
             last_read_end: 0,
             last_write_end: 0,
@@ -304,7 +307,8 @@ impl FileState {
         }
     }
 
-    pub fn opened(&mut self, layout: &Layout, now_ns: u64) {
+    /// The file was opened at `now` (ticks).
+    pub fn opened(&mut self, layout: &'static Layout, now: u64) {
         self.txn = match self.kind {
             FileKind::MainDb => TxnTracker::for_database(self.db),
             FileKind::MainJournal => TxnTracker::for_companion(self.db, true),
@@ -313,13 +317,14 @@ impl FileState {
         };
         layout.shape(self.kind, self.db).opens.fetch_add(1, Relaxed);
         self.open_row = layout
-            .claim_open_file(self.kind, self.db, now_ns)
+            .claim_open_file(self.kind, self.db, clock::ticks_to_time(now))
             .map(|row| (row, layout as *const Layout));
-        self.level_since_ns = now_ns;
+        self.level_since = now;
     }
 
-    pub fn closed(&mut self, layout: &Layout, now_ns: u64) {
-        self.txn.closed(layout, self.lock, now_ns);
+    /// The file was closed at `now` (ticks).
+    pub fn closed(&mut self, layout: &Layout, now: u64) {
+        self.txn.closed(layout, self.lock, now);
         if self.wait.closed() {
             layout
                 .lock_stats(self.db)
@@ -335,10 +340,10 @@ impl FileState {
             stats.closed_holding[self.lock.index()].fetch_add(1, Relaxed);
             layout.record_latency(
                 &stats.hold_hist[self.lock.index()],
-                now_ns.saturating_sub(self.level_since_ns),
+                clock::ticks_to_ns(now.saturating_sub(self.level_since)),
             );
         }
-        self.release_shm(layout, 0xff, now_ns);
+        self.release_shm(layout, 0xff, now);
         if let Some(row) = self
             .open_row
             .take()
@@ -347,179 +352,6 @@ impl FileState {
             layout.release_open_file(row);
         }
     }
-
-    /// After `xLock(target)` returned `rc`.
-    pub fn locked(
-        &mut self,
-        layout: &Layout,
-        target: LockLevel,
-        rc: i32,
-        call: Timed,
-        unix_rules: bool,
-    ) {
-        let stats = layout.lock_stats(self.db);
-        if self.wait.attempt(call.start_ns()) {
-            stats.waits_abandoned.fetch_add(1, Relaxed);
-        }
-        if rc == SQLITE_OK {
-            let mut wait_ns = 0;
-            if let Some(waited) = self.wait.granted(target, call.end_ns()) {
-                wait_ns = waited;
-                layout.record_latency(&stats.wait_hist, wait_ns);
-            }
-            if target > self.lock {
-                self.transition(layout, target, call.end_ns(), wait_ns);
-            }
-            return;
-        }
-        if rc & 0xff == SQLITE_BUSY {
-            stats.busy[target.index()].fetch_add(1, Relaxed);
-            self.wait.busy(target, call.start_ns());
-        }
-        // unix VFSes keep the PENDING lock they took on the way to a refused
-        // EXCLUSIVE (os_unix.c, unixLock), so new readers are held off.
-        if unix_rules && target == LockLevel::Exclusive && self.lock == LockLevel::Reserved {
-            self.transition(layout, LockLevel::Pending, call.end_ns(), 0);
-        }
-    }
-
-    /// After `xUnlock(target)` returned `rc`.
-    pub fn unlocked(&mut self, layout: &Layout, target: LockLevel, rc: i32, call: Timed) {
-        if let Some(since) = self.wait.released(call.start_ns()) {
-            self.txn.gave_up(layout, since, call.start_ns());
-        }
-        if rc == SQLITE_OK && target < self.lock {
-            self.transition(layout, target, call.end_ns(), 0);
-        }
-    }
-
-    /// The lock went to `to` at `now_ns`, after waiting `wait_ns` for it.
-    fn transition(&mut self, layout: &Layout, to: LockLevel, now_ns: u64, wait_ns: u64) {
-        let stats = layout.lock_stats(self.db);
-        stats.transitions[self.lock.index()][to.index()].fetch_add(1, Relaxed);
-        if self.lock != LockLevel::None {
-            layout.record_latency(
-                &stats.hold_hist[self.lock.index()],
-                now_ns.saturating_sub(self.level_since_ns),
-            );
-        }
-        self.txn
-            .lock_changed(layout, self.lock, to, now_ns, wait_ns);
-        self.lock = to;
-        self.level_since_ns = now_ns;
-        if let Some(row) = self.open_file_row(layout) {
-            row.lock_level.store(to as u32, Relaxed);
-            row.level_since_ns.store(now_ns, Relaxed);
-        }
-    }
-
-    /// After `xShmLock(offset, n, flags)` returned `rc`.
-    pub fn shm_locked(
-        &mut self,
-        layout: &Layout,
-        offset: i32,
-        n: i32,
-        flags: i32,
-        rc: i32,
-        now_ns: u64,
-    ) {
-        let mask = slot_mask(offset, n);
-        if mask == 0 {
-            return;
-        }
-        let stats = layout.lock_stats(self.db);
-        let exclusive = flags & SQLITE_SHM_EXCLUSIVE != 0;
-        if flags & SQLITE_SHM_LOCK != 0 {
-            for slot in slots(mask) {
-                if rc == SQLITE_OK {
-                    stats.shm_acquired[slot][exclusive as usize].fetch_add(1, Relaxed);
-                    self.shm_since_ns[slot] = now_ns;
-                } else if rc & 0xff == SQLITE_BUSY {
-                    stats.shm_busy[slot].fetch_add(1, Relaxed);
-                }
-            }
-            if rc == SQLITE_OK {
-                if exclusive {
-                    self.shm_exclusive |= mask;
-                } else {
-                    self.shm_shared |= mask;
-                }
-            }
-        }
-        let releases = flags & SQLITE_SHM_UNLOCK != 0 && rc == SQLITE_OK;
-        if releases && (self.shm_shared | self.shm_exclusive) & mask != 0 {
-            // Publishes what is still held.
-            self.release_shm(layout, mask, now_ns);
-        } else {
-            self.publish_shm(layout, now_ns);
-        }
-    }
-
-    /// Ends the hold of the WAL-index slots in `mask` (unlock, unmap, close).
-    pub fn release_shm(&mut self, layout: &Layout, mask: u8, now_ns: u64) {
-        let held = (self.shm_shared | self.shm_exclusive) & mask;
-        if held == 0 {
-            return;
-        }
-        let stats = layout.lock_stats(self.db);
-        for slot in slots(held) {
-            layout.record_latency(
-                &stats.shm_hold_hist[slot],
-                now_ns.saturating_sub(self.shm_since_ns[slot]),
-            );
-        }
-        self.shm_shared &= !mask;
-        self.shm_exclusive &= !mask;
-        self.publish_shm(layout, now_ns);
-    }
-
-    /// This file's row in the open-file table of `layout`, if it has one
-    /// there.
-    fn open_file_row<'a>(&self, layout: &'a Layout) -> Option<&'a OpenFile> {
-        let (row, segment) = self.open_row?;
-        std::ptr::eq(segment, layout)
-            .then(|| layout.open_files.get(row as usize))
-            .flatten()
-    }
-
-    /// Shows the WAL-index locks held in the open-file table and tells the
-    /// transaction tracker.
-    fn publish_shm(&mut self, layout: &Layout, now_ns: u64) {
-        if let Some(row) = self.open_file_row(layout) {
-            let held = self.shm_shared as u32 | (self.shm_exclusive as u32) << 8;
-            row.shm_held.store(held, Relaxed);
-        }
-        let reading = self.shm_shared & SHM_READ_SLOTS != 0;
-        let writing = self.shm_exclusive & SHM_WRITE_SLOT != 0;
-        self.txn
-            .shm_changed(layout, self.lock, reading, writing, now_ns);
-    }
-}
-
-/// WAL-index slots READ0..READ4 (wal.c, WAL_READ_LOCK).
-const SHM_READ_SLOTS: u8 = 0b1111_1000;
-/// WAL-index slot of the write lock (wal.c, WAL_WRITE_LOCK).
-const SHM_WRITE_SLOT: u8 = 0b1;
-
-/// The WAL-index slots `offset .. offset + n` as a bit mask (out-of-range
-/// slots dropped).
-fn slot_mask(offset: i32, n: i32) -> u8 {
-    if !(0..SQLITE_SHM_NLOCK).contains(&offset) || n <= 0 {
-        return 0;
-    }
-    let ones = if n >= 8 { 0xffu32 } else { (1u32 << n) - 1 };
-    ((ones << offset) & 0xff) as u8
-}
-
-/// The slot numbers set in `mask`, lowest first.
-fn slots(mut mask: u8) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (mask != 0).then(|| {
-            let slot = mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            slot
-        })
-    })
 }
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -549,22 +381,5 @@ impl CellCache {
     fn get(&self, layout: &Layout, op: Op) -> Option<CellRef<'static>> {
         let cell = *self.cells.get(op.index().wrapping_sub(Op::Close.index()))?;
         cell.filter(|_| std::ptr::eq(self.segment, layout))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slot_masks_cover_the_requested_range() {
-        assert_eq!(slot_mask(0, 1), 0b1);
-        assert_eq!(slot_mask(3, 5), 0b1111_1000);
-        assert_eq!(slot_mask(1, 2), 0b110);
-        assert_eq!(slot_mask(6, 9), 0b1100_0000);
-        assert_eq!(slot_mask(8, 1), 0);
-        assert_eq!(slot_mask(-1, 3), 0);
-        assert_eq!(slot_mask(2, 0), 0);
-        assert_eq!(slots(0b1010_0001).collect::<Vec<_>>(), vec![0, 5, 7]);
     }
 }

@@ -74,7 +74,7 @@ pub unsafe extern "C" fn x_close(file: *mut sqlite3_file) -> c_int {
         rc = call.rc;
         with_layout(|layout| {
             state.record(layout, Op::Close, call, 0, 0, 0);
-            state.closed(layout, call.end_ns());
+            state.closed(layout, call.end);
         });
         // The file's memory is SQLite's again after this call.
         state.txn.release();
@@ -232,10 +232,7 @@ pub unsafe extern "C" fn x_lock(file: *mut sqlite3_file, target: c_int) -> c_int
             // keep their offset and size (the trace and slow calls show them).
             let from = levels.map_or(0, |(from, _)| from as u32);
             state.record(layout, Op::Lock, call, 0, target.max(0) as u64, from);
-            // SAFETY: every traced file points at its VfsState, which is
-            // leaked at registration and so outlives every file.
-            let unix_rules = unsafe { (*state.vfs).unix_lock_rules };
-            state.locked(layout, level(target), call.rc, call, unix_rules);
+            state.locked(layout, level(target), call);
         });
     });
     rc
@@ -261,7 +258,7 @@ pub unsafe extern "C" fn x_unlock(file: *mut sqlite3_file, target: c_int) -> c_i
             // keep their offset and size (the trace and slow calls show them).
             let from = levels.map_or(0, |(from, _)| from as u32);
             state.record(layout, Op::Unlock, call, 0, target.max(0) as u64, from);
-            state.unlocked(layout, level(target), call.rc, call);
+            state.unlocked(layout, level(target), call);
         });
     });
     rc
@@ -479,7 +476,7 @@ pub unsafe extern "C" fn x_shm_lock(
                 offset as u64,
                 n as u32,
             );
-            state.shm_locked(layout, offset, n, flags, call.rc, call.end_ns());
+            state.shm_locked(layout, offset, n, flags, call.rc, call.end);
         });
     });
     rc
@@ -515,7 +512,7 @@ pub unsafe extern "C" fn x_shm_unmap(file: *mut sqlite3_file, delete: c_int) -> 
         with_layout(|layout| {
             state.record_as(layout, Op::ShmUnmap, FileKind::Shm, call, 0, 0, 0);
             // Unmapping drops this connection's WAL-index locks.
-            state.release_shm(layout, 0xff, call.end_ns());
+            state.release_shm(layout, 0xff, call.end);
         });
     });
     rc

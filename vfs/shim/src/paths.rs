@@ -14,7 +14,7 @@ use crate::vfs::kind_of_path;
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::os::raw::c_char;
-use vfscope_segment::{FileKind, Layout, Op, DB_NONE, MAX_DBS};
+use vfscope_segment::{CellRef, FileKind, Layout, Op, DB_NONE, MAX_DBS};
 
 /// Paths kept per thread (a connection asks about 2; a few connections).
 const ENTRIES: usize = 4;
@@ -25,28 +25,58 @@ const PATH_BYTES: usize = 240;
 /// full_pathname: their slots in `Entry::cells`).
 const OPS: usize = 3;
 
+/// One remembered path. Inline and free of destructors, so the
+/// thread-local needs no registration or liveness check on access.
 struct Entry {
+    /// The segment the answer belongs to; null for an empty entry.
     layout: *const Layout,
     /// The pointer SQLite passed last time (usually the same string of
     /// its pager every time): checked first, with one `strcmp`.
     name: *const c_char,
+    kind: FileKind,
+    db: u16,
+    /// The cell of each path op, once looked up.
+    cells: [Option<CellRef<'static>>; OPS],
     len: usize,
     /// The path, NUL-terminated.
     path: [u8; PATH_BYTES + 1],
-    kind: FileKind,
-    db: u16,
-    /// `Layout::cell_slot` handles per path op, 0 until known.
-    cells: [u32; OPS],
+}
+
+impl Entry {
+    const EMPTY: Entry = Entry {
+        layout: std::ptr::null(),
+        name: std::ptr::null(),
+        kind: FileKind::Other,
+        db: DB_NONE,
+        cells: [None; OPS],
+        len: 0,
+        path: [0; PATH_BYTES + 1],
+    };
+
+    /// Whether this entry holds `name`, passed again at the same address:
+    /// the pointer first, then the bytes (the memory may have been reused
+    /// for another path).
+    #[inline(always)]
+    fn is(&self, layout: &Layout, name: *const c_char) -> bool {
+        self.name == name
+            && std::ptr::eq(self.layout, layout)
+            // SAFETY: both are NUL-terminated (SQLite's contract, and
+            // `path` by construction); strcmp stops at the first
+            // difference, so neither is read past its end.
+            && unsafe { libc::strcmp(name, self.path.as_ptr().cast()) } == 0
+    }
 }
 
 struct Memo {
-    entries: [Option<Box<Entry>>; ENTRIES],
+    entries: [Entry; ENTRIES],
     /// The entry the next new path replaces.
     next: usize,
 }
 
 thread_local! {
-    static MEMO: RefCell<Memo> = const { RefCell::new(Memo { entries: [None, None, None, None], next: 0 }) };
+    static MEMO: RefCell<Memo> = const {
+        RefCell::new(Memo { entries: [Entry::EMPTY; ENTRIES], next: 0 })
+    };
 }
 
 /// The file kind and database row of `name` (`DB_NONE` when the database
@@ -58,9 +88,7 @@ pub fn kind_and_db(layout: &Layout, name: *const c_char) -> (FileKind, u16) {
     MEMO.try_with(|m| {
         let mut m = m.borrow_mut();
         match m.lookup(layout, name) {
-            Ok(i) => m.entries[i]
-                .as_ref()
-                .map_or((FileKind::Other, DB_NONE), |e| (e.kind, e.db)),
+            Ok(i) => (m.entries[i].kind, m.entries[i].db),
             Err(answer) => answer,
         }
     })
@@ -74,50 +102,71 @@ fn path_of<'a>(name: *const c_char) -> &'a [u8] {
     unsafe { CStr::from_ptr(name) }.to_bytes()
 }
 
-/// Records a path call into its cell.
-pub fn record(layout: &Layout, op: Op, name: *const c_char, call: Timed) {
+/// Records a path call into its cell: a remembered path passed again at
+/// the same address (the usual case) costs one pass over the entries and
+/// one `strcmp`; anything else is looked up.
+#[inline]
+pub fn record(layout: &'static Layout, op: Op, name: *const c_char, call: Timed) {
     let slot = match op {
         Op::Access => 0,
         Op::Delete => 1,
         Op::FullPathname => 2,
-        _ => usize::MAX,
+        _ => return record_uncached(layout, op, name, call),
     };
-    if name.is_null() || slot == usize::MAX {
-        let (kind, db) = kind_and_db(layout, name);
-        let cell = layout.cell_ref(op, kind, db);
-        return record_in(layout, cell, op, kind, db, call, 0, 0, 0);
-    }
-    let cached = MEMO
+    let hit = MEMO
         .try_with(|m| {
-            let mut m = m.borrow_mut();
-            let i = m.lookup(layout, name).ok()?;
-            let e = m.entries[i].as_mut()?;
-            if e.cells[slot] == 0 {
-                e.cells[slot] = layout.cell_slot(op, e.kind, e.db)?;
-            }
-            Some((e.kind, e.db, e.cells[slot]))
+            let m = m.borrow();
+            let e = m.entries.iter().find(|e| e.is(layout, name))?;
+            Some((e.kind, e.db, e.cells[slot]?))
         })
         .ok()
         .flatten();
-    match cached {
-        Some((kind, db, cell)) => {
-            record_in(layout, layout.cell_at(cell), op, kind, db, call, 0, 0, 0)
-        }
+    match hit {
+        Some((kind, db, cell)) => record_in(layout, cell, op, kind, db, call, 0, 0, 0),
+        None => record_uncached(layout, op, name, call),
+    }
+}
+
+/// A path call the memo did not answer: found (and remembered when it can
+/// be kept), then recorded.
+#[cold]
+#[inline(never)]
+fn record_uncached(layout: &'static Layout, op: Op, name: *const c_char, call: Timed) {
+    let slot = match op {
+        Op::Access => Some(0),
+        Op::Delete => Some(1),
+        Op::FullPathname => Some(2),
+        _ => None,
+    };
+    let remembered = (!name.is_null())
+        .then(|| {
+            MEMO.try_with(|m| {
+                let mut m = m.borrow_mut();
+                let i = m.lookup(layout, name).ok()?;
+                let e = &mut m.entries[i];
+                if let Some(slot) = slot {
+                    if e.cells[slot].is_none() {
+                        e.cells[slot] = layout
+                            .cell_slot(op, e.kind, e.db)
+                            .map(|c| layout.cell_at(c));
+                    }
+                }
+                Some((e.kind, e.db, slot.and_then(|s| e.cells[s])))
+            })
+            .ok()
+            .flatten()
+        })
+        .flatten();
+    let (kind, db, cell) = match remembered {
+        Some(answer) => answer,
+        None if name.is_null() => (FileKind::Other, DB_NONE, None),
         None => {
             let (kind, db) = search(layout, path_of(name));
-            record_in(
-                layout,
-                layout.cell_ref(op, kind, db),
-                op,
-                kind,
-                db,
-                call,
-                0,
-                0,
-                0,
-            )
+            (kind, db, None)
         }
-    }
+    };
+    let cell = cell.unwrap_or_else(|| layout.cell_ref(op, kind, db));
+    record_in(layout, cell, op, kind, db, call, 0, 0, 0);
 }
 
 /// The search the memo saves: the path's kind, then its database's row.
@@ -129,25 +178,12 @@ fn search(layout: &Layout, path: &[u8]) -> (FileKind, u16) {
 impl Memo {
     /// The entry of the non-NULL `name`, added when it can be kept; else
     /// the answer of a search.
-    #[inline]
     fn lookup(&mut self, layout: &Layout, name: *const c_char) -> Result<usize, (FileKind, u16)> {
-        let same = self.entries.iter().position(|e| {
-            e.as_ref().is_some_and(|e| {
-                e.name == name
-                    && std::ptr::eq(e.layout, layout)
-                    // SAFETY: both are NUL-terminated (SQLite's contract,
-                    // and `path` by construction); strcmp stops at the
-                    // first difference, so neither is read past its end.
-                    && unsafe { libc::strcmp(name, e.path.as_ptr().cast()) } == 0
-            })
-        });
-        if let Some(i) = same {
+        if let Some(i) = self.entries.iter().position(|e| e.is(layout, name)) {
             return Ok(i);
         }
         let i = self.find_or_add(layout, path_of(name))?;
-        if let Some(e) = self.entries[i].as_mut() {
-            e.name = name;
-        }
+        self.entries[i].name = name;
         Ok(i)
     }
 
@@ -155,9 +191,7 @@ impl Memo {
     /// answer of a search.
     fn find_or_add(&mut self, layout: &Layout, path: &[u8]) -> Result<usize, (FileKind, u16)> {
         let found = self.entries.iter().position(|e| {
-            e.as_ref().is_some_and(|e| {
-                std::ptr::eq(e.layout, layout) && e.len == path.len() && e.path[..e.len] == *path
-            })
+            std::ptr::eq(e.layout, layout) && e.len == path.len() && e.path[..e.len] == *path
         });
         if let Some(i) = found {
             return Ok(i);
@@ -167,22 +201,16 @@ impl Memo {
             return Err((kind, db));
         }
         let i = self.next;
-        {
-            {
-                let mut entry = Box::new(Entry {
-                    layout,
-                    name: std::ptr::null(),
-                    len: path.len(),
-                    path: [0; PATH_BYTES + 1],
-                    kind,
-                    db,
-                    cells: [0; OPS],
-                });
-                entry.path[..path.len()].copy_from_slice(path);
-                self.entries[i] = Some(entry);
-                self.next = (i + 1) % ENTRIES;
-            }
-        }
+        let e = &mut self.entries[i];
+        *e = Entry {
+            layout,
+            kind,
+            db,
+            len: path.len(),
+            ..Entry::EMPTY
+        };
+        e.path[..path.len()].copy_from_slice(path);
+        self.next = (i + 1) % ENTRIES;
         Ok(i)
     }
 }

@@ -28,6 +28,7 @@
 //! Counters are atomics touched with plain loads and stores: one connection
 //! uses its files one call at a time, so there is no concurrent writer.
 
+use crate::clock;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -69,8 +70,14 @@ impl TxnShared {
         self.id.load(Relaxed) != 0
     }
 
+    /// A counter's value, reset (one writer at a time: plain load and
+    /// store, no locked instruction).
     fn take(counter: &AtomicU64) -> u64 {
-        counter.swap(0, Relaxed)
+        let n = counter.load(Relaxed);
+        if n != 0 {
+            counter.store(0, Relaxed);
+        }
+        n
     }
 }
 
@@ -79,57 +86,78 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
-thread_local! {
+/// What a thread knows of transactions, in one thread-local (one lookup
+/// per transaction begun).
+struct ThreadTxns {
     /// The transaction most recently begun on this thread.
-    static CURRENT: RefCell<Weak<TxnShared>> = const { RefCell::new(Weak::new()) };
+    current: RefCell<Weak<TxnShared>>,
     /// The database handle that most recently rose to RESERVED or above on
     /// this thread.
-    static WRITER: RefCell<Weak<TxnShared>> = const { RefCell::new(Weak::new()) };
+    writer: RefCell<Weak<TxnShared>>,
     /// This thread's Linux tid, 0 until first asked.
-    static TID: Cell<u32> = const { Cell::new(0) };
+    tid: Cell<u32>,
+}
+
+thread_local! {
+    static THREAD: ThreadTxns = const {
+        ThreadTxns {
+            current: RefCell::new(Weak::new()),
+            writer: RefCell::new(Weak::new()),
+            tid: Cell::new(0),
+        }
+    };
+}
+
+impl ThreadTxns {
+    /// This thread's tid (one system call per thread, then kept).
+    fn tid(&self) -> u32 {
+        if self.tid.get() == 0 {
+            // SAFETY: gettid has no preconditions.
+            self.tid.set(unsafe { libc::gettid() } as u32);
+        }
+        self.tid.get()
+    }
 }
 
 /// Points a thread's handle at `shared`; already there (the usual case: one
 /// connection's transactions one after another), nothing is touched. A
 /// Weak keeps its allocation, so an equal address is the same handle.
 #[inline(always)]
-fn point_at(
-    handle: &'static std::thread::LocalKey<RefCell<Weak<TxnShared>>>,
-    shared: &Arc<TxnShared>,
-) {
-    let _ = handle.try_with(|h| {
-        if h.borrow().as_ptr() != Arc::as_ptr(shared) {
-            *h.borrow_mut() = Arc::downgrade(shared);
-        }
-    });
+fn point_at(handle: &RefCell<Weak<TxnShared>>, shared: &Arc<TxnShared>) {
+    if handle.borrow().as_ptr() != Arc::as_ptr(shared) {
+        *handle.borrow_mut() = Arc::downgrade(shared);
+    }
 }
 
 /// The calling thread's tid (one system call per thread, then cached).
 pub fn thread_id() -> u32 {
-    TID.with(|tid| {
-        if tid.get() == 0 {
-            // SAFETY: gettid has no preconditions.
-            tid.set(unsafe { libc::gettid() } as u32);
-        }
-        tid.get()
-    })
+    THREAD.try_with(ThreadTxns::tid).unwrap_or(0)
 }
 
 /// The id of the transaction open on this thread, 0 for none.
 pub fn current_id() -> u64 {
-    CURRENT
-        .try_with(|c| c.borrow().upgrade().map_or(0, |t| t.id.load(Relaxed)))
+    THREAD
+        .try_with(|t| {
+            t.current
+                .borrow()
+                .upgrade()
+                .map_or(0, |t| t.id.load(Relaxed))
+        })
         .unwrap_or(0)
 }
 
 /// Per-file transaction state: database files own one, their journal and
-/// WAL files share it.
+/// WAL files share it. Times are clock ticks (see `clock`), converted once,
+/// when the transaction ends.
 #[derive(Default)]
 pub struct TxnTracker {
     shared: Option<Arc<TxnShared>>,
     /// Bookkeeping only the database file's handle keeps.
     owner: bool,
-    start_ns: u64,
+    /// When the transaction began (ticks), and how long before that its
+    /// first lock was waited for (ns).
+    start: u64,
+    waited_before_ns: u64,
     max_lock: u8,
     wrote: bool,
     /// The file has mapped the WAL index: WAL rules apply.
@@ -153,9 +181,11 @@ impl TxnTracker {
     /// transactions of its connection's database handle (see the module
     /// notes), if one is open.
     pub fn for_companion(db: u16, journal: bool) -> Self {
-        let handle = if journal { &WRITER } else { &CURRENT };
-        let shared = handle
-            .try_with(|c| c.borrow().upgrade())
+        let shared = THREAD
+            .try_with(|t| {
+                let handle = if journal { &t.writer } else { &t.current };
+                handle.borrow().upgrade()
+            })
             .ok()
             .flatten()
             .filter(|t| t.db.load(Relaxed) == db as u32 && t.open());
@@ -229,125 +259,143 @@ impl TxnTracker {
         self.wal = true;
     }
 
-    /// The database file's lock went from `from` to `to` at `now_ns`;
+    /// The database file's lock went from `from` to `to` at `now` (ticks);
     /// `wait_ns` is how long the lock was waited for (0 without BUSY).
+    #[inline]
     pub fn lock_changed(
         &mut self,
         layout: &Layout,
         from: LockLevel,
         to: LockLevel,
-        now_ns: u64,
+        now: u64,
         wait_ns: u64,
     ) {
         if !self.owner {
             return;
         }
         if from == LockLevel::None && to != LockLevel::None {
-            self.begin(layout, now_ns - wait_ns.min(now_ns), from);
+            self.begin(layout, now, wait_ns, from);
         }
         if to >= LockLevel::Reserved && from < LockLevel::Reserved {
-            if let Some(shared) = &self.shared {
-                point_at(&WRITER, shared);
-            }
+            self.rose_to_write();
         }
         if self.is_open() {
             self.max_lock = self.max_lock.max(to as u8);
             self.wrote |= to >= LockLevel::Reserved;
             self.lock_wait_ns += wait_ns;
             if to == LockLevel::None {
-                self.end(layout, now_ns, TxnOutcome::Ok);
+                self.end(layout, now, TxnOutcome::Ok);
             }
         }
     }
 
-    /// WAL-index locks changed: `reading` says whether a read lock is held
-    /// shared now, `writing` whether the write lock is held.
-    /// `lock` is the database file's lock level.
+    /// This handle rose to RESERVED or above: the journal its thread opens
+    /// next is its.
+    fn rose_to_write(&self) {
+        if let Some(shared) = &self.shared {
+            let _ = THREAD.try_with(|t| point_at(&t.writer, shared));
+        }
+    }
+
+    /// WAL-index locks changed at `now` (ticks): `reading` says whether a
+    /// read lock is held shared now, `writing` whether the write lock is
+    /// held. `lock` is the database file's lock level.
+    #[inline]
     pub fn shm_changed(
         &mut self,
         layout: &Layout,
         lock: LockLevel,
         reading: bool,
         writing: bool,
-        now_ns: u64,
+        now: u64,
     ) {
         if !self.owner || !self.wal {
             return;
         }
         if reading && !self.is_open() {
-            self.begin(layout, now_ns, lock);
+            self.begin(layout, now, 0, lock);
         }
         if self.is_open() {
             self.wrote |= writing;
             if !reading && !writing {
-                self.end(layout, now_ns, TxnOutcome::Ok);
+                self.end(layout, now, TxnOutcome::Ok);
             }
         }
     }
 
-    /// A lock wait that began at `since_ns` let its locks go at `now_ns`
-    /// (the app got SQLITE_BUSY, or SQLite's busy handler retries as a new
-    /// transaction). Outside a transaction it becomes one of its own, so
+    /// A lock wait of `waited_ns` let its locks go at `now` (ticks): the app
+    /// got SQLITE_BUSY, or SQLite's busy handler retries as a new
+    /// transaction. Outside a transaction it becomes one of its own, so
     /// refused attempts show up too.
-    pub fn gave_up(&mut self, layout: &Layout, since_ns: u64, now_ns: u64) {
+    pub fn gave_up(&mut self, layout: &Layout, waited_ns: u64, now: u64) {
         if !self.owner {
             return;
         }
-        let wait_ns = now_ns.saturating_sub(since_ns);
         if self.is_open() {
             self.busy = true;
-            self.lock_wait_ns += wait_ns;
+            self.lock_wait_ns += waited_ns;
         } else {
-            self.begin(layout, since_ns, LockLevel::None);
-            self.lock_wait_ns = wait_ns;
-            self.end(layout, now_ns, TxnOutcome::Busy);
+            self.begin(layout, now, waited_ns, LockLevel::None);
+            self.lock_wait_ns = waited_ns;
+            self.end(layout, now, TxnOutcome::Busy);
         }
     }
 
-    /// The file is being closed at `now_ns` while holding `lock`.
-    pub fn closed(&mut self, layout: &Layout, lock: LockLevel, now_ns: u64) {
+    /// The file is being closed at `now` (ticks) while holding `lock`.
+    pub fn closed(&mut self, layout: &Layout, lock: LockLevel, now: u64) {
         if self.owner && self.is_open() {
             let outcome = if lock == LockLevel::None {
                 TxnOutcome::Ok
             } else {
                 TxnOutcome::Closed
             };
-            self.end(layout, now_ns, outcome);
+            self.end(layout, now, outcome);
         }
         self.release();
     }
 
+    #[inline(always)]
     fn is_open(&self) -> bool {
         self.active().is_some()
     }
 
-    fn begin(&mut self, layout: &Layout, start_ns: u64, lock: LockLevel) {
+    /// A transaction begins at `start` (ticks), its first lock having been
+    /// waited for `waited_ns` before that.
+    fn begin(&mut self, layout: &Layout, start: u64, waited_ns: u64, lock: LockLevel) {
         let Some(shared) = &self.shared else { return };
         shared.id.store(layout.next_txn_id(), Relaxed);
-        self.start_ns = start_ns;
+        self.start = start;
+        self.waited_before_ns = waited_ns;
         self.max_lock = lock as u8;
         self.wrote = false;
         self.lock_wait_ns = 0;
         self.busy = false;
-        self.tid = thread_id();
-        point_at(&CURRENT, shared);
+        self.tid = THREAD
+            .try_with(|t| {
+                point_at(&t.current, shared);
+                t.tid()
+            })
+            .unwrap_or(0);
     }
 
-    fn end(&mut self, layout: &Layout, now_ns: u64, outcome: TxnOutcome) {
+    fn end(&mut self, layout: &Layout, now: u64, outcome: TxnOutcome) {
         let Some(t) = &self.shared else { return };
+        let failed = t.failed.load(Relaxed);
         let outcome = match outcome {
             TxnOutcome::Ok if self.busy => TxnOutcome::Busy,
-            TxnOutcome::Ok if t.failed.swap(false, Relaxed) => TxnOutcome::Error,
+            TxnOutcome::Ok if failed => TxnOutcome::Error,
             other => other,
         };
-        t.failed.store(false, Relaxed);
+        if failed {
+            t.failed.store(false, Relaxed);
+        }
         let count = |c: &AtomicU64| TxnShared::take(c).min(u32::MAX as u64) as u32;
         layout.push_txn(&Transaction {
-            id: t.id.swap(0, Relaxed),
+            id: t.id.load(Relaxed),
             db: t.db.load(Relaxed) as u16,
             tid: self.tid,
-            start_ns: self.start_ns,
-            duration_ns: now_ns.saturating_sub(self.start_ns),
+            start_ns: clock::ticks_to_time(self.start).saturating_sub(self.waited_before_ns),
+            duration_ns: clock::ticks_to_ns(now.saturating_sub(self.start)) + self.waited_before_ns,
             max_lock: LockLevel::from_index(self.max_lock as usize).unwrap_or(LockLevel::None),
             wrote: self.wrote,
             wal: self.wal,
@@ -360,5 +408,6 @@ impl TxnTracker {
             lock_wait_ns: self.lock_wait_ns,
             injected_ns: TxnShared::take(&t.injected_ns),
         });
+        t.id.store(0, Relaxed);
     }
 }

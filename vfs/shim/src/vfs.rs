@@ -175,7 +175,7 @@ unsafe extern "C" fn x_open(
             state.catalog = place.entry;
             state.db_path = place.path;
             if !real_methods.is_null() {
-                state.opened(layout, call.end_ns());
+                state.opened(layout, call.end);
                 layout.count_copy_open(st.copy, db);
             }
             state.record(layout, Op::Open, call, 0, 0, 0);

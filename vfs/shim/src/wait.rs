@@ -23,6 +23,18 @@ pub struct LockWait {
 }
 
 impl LockWait {
+    /// No wait going on, and no released one that a retry may continue.
+    #[inline(always)]
+    pub fn idle(&self) -> bool {
+        self.since_ns == 0 && self.released_ns == 0
+    }
+
+    /// A wait is going on (a BUSY came, its level has not been granted).
+    #[inline(always)]
+    pub fn waiting(&self) -> bool {
+        self.since_ns != 0
+    }
+
     /// Before a lock call at `now_ns`. True when a released wait was given
     /// up (no retry came in time): count it as abandoned.
     pub fn attempt(&mut self, now_ns: u64) -> bool {
