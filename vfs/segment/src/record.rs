@@ -252,6 +252,7 @@ impl Layout {
     }
 
     /// Adds a finished transaction to the transaction ring.
+    #[inline]
     pub fn push_txn(&self, txn: &Transaction) {
         let n = self.txn_head.fetch_add(1, Relaxed);
         let entry = &self.txns[(n % TXN_RING as u64) as usize];

@@ -85,6 +85,7 @@ impl FileState {
 
     /// The lock went to `to` at `now` (ticks), after waiting `wait_ns` for
     /// it.
+    #[inline(always)]
     fn transition(&mut self, layout: &Layout, to: LockLevel, now: u64, wait_ns: u64) {
         let from = self.lock;
         let stats = layout.lock_stats(self.db);
@@ -105,6 +106,9 @@ impl FileState {
     }
 
     /// After `xShmLock(offset, n, flags)` returned `rc` at `now` (ticks).
+    /// Only a change of what is held is published: a refused lock, or an
+    /// unlock of slots not held, leaves the state as it was.
+    #[inline(always)]
     pub fn shm_locked(
         &mut self,
         layout: &Layout,
@@ -118,33 +122,43 @@ impl FileState {
         if mask == 0 {
             return;
         }
-        if flags & SQLITE_SHM_LOCK != 0 {
-            let stats = layout.lock_stats(self.db);
-            let exclusive = flags & SQLITE_SHM_EXCLUSIVE != 0;
-            if rc == SQLITE_OK {
-                for slot in slots(mask) {
-                    stats.shm_acquired[slot][exclusive as usize].fetch_add(1, Relaxed);
-                    self.shm_since[slot] = now;
-                }
-                if exclusive {
-                    self.shm_exclusive |= mask;
-                } else {
-                    self.shm_shared |= mask;
-                }
-            } else if rc & 0xff == SQLITE_BUSY {
-                for slot in slots(mask) {
-                    stats.shm_busy[slot].fetch_add(1, Relaxed);
-                }
+        if rc != SQLITE_OK {
+            if flags & SQLITE_SHM_LOCK != 0 && rc & 0xff == SQLITE_BUSY {
+                self.shm_refused(layout, mask);
             }
-        } else if rc == SQLITE_OK && (self.shm_shared | self.shm_exclusive) & mask != 0 {
-            // Publishes what is still held.
-            return self.release_shm(layout, mask, now);
+            return;
         }
-        self.publish_shm(layout, now);
+        if flags & SQLITE_SHM_LOCK != 0 {
+            let exclusive = flags & SQLITE_SHM_EXCLUSIVE != 0;
+            let stats = layout.lock_stats(self.db);
+            for slot in slots(mask) {
+                stats.shm_acquired[slot][exclusive as usize].fetch_add(1, Relaxed);
+                self.shm_since[slot] = now;
+            }
+            if exclusive {
+                self.shm_exclusive |= mask;
+            } else {
+                self.shm_shared |= mask;
+            }
+            self.publish_shm(layout, now);
+        } else {
+            self.release_shm(layout, mask, now);
+        }
+    }
+
+    /// A WAL-index lock answered BUSY.
+    #[cold]
+    #[inline(never)]
+    fn shm_refused(&self, layout: &Layout, mask: u8) {
+        let stats = layout.lock_stats(self.db);
+        for slot in slots(mask) {
+            stats.shm_busy[slot].fetch_add(1, Relaxed);
+        }
     }
 
     /// Ends the hold of the WAL-index slots in `mask` at `now` (ticks):
     /// unlock, unmap, close.
+    #[inline(always)]
     pub fn release_shm(&mut self, layout: &Layout, mask: u8, now: u64) {
         let held = (self.shm_shared | self.shm_exclusive) & mask;
         if held == 0 {
@@ -174,6 +188,7 @@ impl FileState {
 
     /// Shows the WAL-index locks held in the open-file table and tells the
     /// transaction tracker.
+    #[inline(always)]
     fn publish_shm(&mut self, layout: &Layout, now: u64) {
         if let Some(row) = self.open_file_row(layout) {
             let held = self.shm_shared as u32 | (self.shm_exclusive as u32) << 8;
