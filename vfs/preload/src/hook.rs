@@ -2,9 +2,11 @@
 //! replaced by a jump to a handler, and a trampoline (those instructions,
 //! relocated, then a jump back) calls the original.
 //!
-//! Built on `iced-x86`'s decoder and block encoder, which relocate
-//! RIP-relative operands and branches. Everything is checked before a byte
-//! is written; anything unexpected leaves the code untouched and says why:
+//! Functions are decoded by vfscope's own small decoder (`x86`), or by
+//! `iced-x86` where that one refuses; the usual prologues are relocated by
+//! hand, anything else by iced-x86's block encoder. Everything is checked
+//! before a byte is written; anything unexpected leaves the code untouched
+//! and says why:
 //! - the overwritten instructions must lie inside the function (its symbol
 //!   size), decode cleanly, and no branch in the function may land inside
 //!   them;
@@ -19,6 +21,7 @@
 //! are installed when an object is first seen (at start, or as the dlopen
 //! that loaded it returns), before the program can call into it.
 
+use crate::x86::{self, Flow, Insn};
 use iced_x86::InstructionBlock;
 use iced_x86::{
     BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, FlowControl, Instruction,
@@ -58,20 +61,19 @@ pub unsafe fn prepare(
     if code != file_bytes {
         return Err("its code in memory differs from the object file (already patched?)".into());
     }
-    let covered = covered_instructions(code, target as u64)?;
-    let end = covered.last().map_or(0, |i| i.next_ip()) as usize;
-    check_no_branch_into(code, target as u64, target + 1..end)?;
+    let function = decode_function(code, target as u64)?;
+    let covered = covered(&function)?;
+    let end = target + covered.iter().map(|(_, i)| i.len).sum::<usize>();
+    check_no_branch_into(&function, target + 1..end)?;
     let page = near_page(target).ok_or("no free memory within ±2 GiB of the function")?;
     // The page: the relay (`jmp [rip+0]` and the handler's address) at 0,
     // the trampoline at RELAY_LEN.
     let trampoline_at = page + RELAY_LEN;
-    let encoded = relocate(
-        &covered,
-        &code[..end - target],
-        target as u64,
-        trampoline_at,
-        end,
-    )?;
+    let bytes = &code[..end - target];
+    let encoded = match relocate_simply(covered, bytes, target as u64, trampoline_at, end) {
+        Some(encoded) => encoded,
+        None => relocate(bytes, target as u64, trampoline_at, end)?,
+    };
     if RELAY_LEN + encoded.len() > PAGE {
         return Err("the relocated instructions do not fit a page".into());
     }
@@ -97,19 +99,15 @@ pub unsafe fn prepare(
     })
 }
 
-/// The trampoline's code at `at`: the `covered` instructions (`bytes`,
-/// decoded at `from`), then a jump back to `back`.
-fn relocate(
-    covered: &[Instruction],
-    bytes: &[u8],
-    from: u64,
-    at: usize,
-    back: usize,
-) -> Result<Vec<u8>, String> {
-    if let Some(code) = relocate_simply(bytes, from, covered.len(), at, back) {
-        return Ok(code);
-    }
-    let mut block = covered.to_vec();
+/// The trampoline's code at `at`, by iced-x86's block encoder: the
+/// instructions of `bytes` (decoded at `from`), then a jump back to `back`.
+/// For prologues [`relocate_simply`] does not handle (a conditional branch
+/// among them, say); building the encoder's tables costs about 1.5 million
+/// instructions, once.
+fn relocate(bytes: &[u8], from: u64, at: usize, back: usize) -> Result<Vec<u8>, String> {
+    let mut block: Vec<Instruction> = Decoder::with_ip(64, bytes, from, DecoderOptions::NONE)
+        .into_iter()
+        .collect();
     block.push(
         Instruction::with_branch(Code::Jmp_rel32_64, back as u64)
             .map_err(|e| format!("cannot encode the jump back: {e}"))?,
@@ -126,42 +124,40 @@ fn relocate(
 /// The usual prologues, relocated by hand: instructions that do not depend
 /// on where they are, copied; `jmp` and `call` with a relative target and
 /// RIP-relative operands (32-bit displacements), re-aimed at the same
-/// addresses. `None` for anything else (then iced-x86's block encoder
-/// does it; its encoder tables cost about 1.5 million instructions to
-/// build, once, which most programs then never pay).
-fn relocate_simply(bytes: &[u8], from: u64, n: usize, at: usize, back: usize) -> Option<Vec<u8>> {
+/// addresses. `None` for anything else.
+fn relocate_simply(
+    covered: &[(usize, Insn)],
+    bytes: &[u8],
+    from: u64,
+    at: usize,
+    back: usize,
+) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len() + 2 * JMP_REL32_LEN);
-    let mut decoder = Decoder::with_ip(64, bytes, from, DecoderOptions::NONE);
     let rel32 = |target: u64, end: usize| i32::try_from(target as i64 - end as i64).ok();
-    for _ in 0..n {
-        let i = decoder.decode();
-        let start = (i.ip() - from) as usize;
-        let raw = bytes.get(start..start + i.len())?;
+    for &(start, insn) in covered {
+        let raw = bytes.get(start..start + insn.len)?;
         let here = at + out.len();
-        match i.code() {
-            Code::Jmp_rel8_64 | Code::Jmp_rel32_64 | Code::Call_rel32_64 => {
-                let opcode = if i.code() == Code::Call_rel32_64 {
+        match insn.flow {
+            Flow::Jmp(target) | Flow::Call(target) => {
+                out.push(if matches!(insn.flow, Flow::Call(_)) {
                     0xe8
                 } else {
                     0xe9
-                };
-                out.push(opcode);
-                let rel = rel32(i.near_branch_target(), here + JMP_REL32_LEN)?;
-                out.extend_from_slice(&rel.to_le_bytes());
+                });
+                out.extend_from_slice(&rel32(target, here + JMP_REL32_LEN)?.to_le_bytes());
             }
-            _ if i.flow_control() != FlowControl::Next => return None,
-            _ if i.is_ip_rel_memory_operand() => {
-                let offsets = decoder.get_constant_offsets(&i);
-                if offsets.displacement_size() != 4 {
-                    return None;
-                }
-                let at_disp = offsets.displacement_offset();
-                let rel = rel32(i.ip_rel_memory_address(), here + raw.len())?;
+            Flow::Jcc(_) | Flow::Other => return None,
+            Flow::Next => {
                 out.extend_from_slice(raw);
-                let field = out.len() - raw.len() + at_disp;
-                out[field..field + 4].copy_from_slice(&rel.to_le_bytes());
+                if let Some(field) = insn.rip_disp {
+                    let old = i32::from_le_bytes(raw.get(field..field + 4)?.try_into().ok()?);
+                    let end = from as i64 + (start + insn.len) as i64;
+                    let address = (end + old as i64) as u64;
+                    let rel = rel32(address, here + raw.len())?;
+                    let field = out.len() - raw.len() + field;
+                    out[field..field + 4].copy_from_slice(&rel.to_le_bytes());
+                }
             }
-            _ => out.extend_from_slice(raw),
         }
     }
     let end = at + out.len() + JMP_REL32_LEN;
@@ -170,50 +166,79 @@ fn relocate_simply(bytes: &[u8], from: u64, n: usize, at: usize, back: usize) ->
     Some(out)
 }
 
-/// The whole instructions that the 5-byte jump overwrites.
-fn covered_instructions(code: &[u8], ip: u64) -> Result<Vec<Instruction>, String> {
-    let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
-    let mut covered = Vec::new();
-    let mut len = 0;
-    while len < JMP_REL32_LEN {
-        if !decoder.can_decode() {
-            return Err("its first instructions run past the end of the function".into());
-        }
-        let instruction = decoder.decode();
-        if instruction.is_invalid() {
-            return Err(format!("undecodable instruction at +{len}"));
-        }
-        len += instruction.len();
-        covered.push(instruction);
+/// Every instruction of the function (offset, decoded): by the small
+/// decoder, or by iced-x86 where it refuses.
+fn decode_function(code: &[u8], ip: u64) -> Result<Vec<(usize, Insn)>, String> {
+    if let Some(all) = x86::decode_all(code, ip) {
+        return Ok(all);
     }
-    Ok(covered)
+    let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+    let mut all = Vec::new();
+    while decoder.can_decode() {
+        let i = decoder.decode();
+        let at = (i.ip() - ip) as usize;
+        if i.is_invalid() {
+            // Decoding would go out of step and could miss a branch (this
+            // build leaves out AVX-512, XOP and 3DNow!: see Cargo.toml).
+            return Err(format!("undecodable instruction at +{at}"));
+        }
+        let direct = i.is_jcc_short_or_near()
+            || i.is_loop()
+            || i.is_loopcc()
+            || i.is_jcx_short()
+            || i.is_jmp_short_or_near()
+            || i.is_call_near();
+        let flow = match i.flow_control() {
+            _ if i.is_jmp_short_or_near() => Flow::Jmp(i.near_branch_target()),
+            _ if i.is_call_near() => Flow::Call(i.near_branch_target()),
+            _ if direct => Flow::Jcc(i.near_branch_target()),
+            FlowControl::Next => Flow::Next,
+            _ => Flow::Other,
+        };
+        let offsets = decoder.get_constant_offsets(&i);
+        let rip_disp = (i.is_ip_rel_memory_operand() && offsets.displacement_size() == 4)
+            .then(|| offsets.displacement_offset());
+        if i.is_ip_rel_memory_operand() && rip_disp.is_none() {
+            return Err(format!(
+                "a RIP-relative operand without a 32-bit displacement at +{at}"
+            ));
+        }
+        all.push((
+            at,
+            Insn {
+                len: i.len(),
+                flow,
+                rip_disp,
+            },
+        ));
+    }
+    Ok(all)
+}
+
+/// The whole instructions that the 5-byte jump overwrites.
+fn covered(function: &[(usize, Insn)]) -> Result<&[(usize, Insn)], String> {
+    let mut len = 0;
+    for (n, (_, insn)) in function.iter().enumerate() {
+        len += insn.len;
+        if len >= JMP_REL32_LEN {
+            return Ok(&function[..=n]);
+        }
+    }
+    Err("its first instructions run past the end of the function".into())
 }
 
 /// Fails if a direct branch anywhere in the function lands in `inside`.
 fn check_no_branch_into(
-    code: &[u8],
-    ip: u64,
+    function: &[(usize, Insn)],
     inside: std::ops::Range<usize>,
 ) -> Result<(), String> {
-    let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
-    while decoder.can_decode() {
-        let i = decoder.decode();
-        if i.is_invalid() {
-            // Decoding would go out of step and could miss a branch (this
-            // build leaves out AVX-512, XOP and 3DNow!: see Cargo.toml).
-            return Err(format!("undecodable instruction at +{}", i.ip() - ip));
-        }
-        let direct = i.is_jcc_short_or_near()
-            || i.is_jmp_short_or_near()
-            || i.is_call_near()
-            || i.is_loop()
-            || i.is_loopcc()
-            || i.is_jcx_short();
-        if direct && inside.contains(&(i.near_branch_target() as usize)) {
-            return Err(format!(
-                "a branch at +{} lands inside the instructions a hook would overwrite",
-                i.ip() - ip
-            ));
+    for &(at, insn) in function {
+        if let Flow::Jmp(target) | Flow::Call(target) | Flow::Jcc(target) = insn.flow {
+            if inside.contains(&(target as usize)) {
+                return Err(format!(
+                    "a branch at +{at} lands inside the instructions a hook would overwrite"
+                ));
+            }
         }
     }
     Ok(())
@@ -314,13 +339,34 @@ mod tests {
     fn refuses_branches_into_the_patched_bytes() {
         // endbr64; nop; nop; jmp back to +4 (inside the first 5 bytes).
         let code = [0xf3, 0x0f, 0x1e, 0xfa, 0x90, 0x90, 0xeb, 0xfc];
-        let covered = covered_instructions(&code, 0x1000).unwrap();
+        let function = decode_function(&code, 0x1000).unwrap();
+        let covered = covered(&function).unwrap();
         assert_eq!(covered.len(), 2);
-        let end = covered.last().unwrap().next_ip() as usize;
-        assert!(check_no_branch_into(&code, 0x1000, 0x1001..end).is_err());
+        assert!(check_no_branch_into(&function, 0x1001..0x1005).is_err());
         // The same with the branch going to +0 (a fresh call) is fine.
         let code = [0xf3, 0x0f, 0x1e, 0xfa, 0x90, 0x90, 0xeb, 0xf8];
-        assert!(check_no_branch_into(&code, 0x1000, 0x1001..end).is_ok());
+        let function = decode_function(&code, 0x1000).unwrap();
+        assert!(check_no_branch_into(&function, 0x1001..0x1005).is_ok());
+    }
+
+    /// A function the small decoder refuses (here for a VEX instruction)
+    /// is decoded by iced-x86, with the same answers for the rest.
+    #[test]
+    fn functions_the_small_decoder_refuses_go_to_iced() {
+        // endbr64; vzeroupper; mov eax, 1; jne -12 (to +0); ret
+        let code = [
+            0xf3, 0x0f, 0x1e, 0xfa, 0xc5, 0xf8, 0x77, 0xb8, 1, 0, 0, 0, 0x75, 0xf2, 0xc3,
+        ];
+        assert!(x86::decode_all(&code, 0x1000).is_none());
+        let function = decode_function(&code, 0x1000).unwrap();
+        let lens: Vec<usize> = function.iter().map(|(_, i)| i.len).collect();
+        assert_eq!(lens, [4, 3, 5, 2, 1]);
+        assert_eq!(function[3].1.flow, Flow::Jcc(0x1000));
+        assert_eq!(function[4].1.flow, Flow::Other);
+        // Without the VEX instruction both decoders agree.
+        let plain: Vec<u8> = [&code[..4], &code[7..12], &[0xc3]].concat();
+        let small = x86::decode_all(&plain, 0x1000).unwrap();
+        assert_eq!(decode_function(&plain, 0x1000).unwrap(), small);
     }
 
     #[test]
@@ -469,8 +515,9 @@ mod tests {
         let mut code = vec![0xf3, 0x0f, 0x1e, 0xfa, 0xe9, 0x37, 0x00, 0x00, 0x00];
         code.resize(0x40, 0xcc);
         code.extend_from_slice(&[0xb8, 42, 0, 0, 0, 0xc3]);
-        let covered = covered_instructions(&code, 0x1000).unwrap();
-        let simple = relocate_simply(&code[..9], 0x1000, covered.len(), 0x5000, 0x1009).unwrap();
+        let function = decode_function(&code[..9], 0x1000).unwrap();
+        let covered = covered(&function).unwrap();
+        let simple = relocate_simply(covered, &code[..9], 0x1000, 0x5000, 0x1009).unwrap();
         // endbr64 copied, then jmp rel32 to 0x1040 from 0x5004, then the jump back.
         assert_eq!(&simple[..4], &code[..4]);
         assert_eq!(simple[4], 0xe9);

@@ -29,3 +29,4 @@ mod open;
 mod scan;
 mod search_path;
 mod setup;
+mod x86;
