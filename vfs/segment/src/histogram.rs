@@ -24,15 +24,21 @@ pub const OCTAVES: usize = 30;
 pub const BUCKETS: usize = OCTAVES * SUB_BUCKETS;
 
 const MIN_VALUE: u64 = 1 << MIN_OCTAVE;
+/// The largest value with a bucket of its own range; larger ones share the
+/// last bucket.
+#[cfg(test)]
 const MAX_VALUE: u64 = (1 << (MIN_OCTAVE as usize + OCTAVES)) - 1;
 
 /// The bucket a latency in nanoseconds falls into.
 #[inline]
 pub fn bucket_of(ns: u64) -> usize {
-    let v = ns.clamp(MIN_VALUE, MAX_VALUE);
+    let v = ns.max(MIN_VALUE);
     let octave = 63 - v.leading_zeros();
-    let sub = ((v << SUB_BITS) >> octave) as usize & (SUB_BUCKETS - 1);
-    (octave - MIN_OCTAVE) as usize * SUB_BUCKETS + sub
+    // Above MAX_VALUE the bucket index passes the end and is clamped to
+    // the last bucket, where MAX_VALUE itself lands (the shift may drop
+    // high bits then; the result is clamped anyway).
+    let sub = (v.wrapping_shl(SUB_BITS) >> octave) as usize & (SUB_BUCKETS - 1);
+    ((octave - MIN_OCTAVE) as usize * SUB_BUCKETS + sub).min(BUCKETS - 1)
 }
 
 /// The half-open range `[low, high)` of values, in nanoseconds, that land in
@@ -144,6 +150,25 @@ mod tests {
             assert!(high > low);
             previous_high = high;
         }
+    }
+
+    /// The clamp-free computation equals clamping to [MIN_VALUE,
+    /// MAX_VALUE] first, across every power of two and its neighbours.
+    #[test]
+    fn values_out_of_range_land_in_the_end_buckets() {
+        let clamped = |ns: u64| {
+            let v = ns.clamp(MIN_VALUE, MAX_VALUE);
+            let octave = 63 - v.leading_zeros();
+            let sub = ((v << SUB_BITS) >> octave) as usize & (SUB_BUCKETS - 1);
+            (octave - MIN_OCTAVE) as usize * SUB_BUCKETS + sub
+        };
+        for bit in 0..64 {
+            let p = 1u64 << bit;
+            for v in [p - 1, p, p + 1, p | (p >> 1), p.wrapping_mul(3)] {
+                assert_eq!(bucket_of(v), clamped(v), "{v}");
+            }
+        }
+        assert_eq!(bucket_of(u64::MAX), clamped(u64::MAX));
     }
 
     #[test]

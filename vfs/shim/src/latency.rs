@@ -22,6 +22,19 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static WANTS_SIZES: AtomicBool = AtomicBool::new(false);
 /// The last request generation handled (see the segment's control block).
 static SEEN: AtomicU32 = AtomicU32::new(0);
+/// What [`idle`] compares the control block's generation with: `SEEN`
+/// while no model is active, else a value no generation has (one load and
+/// one compare per call instead of three loads).
+static IDLE_AT: AtomicU64 = AtomicU64::new(0);
+
+fn update_idle() {
+    let at = if ACTIVE.load(Relaxed) {
+        u64::MAX
+    } else {
+        SEEN.load(Relaxed) as u64
+    };
+    IDLE_AT.store(at, Relaxed);
+}
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 
 /// The engine's lock, held by the forking thread across fork (see `fork`).
@@ -52,7 +65,7 @@ pub struct Planned {
 /// pending (the common case, checked without entering [`plan`]).
 #[inline(always)]
 pub fn idle(layout: &Layout) -> bool {
-    !ACTIVE.load(Relaxed) && layout.control.generation.load(Relaxed) == SEEN.load(Relaxed)
+    layout.control.generation.load(Relaxed) as u64 == IDLE_AT.load(Relaxed)
 }
 
 /// Consults the model for one call (`describe` gets the call's start,
@@ -97,6 +110,7 @@ fn decide(layout: &Layout, call: Call, start_ns: u64) -> Option<Planned> {
 fn handle_request(layout: &Layout) {
     let generation = layout.control.generation.load(Acquire);
     SEEN.store(generation, Relaxed);
+    update_idle();
     if let Some((generation, text)) = layout.pending_model_request() {
         let result = apply(Some(layout), &text);
         if let Err(e) = &result {
@@ -111,6 +125,7 @@ fn handle_request(layout: &Layout) {
 pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
     let Some(model) = load(spec)? else {
         ACTIVE.store(false, Relaxed);
+        update_idle();
         WANTS_SIZES.store(false, Relaxed);
         *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(layout) = layout {
@@ -140,6 +155,7 @@ pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
     *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) =
         Some(Engine::new(model, seed, monotonic_ns()));
     ACTIVE.store(true, Release);
+    update_idle();
     Ok(())
 }
 
