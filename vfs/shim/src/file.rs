@@ -14,7 +14,7 @@ use crate::txn::TxnTracker;
 use crate::vfs::VfsState;
 use crate::wait::LockWait;
 use crate::{clock, recorder};
-use vfscope_segment::layout::Cell;
+use vfscope_segment::layout::{Cell, Hist};
 use vfscope_segment::{
     CellRef, FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE, DB_OVERFLOW, NO_ENTRY,
 };
@@ -200,7 +200,7 @@ impl FileState {
         {
             Some(handle) => {
                 let cell = layout.cell_at(handle);
-                self.cells.cells[slot] = Some(cell);
+                self.cells.put(slot, cell);
                 cell
             }
             None => layout.cell_ref(op, kind, self.db),
@@ -360,9 +360,13 @@ use std::sync::atomic::Ordering::Relaxed;
 /// call, for one segment (a forked child records into a new one).
 /// `segment` is null while every call must take the uncached path: not
 /// recording yet, or a database in "other" that may still get a row.
+///
+/// Each op keeps its cell and histogram as two 32-bit offsets into the
+/// segment (0: not looked up): half the size of two pointers, since SQLite
+/// zero-fills every file's bytes (three per pager), and one add each.
 struct CellCache {
     segment: *const Layout,
-    cells: [Option<CellRef<'static>>; IO_OPS],
+    cells: [u64; IO_OPS],
 }
 
 /// `sqlite3_io_methods` ops: `Close` ..= `Unfetch`.
@@ -372,14 +376,40 @@ impl CellCache {
     fn for_segment(segment: *const Layout) -> Self {
         CellCache {
             segment,
-            cells: [None; IO_OPS],
+            cells: [0; IO_OPS],
         }
     }
 
     /// The cached cell of `op`, when it was looked up in `layout`.
     #[inline(always)]
-    fn get(&self, layout: &Layout, op: Op) -> Option<CellRef<'static>> {
-        let cell = *self.cells.get(op.index().wrapping_sub(Op::Close.index()))?;
-        cell.filter(|_| std::ptr::eq(self.segment, layout))
+    fn get(&self, layout: &'static Layout, op: Op) -> Option<CellRef<'static>> {
+        let packed = *self.cells.get(op.index().wrapping_sub(Op::Close.index()))?;
+        if packed == 0 || !std::ptr::eq(self.segment, layout) {
+            return None;
+        }
+        let base = (layout as *const Layout).cast::<u8>();
+        // SAFETY: `packed` holds the offsets of a cell and a histogram of
+        // this very segment (`put`), which stays mapped for good.
+        unsafe {
+            Some(CellRef {
+                cell: &*base.add(packed as u32 as usize).cast::<Cell>(),
+                hist: &*base.add((packed >> 32) as usize).cast::<Hist>(),
+            })
+        }
+    }
+
+    /// Keeps `cell` (of the segment this cache is for) for op slot `slot`.
+    fn put(&mut self, slot: usize, cell: CellRef<'static>) {
+        let base = self.segment as usize;
+        let offset = |p: usize| p.checked_sub(base).and_then(|d| u32::try_from(d).ok());
+        let (Some(c), Some(h)) = (
+            offset(cell.cell as *const Cell as usize),
+            offset(cell.hist as *const Hist as usize),
+        ) else {
+            return;
+        };
+        if let Some(entry) = self.cells.get_mut(slot) {
+            *entry = c as u64 | (h as u64) << 32;
+        }
     }
 }
