@@ -28,6 +28,29 @@ impl Timed {
     /// The call waited for its modelled latency.
     pub const SLEPT: u8 = 4;
 
+    /// The call as scalars, `((start, end, rc), (delay_ns, injected))`:
+    /// what a cold path takes, so that the straight path never builds a
+    /// `Timed` in memory just in case.
+    #[inline(always)]
+    pub fn parts(&self) -> ((u64, u64, i32), (u64, u8)) {
+        (
+            (self.start, self.end, self.rc),
+            (self.delay_ns, self.injected),
+        )
+    }
+
+    /// The call back from [`Timed::parts`].
+    #[inline(always)]
+    pub fn from_parts((start, end, rc): (u64, u64, i32), (delay_ns, injected): (u64, u8)) -> Self {
+        Timed {
+            start,
+            end,
+            rc,
+            delay_ns,
+            injected,
+        }
+    }
+
     /// Records what the model did into `cell`.
     #[cold]
     pub fn record_injection(&self, cell: &vfscope_segment::layout::Cell) {
@@ -97,7 +120,17 @@ pub fn record_in(
     let latency = call.latency_ns();
     cell.record(call.rc, bytes, latency);
     if latency >= recorder::detour_ns() || call.injected != 0 {
-        detour(layout, cell.cell, op, kind, db, call, latency, offset, size);
+        let (at, model) = call.parts();
+        detour(
+            layout,
+            cell.cell,
+            (op, kind, db),
+            at,
+            model,
+            latency,
+            offset,
+            size,
+        );
     }
 }
 
@@ -111,14 +144,14 @@ pub fn record_in(
 pub(crate) fn detour(
     layout: &Layout,
     cell: &vfscope_segment::layout::Cell,
-    op: Op,
-    kind: FileKind,
-    db: u16,
-    call: Timed,
+    (op, kind, db): (Op, FileKind, u16),
+    at: (u64, u64, i32),
+    model: (u64, u8),
     latency: u64,
     offset: u64,
     size: u32,
 ) {
+    let call = Timed::from_parts(at, model);
     recorder::test_panic(op);
     trace_call(op, kind, db, call, latency, offset, size);
     if call.injected != 0 {

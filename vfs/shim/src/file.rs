@@ -134,10 +134,11 @@ impl FileState {
         offset: u64,
         size: u32,
     ) {
-        match self.cells.get(layout, op) {
-            Some(cell) => self.finish(layout, cell, op, kind, call, bytes, offset, size),
-            None => self.record_uncached(layout, op, kind, call, bytes, offset, size),
-        }
+        let cell = match self.cells.get(layout, op) {
+            Some(cell) => cell,
+            None => self.find_cell(layout, op, kind),
+        };
+        self.finish(layout, cell, op, kind, call, bytes, offset, size);
     }
 
     /// Counts the call in `cell`; failures and the detour off the straight
@@ -161,27 +162,27 @@ impl FileState {
             self.note_failure(op, call.rc);
         }
         if latency >= recorder::detour_ns() || call.injected != 0 {
-            self.detour(layout, cell.cell, op, kind, call, latency, offset, size);
+            let (at, model) = call.parts();
+            self.detour(
+                layout,
+                cell.cell,
+                (op, kind),
+                at,
+                model,
+                latency,
+                offset,
+                size,
+            );
         }
     }
 
-    /// A call whose cell is not in the cache: the first call of an op, a
+    /// The cell of a call not in the cache: the first call of an op, a
     /// file whose database has no named row yet (each call counts towards
     /// one), a new segment (forked child), or a full cell table (the
     /// shared cell's use is counted per call).
     #[cold]
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn record_uncached(
-        &mut self,
-        layout: &'static Layout,
-        op: Op,
-        kind: FileKind,
-        call: Timed,
-        bytes: u64,
-        offset: u64,
-        size: u32,
-    ) {
+    fn find_cell(&mut self, layout: &'static Layout, op: Op, kind: FileKind) -> CellRef<'static> {
         if !std::ptr::eq(self.cells.segment, layout) {
             // Only a file in "other" that may still be given a row has an
             // entry.
@@ -194,7 +195,7 @@ impl FileState {
         }
         let slot = op.index().wrapping_sub(Op::Close.index());
         let cached = std::ptr::eq(self.cells.segment, layout) && slot < IO_OPS;
-        let cell = match cached
+        match cached
             .then(|| layout.cell_slot(op, kind, self.db))
             .flatten()
         {
@@ -204,8 +205,7 @@ impl FileState {
                 cell
             }
             None => layout.cell_ref(op, kind, self.db),
-        };
-        self.finish(layout, cell, op, kind, call, bytes, offset, size);
+        }
     }
 
     /// What [`calls::detour`] does for any call, plus the transaction's
@@ -217,17 +217,18 @@ impl FileState {
         &self,
         layout: &Layout,
         cell: &Cell,
-        op: Op,
-        kind: FileKind,
-        call: Timed,
+        (op, kind): (Op, FileKind),
+        at: (u64, u64, i32),
+        model: (u64, u8),
         latency: u64,
         offset: u64,
         size: u32,
     ) {
-        if call.injected != 0 {
-            self.txn.injected(call.delay_ns);
+        if model.1 != 0 {
+            self.txn.injected(model.0);
         }
-        calls::detour(layout, cell, op, kind, self.db, call, latency, offset, size);
+        let place = (op, kind, self.db);
+        calls::detour(layout, cell, place, at, model, latency, offset, size);
     }
 
     /// A file whose database had no named row: moves to the row the

@@ -24,13 +24,21 @@ impl FileState {
             }
             return;
         }
-        self.locked_otherwise(layout, target, call);
+        let (at, model) = call.parts();
+        self.locked_otherwise(layout, target, at, model);
     }
 
     /// A lock call that failed, or one made while a wait goes on.
     #[cold]
     #[inline(never)]
-    fn locked_otherwise(&mut self, layout: &Layout, target: LockLevel, call: Timed) {
+    fn locked_otherwise(
+        &mut self,
+        layout: &Layout,
+        target: LockLevel,
+        at: (u64, u64, i32),
+        model: (u64, u8),
+    ) {
+        let call = Timed::from_parts(at, model);
         let stats = layout.lock_stats(self.db);
         if self.wait.attempt(call.start_ns()) {
             stats.waits_abandoned.fetch_add(1, Relaxed);
@@ -64,7 +72,7 @@ impl FileState {
     #[inline(always)]
     pub fn unlocked(&mut self, layout: &Layout, target: LockLevel, call: Timed) {
         if self.wait.waiting() {
-            self.released_while_waiting(layout, call);
+            self.released_while_waiting(layout, call.start);
         }
         if call.rc == SQLITE_OK && target < self.lock {
             self.transition(layout, target, call.end, 0);
@@ -75,11 +83,11 @@ impl FileState {
     /// comes next.
     #[cold]
     #[inline(never)]
-    fn released_while_waiting(&mut self, layout: &Layout, call: Timed) {
-        let now_ns = call.start_ns();
+    fn released_while_waiting(&mut self, layout: &Layout, start: u64) {
+        let now_ns = clock::ticks_to_time(start);
         if let Some(since_ns) = self.wait.released(now_ns) {
             self.txn
-                .gave_up(layout, now_ns.saturating_sub(since_ns), call.start);
+                .gave_up(layout, now_ns.saturating_sub(since_ns), start);
         }
     }
 
