@@ -23,9 +23,7 @@
 
 use crate::x86::{self, Flow, Insn};
 use iced_x86::InstructionBlock;
-use iced_x86::{
-    BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, FlowControl, Instruction,
-};
+use iced_x86::{BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, Instruction};
 
 const JMP_REL32_LEN: usize = 5;
 const PAGE: usize = 4096;
@@ -182,35 +180,13 @@ fn decode_function(code: &[u8], ip: u64) -> Result<Vec<(usize, Insn)>, String> {
             // build leaves out AVX-512, XOP and 3DNow!: see Cargo.toml).
             return Err(format!("undecodable instruction at +{at}"));
         }
-        let direct = i.is_jcc_short_or_near()
-            || i.is_loop()
-            || i.is_loopcc()
-            || i.is_jcx_short()
-            || i.is_jmp_short_or_near()
-            || i.is_call_near();
-        let flow = match i.flow_control() {
-            _ if i.is_jmp_short_or_near() => Flow::Jmp(i.near_branch_target()),
-            _ if i.is_call_near() => Flow::Call(i.near_branch_target()),
-            _ if direct => Flow::Jcc(i.near_branch_target()),
-            FlowControl::Next => Flow::Next,
-            _ => Flow::Other,
-        };
-        let offsets = decoder.get_constant_offsets(&i);
-        let rip_disp = (i.is_ip_rel_memory_operand() && offsets.displacement_size() == 4)
-            .then(|| offsets.displacement_offset());
-        if i.is_ip_rel_memory_operand() && rip_disp.is_none() {
+        let insn = x86::from_iced(&decoder, &i);
+        if i.is_ip_rel_memory_operand() && insn.rip_disp.is_none() {
             return Err(format!(
                 "a RIP-relative operand without a 32-bit displacement at +{at}"
             ));
         }
-        all.push((
-            at,
-            Insn {
-                len: i.len(),
-                flow,
-                rip_disp,
-            },
-        ));
+        all.push((at, insn));
     }
     Ok(all)
 }
@@ -334,6 +310,7 @@ pub unsafe fn apply(prepared: &Prepared) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iced_x86::FlowControl;
 
     #[test]
     fn refuses_branches_into_the_patched_bytes() {

@@ -102,16 +102,25 @@ fn path_of<'a>(name: *const c_char) -> &'a [u8] {
     unsafe { CStr::from_ptr(name) }.to_bytes()
 }
 
+/// The op's slot in `Entry::cells`, for the ops that record through the
+/// memo.
+#[inline(always)]
+fn slot_of(op: Op) -> Option<usize> {
+    match op {
+        Op::Access => Some(0),
+        Op::Delete => Some(1),
+        Op::FullPathname => Some(2),
+        _ => None,
+    }
+}
+
 /// Records a path call into its cell: a remembered path passed again at
 /// the same address (the usual case) costs one pass over the entries and
 /// one `strcmp`; anything else is looked up.
 #[inline]
 pub fn record(layout: &'static Layout, op: Op, name: *const c_char, call: Timed) {
-    let slot = match op {
-        Op::Access => 0,
-        Op::Delete => 1,
-        Op::FullPathname => 2,
-        _ => return record_uncached(layout, op, name, call),
+    let Some(slot) = slot_of(op) else {
+        return record_uncached(layout, op, name, call);
     };
     let hit = MEMO
         .try_with(|m| {
@@ -132,12 +141,7 @@ pub fn record(layout: &'static Layout, op: Op, name: *const c_char, call: Timed)
 #[cold]
 #[inline(never)]
 fn record_uncached(layout: &'static Layout, op: Op, name: *const c_char, call: Timed) {
-    let slot = match op {
-        Op::Access => Some(0),
-        Op::Delete => Some(1),
-        Op::FullPathname => Some(2),
-        _ => None,
-    };
+    let slot = slot_of(op);
     let remembered = (!name.is_null())
         .then(|| {
             MEMO.try_with(|m| {
