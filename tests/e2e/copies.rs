@@ -13,7 +13,7 @@ use vfscope_tests::programs::{python_with_bundled_sqlite, static_sqlite_program,
 use vfscope_tests::{built, json_calls, json_shape};
 
 /// `vfscope run --json` around `cmd` (run in `cwd`): its output and report.
-fn under_vfscope(cwd: &Path, cmd: &[&str]) -> (Output, Value) {
+pub(crate) fn under_vfscope(cwd: &Path, cmd: &[&str]) -> (Output, Value) {
     let json = cwd.join("report.json");
     let out = Command::new(built("vfscope"))
         .current_dir(cwd)
@@ -37,19 +37,21 @@ fn bare(cwd: &Path, cmd: &[&str]) -> Output {
 
 /// Runs `cmd` bare in one fresh directory and under vfscope in another:
 /// both must succeed with the same output. Returns the report.
-fn same_as_bare(cmd: &[&str]) -> Value {
+pub(crate) fn same_as_bare(cmd: &[&str]) -> Value {
+    same_output_as_bare(cmd).1
+}
+
+/// As [`same_as_bare`], with the (common) standard output.
+pub(crate) fn same_output_as_bare(cmd: &[&str]) -> (String, Value) {
     let (plain_dir, traced_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let plain = bare(plain_dir.path(), cmd);
     let (traced, report) = under_vfscope(traced_dir.path(), cmd);
     let stderr = String::from_utf8_lossy(&traced.stderr);
     assert!(plain.status.success(), "bare run failed: {plain:?}");
     assert_eq!(traced.status.code(), Some(0), "{stderr}");
-    assert_eq!(
-        String::from_utf8_lossy(&traced.stdout),
-        String::from_utf8_lossy(&plain.stdout),
-        "{stderr}"
-    );
-    report
+    let stdout = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert_eq!(String::from_utf8_lossy(&traced.stdout), stdout, "{stderr}");
+    (stdout, report)
 }
 
 fn copies(report: &Value) -> Vec<Value> {

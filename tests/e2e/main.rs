@@ -8,6 +8,7 @@ mod fork;
 mod grafana;
 mod latency;
 mod latency_cli;
+mod lifecycle;
 mod locks;
 mod multiprocess;
 mod otlp;

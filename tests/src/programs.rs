@@ -117,6 +117,30 @@ pub fn static_sqlite_program(linked: Linked) -> PathBuf {
     })
 }
 
+/// `tests/programs/vfs_lifecycle.c`, linked with Debian's libsqlite3.so
+/// (`shared`) or its libsqlite3.a.
+pub fn vfs_lifecycle_program(shared: bool) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/vfs_lifecycle.c");
+    let dir = once(&versioned("vfs_lifecycle", &["vfs_lifecycle.c"]), |dir| {
+        run(Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(dir.join("shared"))
+            .arg(&source)
+            .args(["-lsqlite3", "-lpthread"]));
+        run(Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(dir.join("static"))
+            .arg(&source)
+            .args([
+                "/usr/lib/x86_64-linux-gnu/libsqlite3.a",
+                "-lm",
+                "-lpthread",
+                "-ldl",
+            ]));
+    });
+    dir.join(if shared { "shared" } else { "static" })
+}
+
 /// `tests/programs/runpath_host.c`, which dlopens a plugin by bare name
 /// that only its own `DT_RUNPATH` (`$ORIGIN/lib`) finds.
 pub fn runpath_host() -> PathBuf {

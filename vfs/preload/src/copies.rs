@@ -6,7 +6,8 @@
 //! never changes; the handlers of slot N only ever call copy N.
 
 use crate::setup;
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use crate::wrappers::{MutexApi, Route, UnregisterFn, Wrappers};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::{Mutex, OnceLock};
 use vfscope_shim::{CopyAccess, CopyInfo, CopyStatus, SqliteApi};
 
@@ -17,6 +18,13 @@ pub type OpenV2Fn =
     unsafe extern "C" fn(*const c_char, *mut *mut c_void, c_int, *const c_char) -> c_int;
 pub type Open16Fn = unsafe extern "C" fn(*const c_void, *mut *mut c_void) -> c_int;
 pub type CloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+pub type ExecFn = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    *const c_void,
+    *mut c_void,
+    *mut *mut c_char,
+) -> c_int;
 
 /// One SQLite copy vfscope can reach.
 pub struct Copy {
@@ -28,8 +36,10 @@ pub struct Copy {
     pub open16: Option<Open16Fn>,
     pub close: Option<CloseFn>,
     pub info: CopyInfo,
-    /// `vfscope-NAME` VFSes registered with this copy, by the name asked.
-    wrappers: Mutex<Vec<(CString, &'static CStr)>>,
+    /// `sqlite3_exec`, for `sqlite3_open16` (see `open`).
+    pub exec: Option<ExecFn>,
+    /// The copy's vfscope wrappers and how opens reach them.
+    route: Route,
 }
 
 static SLOTS: [OnceLock<Copy>; MAX_COPIES] = [const { OnceLock::new() }; MAX_COPIES];
@@ -46,10 +56,19 @@ pub fn all() -> impl Iterator<Item = &'static Copy> {
     SLOTS.iter().filter_map(|s| s.get())
 }
 
-/// Held by the forking thread across fork.
-pub fn lock_for_fork() -> std::sync::MutexGuard<'static, usize> {
-    USED.lock().unwrap_or_else(|e| e.into_inner())
+/// Held by the forking thread across fork: the slot count, then every
+/// copy's wrappers (a child must not find one locked by a thread that is
+/// not there).
+pub fn lock_for_fork() -> ForkGuards {
+    let used = USED.lock().unwrap_or_else(|e| e.into_inner());
+    let wrappers = all().map(|c| c.route.wrappers.lock()).collect();
+    (used, wrappers)
 }
+
+pub type ForkGuards = (
+    std::sync::MutexGuard<'static, usize>,
+    Vec<std::sync::MutexGuard<'static, Vec<crate::wrappers::Wrapper>>>,
+);
 
 /// Claims the next slot; `None` when all are taken.
 pub fn claim() -> Option<u16> {
@@ -66,26 +85,36 @@ pub fn by_vfs_find(vfs_find: usize) -> Option<&'static Copy> {
 }
 
 impl Copy {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        index: u16,
-        api: SqliteApi,
-        open: Option<OpenFn>,
-        open_v2: Option<OpenV2Fn>,
-        open16: Option<Open16Fn>,
-        close: Option<CloseFn>,
-        info: CopyInfo,
-    ) -> Copy {
+    pub fn new(index: u16, api: SqliteApi, info: CopyInfo) -> Copy {
         Copy {
             index,
             api,
-            open,
-            open_v2,
-            open16,
-            close,
+            open: None,
+            open_v2: None,
+            open16: None,
+            close: None,
             info,
-            wrappers: Mutex::new(Vec::new()),
+            exec: None,
+            route: Route {
+                api,
+                unregister: None,
+                mutex: None,
+                index,
+                wrappers: Wrappers::default(),
+            },
         }
+    }
+
+    /// The copy's `sqlite3_vfs_unregister` and mutex functions, when it
+    /// has them.
+    pub fn with_list_api(
+        mut self,
+        unregister: Option<UnregisterFn>,
+        mutex: Option<MutexApi>,
+    ) -> Copy {
+        self.route.unregister = unregister;
+        self.route.mutex = mutex;
+        self
     }
 
     /// Fills slot `self.index` and describes the copy to the recorder.
@@ -137,28 +166,11 @@ impl Copy {
         true
     }
 
-    /// The vfscope VFS to use where the app asked for the VFS `requested`:
-    /// `vfscope-NAME` over it, registered on first use. `None` keeps the
-    /// app's choice (vfscope inactive, already a vfscope VFS, or no such
-    /// VFS, which SQLite then reports as it would without vfscope).
-    pub fn wrapper_for(&self, requested: &CStr) -> Option<&'static CStr> {
-        if !setup::active(self) || requested.to_bytes().starts_with(b"vfscope") {
-            return None;
-        }
-        let mut wrappers = self.wrappers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, ours)) = wrappers.iter().find(|(r, _)| r.as_c_str() == requested) {
-            return Some(ours);
-        }
-        let parent = requested.to_str().ok()?;
-        let name = format!("vfscope-{parent}");
-        // SAFETY: this copy's API; the app is opening a connection with it.
-        let vfs =
-            unsafe { vfscope_shim::register(self.api, self.index, &name, Some(parent), false) }
-                .ok()?;
-        // SAFETY: register returns a VFS whose zName lives for the process.
-        let ours: &'static CStr = unsafe { CStr::from_ptr((*vfs).zName) };
-        wrappers.push((requested.to_owned(), ours));
-        Some(ours)
+    /// The vfscope wrapper an open runs through where the app's open would
+    /// use the VFS `requested` (`None`: the default); see [`Route::route`].
+    /// `None` when vfscope is not active or leaves the app's choice alone.
+    pub fn route(&self, requested: Option<&CStr>) -> Option<&'static CStr> {
+        self.route.route(requested, || setup::active(self))
     }
 }
 

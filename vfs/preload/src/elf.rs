@@ -10,7 +10,7 @@ use std::fs::File;
 use std::path::Path;
 
 /// The SQLite functions vfscope looks for, in [`Symbols`] order.
-pub const WANTED: [&str; 13] = [
+pub const WANTED: [&str; 18] = [
     "sqlite3_open",
     "sqlite3_open_v2",
     "sqlite3_open16",
@@ -24,6 +24,11 @@ pub const WANTED: [&str; 13] = [
     "sqlite3_close_v2",
     "sqlite3_version",
     "openDatabase",
+    "sqlite3_vfs_unregister",
+    "sqlite3_exec",
+    "sqlite3_mutex_alloc",
+    "sqlite3_mutex_enter",
+    "sqlite3_mutex_leave",
 ];
 
 /// Index of each wanted name in [`WANTED`].
@@ -43,6 +48,11 @@ pub mod sym {
     pub const VERSION: usize = 11;
     /// The static function every `sqlite3_open*` ends in (`.symtab` only).
     pub const OPEN_DATABASE: usize = 12;
+    pub const VFS_UNREGISTER: usize = 13;
+    pub const EXEC: usize = 14;
+    pub const MUTEX_ALLOC: usize = 15;
+    pub const MUTEX_ENTER: usize = 16;
+    pub const MUTEX_LEAVE: usize = 17;
 }
 
 /// One defined symbol: its address relative to the load bias, its size,

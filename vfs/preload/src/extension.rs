@@ -90,7 +90,7 @@ pub unsafe extern "C" fn sqlite3_vfscope_init(
                     calls: 0,
                     opens: 0,
                 };
-                Copy::new(index, api, None, None, None, None, info).install()
+                Copy::new(index, api, info).install()
             }
         };
         Some(copy.ensure_default())

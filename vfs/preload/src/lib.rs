@@ -29,4 +29,5 @@ mod open;
 mod scan;
 mod search_path;
 mod setup;
+mod wrappers;
 mod x86;

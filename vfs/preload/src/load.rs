@@ -36,7 +36,7 @@ extern "C" fn at_load() {
 type ForkGuards = (
     std::sync::MutexGuard<'static, Option<bool>>,
     std::sync::MutexGuard<'static, Option<crate::scan::Seen>>,
-    std::sync::MutexGuard<'static, usize>,
+    crate::copies::ForkGuards,
 );
 
 thread_local! {

@@ -8,10 +8,11 @@
 //! registers vfscope with that copy. A copy that cannot be reached is
 //! described in the segment with the reason and left exactly as it was.
 
-use crate::copies::{self, CloseFn, Copy, Open16Fn, OpenFn, OpenV2Fn};
+use crate::copies::{self, CloseFn, Copy, ExecFn, Open16Fn, OpenFn, OpenV2Fn};
 use crate::elf::{sym, Elf, Symbols, Unsupported};
 use crate::hook::{self, Prepared};
 use crate::open::HANDLERS;
+use crate::wrappers::{MutexApi, UnregisterFn};
 use std::collections::HashSet;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::os::unix::ffi::OsStrExt;
@@ -209,19 +210,39 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
             }
         }
     }
-    // SAFETY (transmutes): trampolines run the original functions, whose
-    // C signatures these types are (sqlite3.h).
-    let copy = unsafe {
-        Copy::new(
-            index,
-            api,
-            trampolines[0].map(|t| std::mem::transmute::<usize, OpenFn>(t)),
-            trampolines[1].map(|t| std::mem::transmute::<usize, OpenV2Fn>(t)),
-            trampolines[2].map(|t| std::mem::transmute::<usize, Open16Fn>(t)),
-            close_of(object.bias, &symbols),
-            info.clone(),
+    let at = |slot| address(object.bias, &symbols, slot);
+    // SAFETY (transmutes): the copy's own functions, whose C signatures
+    // these types are (sqlite3.h).
+    let (unregister, mutex) = unsafe {
+        (
+            at(sym::VFS_UNREGISTER).map(|f| std::mem::transmute::<usize, UnregisterFn>(f)),
+            (|| {
+                Some(MutexApi {
+                    alloc: std::mem::transmute::<usize, unsafe extern "C" fn(c_int) -> *mut c_void>(
+                        at(sym::MUTEX_ALLOC)?,
+                    ),
+                    enter: std::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void)>(at(
+                        sym::MUTEX_ENTER,
+                    )?),
+                    leave: std::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void)>(at(
+                        sym::MUTEX_LEAVE,
+                    )?),
+                })
+            })(),
         )
     };
+    let mut copy = Copy::new(index, api, info.clone()).with_list_api(unregister, mutex);
+    // SAFETY (transmutes): trampolines run the original functions, and the
+    // symbols are the copy's own functions, whose C signatures these types
+    // are (sqlite3.h).
+    unsafe {
+        copy.open = trampolines[0].map(|t| std::mem::transmute::<usize, OpenFn>(t));
+        copy.open_v2 = trampolines[1].map(|t| std::mem::transmute::<usize, OpenV2Fn>(t));
+        copy.open16 = trampolines[2].map(|t| std::mem::transmute::<usize, Open16Fn>(t));
+        copy.exec = address(object.bias, &symbols, sym::EXEC)
+            .map(|at| std::mem::transmute::<usize, ExecFn>(at));
+    }
+    copy.close = close_of(object.bias, &symbols);
     copy.install();
     let mut failed = (0, None);
     for p in &prepared {

@@ -143,7 +143,7 @@ pub enum Error {
     Segment(SegmentError),
     /// No VFS of that name is registered.
     NoSuchVfs(String),
-    /// Another VFS (not vfscope) already has the name.
+    /// Another VFS (not vfscope over the parent asked for) has the name.
     NameTaken(String),
     /// The name cannot be used (empty, too long or holding a NUL byte).
     BadName(String),
@@ -161,7 +161,7 @@ impl fmt::Display for Error {
             Error::NameTaken(name) => {
                 write!(
                     f,
-                    "a SQLite VFS named {name:?} already exists and is not vfscope"
+                    "a SQLite VFS named {name:?} already exists and is not vfscope over the VFS asked for"
                 )
             }
             Error::BadName(name) => write!(

@@ -21,11 +21,17 @@ use vfscope_segment::{
 
 /// The file SQLite allocates for vfscope: `szOsFile` is the offset of `real`
 /// plus the parent's `szOsFile`, so the real file fits at the end.
+///
+/// vfscope's own state lives in an allocation of its own (made at xOpen,
+/// freed at xClose), not here: SQLite counts three `szOsFile` per pager in
+/// its memory statistics (SQLITE_DBSTATUS_CACHE_USED) and zero-fills them
+/// per connection, so the file adds only 16 bytes to the parent's.
 #[repr(C)]
 pub struct TracedFile {
     /// What SQLite sees; `pMethods` is vfscope's table.
     pub base: sqlite3_file,
-    pub state: FileState,
+    /// Valid from a successful xOpen to xClose; NULL otherwise.
+    pub state: *mut FileState,
     /// The parent VFS's file; it continues past the end of this struct.
     pub real: sqlite3_file,
 }
@@ -100,6 +106,32 @@ impl FileState {
             high_water: 0,
             wal_page_size: 0,
             txn: TxnTracker::default(),
+        }
+    }
+
+    /// `state` in an allocation of its own; NULL when memory is short (the
+    /// open then fails with SQLITE_NOMEM before anything is opened).
+    pub fn allocate(state: FileState) -> *mut FileState {
+        let layout = std::alloc::Layout::new::<FileState>();
+        // SAFETY: FileState is not zero-sized.
+        let at = unsafe { std::alloc::alloc(layout) }.cast::<FileState>();
+        if !at.is_null() {
+            // SAFETY: `at` is fresh memory of FileState's size and alignment.
+            unsafe { at.write(state) };
+        }
+        at
+    }
+
+    /// Drops and frees what [`FileState::allocate`] returned.
+    ///
+    /// # Safety
+    /// `at` came from `allocate`, is not NULL, and is not used afterwards.
+    pub unsafe fn free(at: *mut FileState) {
+        // SAFETY: per the contract, `at` holds a live FileState in memory
+        // `allocate` got from the global allocator with this layout.
+        unsafe {
+            at.drop_in_place();
+            std::alloc::dealloc(at.cast(), std::alloc::Layout::new::<FileState>());
         }
     }
 

@@ -27,11 +27,13 @@ unsafe fn parts<'a>(
     file: *mut sqlite3_file,
 ) -> (&'a mut FileState, *mut sqlite3_file, &'a sqlite3_io_methods) {
     let traced = file.cast::<TracedFile>();
-    // SAFETY: per the contract above; `state` and `real` are disjoint fields,
-    // and the real file's table outlives the file.
+    // SAFETY: per the contract above: x_open set `state` to its own live
+    // allocation (apart from the file's memory), which only this file's
+    // calls use and SQLite serialises them; the real file's table outlives
+    // the file.
     unsafe {
         let real = std::ptr::addr_of_mut!((*traced).real);
-        (&mut (*traced).state, real, &*(*real).pMethods)
+        (&mut *(*traced).state, real, &*(*real).pMethods)
     }
 }
 
@@ -68,16 +70,19 @@ pub unsafe extern "C" fn x_close(file: *mut sqlite3_file) -> c_int {
     guarded("xClose", || {
         // SAFETY: SQLite closes only files x_open opened; see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
-        let Some(close) = methods.xClose else { return };
-        // SAFETY: forwarding SQLite's own argument to the real method.
-        let call = timed(|| unsafe { close(real) });
-        rc = call.rc;
-        with_layout(|layout| {
-            state.record(layout, Op::Close, call, 0, 0, 0);
-            state.closed(layout, call.end);
-        });
-        // The file's memory is SQLite's again after this call.
-        state.txn.release();
+        if let Some(close) = methods.xClose {
+            // SAFETY: forwarding SQLite's own argument to the real method.
+            let call = timed(|| unsafe { close(real) });
+            rc = call.rc;
+            with_layout(|layout| {
+                state.record(layout, Op::Close, call, 0, 0, 0);
+                state.closed(layout, call.end);
+            });
+        }
+        // SAFETY: SQLite calls xClose once and no method after it; the state
+        // came from FileState::allocate in x_open and `state` is not used
+        // again.
+        unsafe { FileState::free(state) };
     });
     rc
 }

@@ -122,20 +122,26 @@ unsafe extern "C" fn x_open(
     guarded("xOpen", || {
         // SAFETY: SQLite calls xOpen on the VFS register() made.
         let st = unsafe { state(vfs) };
-        // SAFETY: the parent VFS is registered for the life of the process.
+        // SAFETY: the parent outlives the connections opened through this
+        // wrapper, as SQLite requires of any VFS a connection uses.
         let Some(open) = (unsafe { (*st.parent).xOpen }) else {
             return;
         };
         crate::clock::refine();
         let traced = file.cast::<TracedFile>();
         let kind = kind_of(flags);
+        let state = FileState::allocate(FileState::new(st, kind, DB_NONE));
         // SAFETY: SQLite hands xOpen `szOsFile` writable bytes at `file`:
         // a TracedFile followed by room for the parent's file.
         let real = unsafe {
             addr_of_mut!((*traced).base.pMethods).write(std::ptr::null());
-            addr_of_mut!((*traced).state).write(FileState::new(st, kind, DB_NONE));
+            addr_of_mut!((*traced).state).write(state);
             addr_of_mut!((*traced).real)
         };
+        if state.is_null() {
+            rc = SQLITE_NOMEM;
+            return;
+        }
         // Before the real open: a fault here must not keep it from running.
         let place = std::panic::catch_unwind(|| recorder::layout().map(|l| db_of(l, name, kind)))
             .unwrap_or_else(|_| {
@@ -169,8 +175,8 @@ unsafe extern "C" fn x_open(
             unsafe { (*traced).base.pMethods = tables::wrapper_for(&*real_methods) };
         }
         if let Some(layout) = recorder::layout() {
-            // SAFETY: initialised above; nothing else uses the file yet.
-            let state = unsafe { &mut (*traced).state };
+            // SAFETY: allocated above; nothing else uses the file yet.
+            let state = unsafe { &mut *state };
             state.db = db;
             state.catalog = place.entry;
             state.db_path = place.path;
@@ -179,6 +185,14 @@ unsafe extern "C" fn x_open(
                 layout.count_copy_open(st.copy, db);
             }
             state.record(layout, Op::Open, call, 0, 0, 0);
+        }
+        if real_methods.is_null() {
+            // No xClose will come for a file that did not open.
+            // SAFETY: allocated above and not used again.
+            unsafe {
+                FileState::free(state);
+                (*traced).state = std::ptr::null_mut();
+            }
         }
     });
     rc
@@ -430,14 +444,13 @@ pub unsafe fn register(
         .map(|p| CString::new(p).map_err(|_| Error::NoSuchVfs(p.to_string())))
         .transpose()?;
     // SAFETY (this block): `api` is valid per the contract; VFS pointers that
-    // SQLite returns stay valid while registered, and vfscope never
-    // unregisters.
+    // SQLite returns stay valid while registered, and what this function
+    // registers is never unregistered (library mode and the extension).
     unsafe {
         let parent_vfs = (api.vfs_find)(c_parent.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()));
         if parent_vfs.is_null() {
             return Err(Error::NoSuchVfs(parent.unwrap_or("(default)").to_string()));
         }
-        let parent_name = CStr::from_ptr((*parent_vfs).zName).to_owned();
         let existing = (api.vfs_find)(c_name.as_ptr());
         if !existing.is_null() {
             let ours = is_vfscope(existing);
@@ -449,29 +462,51 @@ pub unsafe fn register(
             }
             return Ok(existing);
         }
-        let vfs = build_vfs(&*parent_vfs);
-        let state = Box::leak(Box::new(VfsState {
-            vfs,
-            parent: parent_vfs,
-            api,
-            name: c_name,
-            parent_name,
-            copy,
-            unix_lock_rules: false,
-        }));
-        state.unix_lock_rules = state.parent_name.to_bytes().starts_with(b"unix");
-        state.vfs.zName = state.name.as_ptr();
-        state.vfs.pAppData = (state as *mut VfsState).cast();
-        let rc = (api.vfs_register)(&mut state.vfs, make_default as c_int);
+        let vfs = wrap(api, copy, c_name, parent_vfs);
+        let rc = (api.vfs_register)(vfs, make_default as c_int);
         if rc != SQLITE_OK {
             return Err(Error::Register {
                 name: name.to_string(),
                 rc,
             });
         }
-        recorder::note_registration(name, &state.parent_name.to_string_lossy());
-        Ok(&mut state.vfs)
+        Ok(vfs)
     }
+}
+
+/// A vfscope VFS named `name` over `parent`, not registered: the caller
+/// registers it (for good, or only while an open needs to find it by
+/// name). Leaked: connections keep using their VFS until they close, which
+/// may be after the caller stops registering it.
+///
+/// # Safety
+/// `api` and `copy` as for [`register`]; `parent` is a VFS registered with
+/// that copy, which the wrapper forwards to for as long as it is used.
+pub unsafe fn wrap(
+    api: SqliteApi,
+    copy: u16,
+    name: CString,
+    parent: *mut sqlite3_vfs,
+) -> *mut sqlite3_vfs {
+    // SAFETY: per the contract, `parent` is a live registered VFS, whose
+    // name is NUL-terminated.
+    let (vfs, parent_name) = unsafe { (build_vfs(&*parent), CStr::from_ptr((*parent).zName)) };
+    let state = Box::leak(Box::new(VfsState {
+        vfs,
+        parent,
+        api,
+        name,
+        parent_name: parent_name.to_owned(),
+        copy,
+        unix_lock_rules: parent_name.to_bytes().starts_with(b"unix"),
+    }));
+    state.vfs.zName = state.name.as_ptr();
+    state.vfs.pAppData = (state as *mut VfsState).cast();
+    recorder::note_registration(
+        &state.name.to_string_lossy(),
+        &state.parent_name.to_string_lossy(),
+    );
+    &mut state.vfs
 }
 
 /// Whether `vfs` is a VFS [`register`] made (with this library's code).
