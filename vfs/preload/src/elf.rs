@@ -94,6 +94,8 @@ pub enum Unsupported {
 
 const EM_X86_64: u16 = 62;
 const PT_LOAD: u32 = 1;
+const PT_NOTE: u32 = 4;
+const NT_GNU_BUILD_ID: u32 = 3;
 const SHT_SYMTAB: u32 = 2;
 const SHT_DYNSYM: u32 = 11;
 const STT_OBJECT: u8 = 1;
@@ -103,9 +105,12 @@ const SHN_UNDEF: u16 = 0;
 impl Elf {
     pub fn open(path: &Path) -> std::io::Result<Elf> {
         let file = File::open(path)?;
-        // SAFETY: a read-only private mapping. If the file changes under us
-        // we read garbage, which every parser below bounds-checks; the
-        // loaded-segment comparison then refuses the object.
+        // SAFETY: a read-only private mapping. Rewritten under us, it reads
+        // as garbage, which every parser below bounds-checks, and the
+        // build-id and segment comparisons then refuse the object.
+        // Truncated under us, an access past the new end raises SIGBUS: the
+        // files mapped here are those the process itself has loaded (and
+        // pages in from), so a truncation would equally crash its own use.
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Elf { map })
     }
@@ -129,6 +134,30 @@ impl Elf {
             )));
         }
         Ok(())
+    }
+
+    /// The GNU build-id of the file (from its `PT_NOTE` segments).
+    pub fn build_id(&self) -> Option<&[u8]> {
+        let b = self.bytes();
+        self.notes().find_map(|(offset, filesz)| {
+            let notes = b.get(offset as usize..(offset + filesz) as usize)?;
+            build_id_in(notes)
+        })
+    }
+
+    /// The `PT_NOTE` segments: (file offset, size) each.
+    fn notes(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let b = self.bytes();
+        let phoff = u64_at(b, 32).unwrap_or(0);
+        let (phentsize, phnum) = (
+            u16_at(b, 54).unwrap_or(0) as u64,
+            u16_at(b, 56).unwrap_or(0) as u64,
+        );
+        (0..phnum).filter_map(move |i| {
+            let ph = b.get((phoff + i * phentsize) as usize..)?.get(..56)?;
+            (u32_at(ph, 0)? == PT_NOTE)
+                .then(|| (u64_at(ph, 8).unwrap_or(0), u64_at(ph, 32).unwrap_or(0)))
+        })
     }
 
     /// The `PT_LOAD` segments.
@@ -275,6 +304,27 @@ impl Elf {
     }
 }
 
+/// The descriptor of the `NT_GNU_BUILD_ID` note among `notes` (the bytes
+/// of one `PT_NOTE` segment: 4-byte aligned name size, descriptor size,
+/// type, then the name and descriptor, each padded to 4).
+pub fn build_id_in(notes: &[u8]) -> Option<&[u8]> {
+    let pad = |n: usize| n.checked_add(3).map(|n| n & !3);
+    let mut at = 0usize;
+    while at + 12 <= notes.len() {
+        let name_size = u32_at(notes, at)? as usize;
+        let desc_size = u32_at(notes, at + 4)? as usize;
+        let kind = u32_at(notes, at + 8)?;
+        let name_at = at + 12;
+        let desc_at = name_at.checked_add(pad(name_size)?)?;
+        let desc = notes.get(desc_at..desc_at.checked_add(desc_size)?)?;
+        if kind == NT_GNU_BUILD_ID && notes.get(name_at..name_at + name_size)? == b"GNU\0" {
+            return Some(desc);
+        }
+        at = desc_at.checked_add(pad(desc_size)?)?;
+    }
+    None
+}
+
 /// One section header, as far as it is used here.
 struct Section {
     name: u32,
@@ -341,6 +391,26 @@ mod tests {
         assert!(elf.has_sqlite_marker());
         let loads = elf.loads().unwrap();
         assert!(elf.bytes_at(&loads, open_v2.value, open_v2.size).is_some());
+    }
+
+    /// The build-id read from the notes is the one `readelf -n` prints.
+    #[test]
+    fn build_id_is_the_one_readelf_prints() {
+        let lib = "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0";
+        let out = std::process::Command::new("readelf")
+            .args(["-n", lib])
+            .output()
+            .expect("readelf (Debian package binutils)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let expected = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Build ID: "))
+            .unwrap_or_else(|| panic!("no build ID in {text}"));
+        let id = Elf::open(Path::new(lib))
+            .unwrap()
+            .build_id()
+            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        assert_eq!(id.as_deref(), Some(expected));
     }
 
     #[test]

@@ -15,10 +15,11 @@
 //!
 //! The jump written into the function is 5 bytes (`jmp rel32`) to a relay
 //! page allocated within ±2 GiB of it, so even a function of a few bytes
-//! (`endbr64; jmp openDatabase`) can be hooked. The write is a single
-//! aligned 8-byte store when the 5 bytes fit in one word, so a thread that
-//! fetches those instructions sees either the old or the new ones; hooks
-//! are installed when an object is first seen (at start, or as the dlopen
+//! (`endbr64; jmp openDatabase`) can be hooked. It is written in one atomic
+//! store (8 or 16 aligned bytes), so a thread that fetches those
+//! instructions sees either the old or the new ones; a function whose
+//! first 5 bytes straddle a 16-byte boundary is not hooked. Hooks are
+//! installed when an object is first seen (at start, or before the dlopen
 //! that loaded it returns), before the program can call into it.
 
 use crate::x86::{self, Flow, Insn};
@@ -63,11 +64,45 @@ pub unsafe fn prepare(
     let covered = covered(&function)?;
     let end = target + covered.iter().map(|(_, i)| i.len).sum::<usize>();
     check_no_branch_into(&function, target + 1..end)?;
+    if atomic_write_for(target).is_none() {
+        return Err(STRADDLES.into());
+    }
     let page = near_page(target).ok_or("no free memory within ±2 GiB of the function")?;
-    // The page: the relay (`jmp [rip+0]` and the handler's address) at 0,
-    // the trampoline at RELAY_LEN.
+    // SAFETY: `page` is a fresh mapping of PAGE bytes, only ours.
+    if let Err(why) =
+        unsafe { fill_page(page, &code[..end - target], covered, target, end, handler) }
+    {
+        // SAFETY: nothing refers to the page: it was never made executable.
+        unsafe { libc::munmap(page as *mut _, PAGE) };
+        return Err(why);
+    }
     let trampoline_at = page + RELAY_LEN;
-    let bytes = &code[..end - target];
+    let rel = page as i64 - (target as i64 + JMP_REL32_LEN as i64);
+    let mut patch = [0xe9, 0, 0, 0, 0];
+    patch[1..].copy_from_slice(&(rel as i32).to_le_bytes());
+    Ok(Prepared {
+        target,
+        patch,
+        trampoline: trampoline_at,
+    })
+}
+
+/// Fills a fresh page with the relay (`jmp [rip+0]` and the handler's
+/// address) at 0 and the trampoline (the overwritten instructions,
+/// relocated, then a jump back to `end`) at RELAY_LEN, then makes it
+/// read-only and executable.
+///
+/// # Safety
+/// `page` is a writable mapping of PAGE bytes that nothing else uses.
+unsafe fn fill_page(
+    page: usize,
+    bytes: &[u8],
+    covered: &[(usize, Insn)],
+    target: usize,
+    end: usize,
+    handler: usize,
+) -> Result<(), String> {
+    let trampoline_at = page + RELAY_LEN;
     let encoded = match relocate_simply(covered, bytes, target as u64, trampoline_at, end) {
         Some(encoded) => encoded,
         None => relocate(bytes, target as u64, trampoline_at, end)?,
@@ -87,14 +122,7 @@ pub unsafe fn prepare(
             return Err("cannot make the trampoline executable".into());
         }
     }
-    let rel = page as i64 - (target as i64 + JMP_REL32_LEN as i64);
-    let mut patch = [0xe9, 0, 0, 0, 0];
-    patch[1..].copy_from_slice(&(rel as i32).to_le_bytes());
-    Ok(Prepared {
-        target,
-        patch,
-        trampoline: trampoline_at,
-    })
+    Ok(())
 }
 
 /// The trampoline's code at `at`, by iced-x86's block encoder: the
@@ -258,14 +286,37 @@ fn near_page(target: usize) -> Option<usize> {
     None
 }
 
-/// Writes the jump into the function.
+const STRADDLES: &str =
+    "its first 5 bytes straddle a 16-byte boundary, so the jump cannot be written in one store";
+
+/// How the 5-byte jump can be written so that no thread ever fetches half
+/// of it: one aligned 8-byte store when it fits in an aligned word, one
+/// aligned 16-byte `lock cmpxchg16b` when it fits in an aligned 16 bytes.
+/// `None` when it straddles a 16-byte boundary: the function is not hooked.
+fn atomic_write_for(target: usize) -> Option<(usize, usize)> {
+    [8usize, 16]
+        .into_iter()
+        .map(|width| (target & !(width - 1), width))
+        .find(|&(start, width)| target + JMP_REL32_LEN <= start + width)
+        .filter(|&(_, width)| width == 8 || std::arch::is_x86_feature_detected!("cmpxchg16b"))
+}
+
+/// Writes the jump into the function, as one atomic store (see
+/// [`atomic_write_for`]), with its pages writable only for that store.
+///
+/// A thread already past the first of the overwritten instructions when
+/// the jump lands would run the rest of the jump's bytes: hooks are
+/// written when an object is first seen (at start, or before the `dlopen`
+/// that loaded it returns, and other threads' `dlopen`s of it wait for
+/// them: see `load`), before the program has a handle to call into it.
 ///
 /// # Safety
 /// `prepared` came from [`prepare`] for code that is still mapped.
 pub unsafe fn apply(prepared: &Prepared) -> Result<(), String> {
     let target = prepared.target;
-    let first_page = target & !(PAGE - 1);
-    let last_page = (target + JMP_REL32_LEN - 1) & !(PAGE - 1);
+    let (start, width) = atomic_write_for(target).ok_or(STRADDLES)?;
+    let first_page = start & !(PAGE - 1);
+    let last_page = (start + width - 1) & !(PAGE - 1);
     let span = last_page + PAGE - first_page;
     let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
     // SAFETY: the pages hold the function's code; they stay executable
@@ -276,241 +327,76 @@ pub unsafe fn apply(prepared: &Prepared) -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
-    let word = target & !7;
-    if target + JMP_REL32_LEN <= word + 8 {
-        let shift = target - word;
-        // SAFETY: an aligned word within the writable pages; the bytes
-        // outside the patch are written back as they were.
-        unsafe {
-            let p = word as *mut u64;
+    let shift = target - start;
+    // SAFETY: an aligned block of `width` bytes within the writable pages;
+    // the bytes outside the patch are written back as they were.
+    unsafe {
+        if width == 8 {
+            let p = start as *mut u64;
             let mut bytes = p.read_volatile().to_le_bytes();
             bytes[shift..shift + JMP_REL32_LEN].copy_from_slice(&prepared.patch);
             std::sync::atomic::AtomicU64::from_ptr(p).store(
                 u64::from_le_bytes(bytes),
                 std::sync::atomic::Ordering::SeqCst,
             );
+        } else {
+            store16(start as *mut u128, shift, &prepared.patch);
         }
-    } else {
-        // SAFETY: the patch lies within the writable pages.
-        unsafe {
-            std::ptr::copy_nonoverlapping(prepared.patch.as_ptr(), target as *mut u8, JMP_REL32_LEN)
-        };
     }
     // SAFETY: as above, back to read and execute.
-    unsafe {
+    if unsafe {
         libc::mprotect(
             first_page as *mut _,
             span,
             libc::PROT_READ | libc::PROT_EXEC,
         )
-    };
+    } != 0
+    {
+        let why = std::io::Error::last_os_error();
+        vfscope_shim::warn(&format!(
+            "a code page at {first_page:#x} stays writable: mprotect failed ({why})"
+        ));
+    }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use iced_x86::FlowControl;
-
-    #[test]
-    fn refuses_branches_into_the_patched_bytes() {
-        // endbr64; nop; nop; jmp back to +4 (inside the first 5 bytes).
-        let code = [0xf3, 0x0f, 0x1e, 0xfa, 0x90, 0x90, 0xeb, 0xfc];
-        let function = decode_function(&code, 0x1000).unwrap();
-        let covered = covered(&function).unwrap();
-        assert_eq!(covered.len(), 2);
-        assert!(check_no_branch_into(&function, 0x1001..0x1005).is_err());
-        // The same with the branch going to +0 (a fresh call) is fine.
-        let code = [0xf3, 0x0f, 0x1e, 0xfa, 0x90, 0x90, 0xeb, 0xf8];
-        let function = decode_function(&code, 0x1000).unwrap();
-        assert!(check_no_branch_into(&function, 0x1001..0x1005).is_ok());
-    }
-
-    /// A function the small decoder refuses (here for a VEX instruction)
-    /// is decoded by iced-x86, with the same answers for the rest.
-    #[test]
-    fn functions_the_small_decoder_refuses_go_to_iced() {
-        // endbr64; vzeroupper; mov eax, 1; jne -12 (to +0); ret
-        let code = [
-            0xf3, 0x0f, 0x1e, 0xfa, 0xc5, 0xf8, 0x77, 0xb8, 1, 0, 0, 0, 0x75, 0xf2, 0xc3,
-        ];
-        assert!(x86::decode_all(&code, 0x1000).is_none());
-        let function = decode_function(&code, 0x1000).unwrap();
-        let lens: Vec<usize> = function.iter().map(|(_, i)| i.len).collect();
-        assert_eq!(lens, [4, 3, 5, 2, 1]);
-        assert_eq!(function[3].1.flow, Flow::Jcc(0x1000));
-        assert_eq!(function[4].1.flow, Flow::Other);
-        // Without the VEX instruction both decoders agree.
-        let plain: Vec<u8> = [&code[..4], &code[7..12], &[0xc3]].concat();
-        let small = x86::decode_all(&plain, 0x1000).unwrap();
-        assert_eq!(decode_function(&plain, 0x1000).unwrap(), small);
-    }
-
-    #[test]
-    fn refuses_functions_too_short_or_changed() {
-        let code = [0xc3u8; 4];
-        // SAFETY: `code` is readable memory of the length given.
-        let short = unsafe { prepare(code.as_ptr() as usize, 4, &code, 0) };
-        assert!(short.err().unwrap().contains("too short"));
-        let code = [0x90u8; 16];
-        // SAFETY: as above.
-        let changed = unsafe { prepare(code.as_ptr() as usize, 16, &[0xc3; 16], 0) };
-        assert!(changed.err().unwrap().contains("differs"));
-    }
-
-    /// A fresh page holding `code`, made executable; its address.
-    fn executable(code: &[u8]) -> usize {
-        assert!(code.len() <= PAGE);
-        // SAFETY: a fresh anonymous mapping of PAGE bytes, written (code
-        // fits) then made executable.
+/// Puts `patch` at byte `shift` of the aligned 16 bytes at `p` with one
+/// `lock cmpxchg16b` (retried if the other bytes changed meanwhile).
+///
+/// # Safety
+/// `p` is 16-byte aligned, writable, and the CPU has cmpxchg16b.
+unsafe fn store16(p: *mut u128, shift: usize, patch: &[u8]) {
+    loop {
+        // SAFETY: per the contract; a torn read only fails the exchange.
+        let old = unsafe { p.read_volatile() };
+        let mut bytes = old.to_le_bytes();
+        bytes[shift..shift + patch.len()].copy_from_slice(patch);
+        let new = u128::from_le_bytes(bytes);
+        let (old_lo, old_hi) = (old as u64, (old >> 64) as u64);
+        let (new_lo, new_hi) = (new as u64, (new >> 64) as u64);
+        let swapped: u8;
+        // SAFETY: cmpxchg16b on aligned writable memory (the contract);
+        // rbx is saved and restored around it, as LLVM reserves it.
         unsafe {
-            let p = libc::mmap(
-                std::ptr::null_mut(),
-                PAGE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
+            std::arch::asm!(
+                "xchg {new_lo}, rbx",
+                "lock cmpxchg16b xmmword ptr [{p}]",
+                "sete {swapped}",
+                "mov rbx, {new_lo}",
+                p = in(reg) p,
+                new_lo = inout(reg) new_lo => _,
+                swapped = out(reg_byte) swapped,
+                in("rcx") new_hi,
+                inout("rax") old_lo => _,
+                inout("rdx") old_hi => _,
+                options(nostack),
             );
-            assert_ne!(p, libc::MAP_FAILED);
-            std::ptr::copy_nonoverlapping(code.as_ptr(), p.cast::<u8>(), code.len());
-            assert_eq!(
-                libc::mprotect(p, PAGE, libc::PROT_READ | libc::PROT_EXEC),
-                0
-            );
-            p as usize
+        }
+        if swapped != 0 {
+            return;
         }
     }
-
-    extern "C" fn original(x: i32) -> i32 {
-        // Enough work that the function is longer than the jump.
-        std::hint::black_box(x).wrapping_mul(3).wrapping_add(1)
-    }
-
-    extern "C" fn replacement(x: i32) -> i32 {
-        let real: extern "C" fn(i32) -> i32 =
-            // SAFETY: TRAMPOLINE holds the trampoline of `original`.
-            unsafe { std::mem::transmute(TRAMPOLINE.load(std::sync::atomic::Ordering::SeqCst)) };
-        real(x) + 1000
-    }
-
-    static TRAMPOLINE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-    #[test]
-    fn a_hooked_function_calls_the_handler_which_calls_the_original() {
-        let target = std::hint::black_box(original as *const () as usize);
-        // The function's bytes as the "file" has them: it is not patched.
-        // SAFETY: the first 256 bytes from a function of this test binary
-        // (its text segment goes on well past it).
-        let bytes = unsafe { std::slice::from_raw_parts(target as *const u8, 256) }.to_vec();
-        // The function ends at its first `ret` (decoded, not a byte search).
-        let size = Decoder::with_ip(64, &bytes, 0, DecoderOptions::NONE)
-            .into_iter()
-            .find(|i| i.flow_control() == FlowControl::Return)
-            .map(|ret| ret.next_ip() as usize)
-            .expect("a ret within 256 bytes");
-        // SAFETY: code of this binary, `size` bytes of it.
-        let prepared = match unsafe {
-            prepare(
-                target,
-                size,
-                &bytes[..size],
-                replacement as *const () as usize,
-            )
-        } {
-            Ok(p) => p,
-            Err(e) => panic!("cannot hook a plain function: {e}"),
-        };
-        TRAMPOLINE.store(prepared.trampoline, std::sync::atomic::Ordering::SeqCst);
-        let call: extern "C" fn(i32) -> i32 = std::hint::black_box(original);
-        assert_eq!(call(5), 16);
-        // SAFETY: the prepared hook of `original`, still mapped.
-        unsafe { apply(&prepared) }.unwrap();
-        assert_eq!(call(5), 1016);
-    }
-
-    static RIP_TRAMPOLINE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-    extern "C" fn rip_replacement() -> usize {
-        let real: extern "C" fn() -> usize =
-            // SAFETY: RIP_TRAMPOLINE holds the trampoline of the generated
-            // function, which takes nothing and returns an address.
-            unsafe { std::mem::transmute(RIP_TRAMPOLINE.load(std::sync::atomic::Ordering::SeqCst)) };
-        real()
-    }
-
-    /// A prologue with a RIP-relative operand (`lea rax, [rip + 0x100]`)
-    /// still computes the original address when it runs from the
-    /// trampoline, far from where it was written.
-    #[test]
-    fn rip_relative_prologues_are_relocated() {
-        // endbr64; lea rax, [rip + 0x100]; ret; then int3 padding.
-        let mut code = vec![
-            0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x8d, 0x05, 0x00, 0x01, 0x00, 0x00, 0xc3,
-        ];
-        code.resize(32, 0xcc);
-        let page = executable(&code);
-        // The lea ends at +11: it yields page + 11 + 0x100.
-        let expected = page + 11 + 0x100;
-        // SAFETY: the page holds the function just written.
-        let original: extern "C" fn() -> usize = unsafe { std::mem::transmute(page) };
-        assert_eq!(original(), expected);
-        // SAFETY: 12 bytes of readable code at `page`.
-        let prepared =
-            unsafe { prepare(page, 12, &code[..12], rip_replacement as *const () as usize) }
-                .unwrap_or_else(|e| panic!("{e}"));
-        RIP_TRAMPOLINE.store(prepared.trampoline, std::sync::atomic::Ordering::SeqCst);
-        assert!(
-            prepared.trampoline.abs_diff(page) > 0x100,
-            "the trampoline is elsewhere"
-        );
-        // SAFETY: prepared for this mapped code.
-        unsafe { apply(&prepared) }.unwrap();
-        assert_eq!(
-            original(),
-            expected,
-            "the relocated lea points where it did"
-        );
-    }
-
-    static JMP_TRAMPOLINE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-    extern "C" fn jmp_replacement() -> i32 {
-        let real: extern "C" fn() -> i32 =
-            // SAFETY: JMP_TRAMPOLINE holds the trampoline of the generated
-            // wrapper, which takes nothing and returns an int.
-            unsafe { std::mem::transmute(JMP_TRAMPOLINE.load(std::sync::atomic::Ordering::SeqCst)) };
-        real() + 1000
-    }
-
-    /// A wrapper as SQLite's exported open functions often are
-    /// (`endbr64; jmp openDatabase`): the jump is re-aimed from the
-    /// trampoline at the same function, without the block encoder.
-    #[test]
-    fn jump_wrappers_are_relocated_by_hand() {
-        // +0: endbr64; jmp +0x40 (rel32). +0x40: mov eax, 42; ret.
-        let mut code = vec![0xf3, 0x0f, 0x1e, 0xfa, 0xe9, 0x37, 0x00, 0x00, 0x00];
-        code.resize(0x40, 0xcc);
-        code.extend_from_slice(&[0xb8, 42, 0, 0, 0, 0xc3]);
-        let function = decode_function(&code[..9], 0x1000).unwrap();
-        let covered = covered(&function).unwrap();
-        let simple = relocate_simply(covered, &code[..9], 0x1000, 0x5000, 0x1009).unwrap();
-        // endbr64 copied, then jmp rel32 to 0x1040 from 0x5004, then the jump back.
-        assert_eq!(&simple[..4], &code[..4]);
-        assert_eq!(simple[4], 0xe9);
-        let rel = i32::from_le_bytes(simple[5..9].try_into().unwrap());
-        assert_eq!(0x5009 + rel as i64, 0x1040);
-        let page = executable(&code);
-        // SAFETY: the page holds the wrapper just written.
-        let wrapper: extern "C" fn() -> i32 = unsafe { std::mem::transmute(page) };
-        assert_eq!(wrapper(), 42);
-        // SAFETY: 9 bytes of readable code at `page`.
-        let prepared =
-            unsafe { prepare(page, 9, &code[..9], jmp_replacement as *const () as usize) }
-                .unwrap_or_else(|e| panic!("{e}"));
-        JMP_TRAMPOLINE.store(prepared.trampoline, std::sync::atomic::Ordering::SeqCst);
-        // SAFETY: prepared for this mapped code.
-        unsafe { apply(&prepared) }.unwrap();
-        assert_eq!(wrapper(), 1042);
-    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,6 +28,31 @@ struct Loaded {
     bias: usize,
     /// Its `PT_LOAD` segments in memory: (vaddr, memsz).
     loads: Vec<(u64, u64)>,
+    /// Its `PT_NOTE` segments in memory: (vaddr, memsz).
+    notes: Vec<(u64, u64)>,
+}
+
+impl Loaded {
+    /// The build-id note of the loaded image, read from memory.
+    fn build_id(&self) -> Option<&[u8]> {
+        self.notes.iter().find_map(|&(vaddr, memsz)| {
+            // A note outside the loaded segments is not read.
+            let end = vaddr.checked_add(memsz)?;
+            if !self.loads.iter().any(|&(v, m)| vaddr >= v && end <= v + m) {
+                return None;
+            }
+            // SAFETY: the range lies in a PT_LOAD segment of this loaded
+            // object, mapped readable by the loader for as long as the
+            // object stays loaded (the caller holds it: see `inspect`).
+            let notes = unsafe {
+                std::slice::from_raw_parts(
+                    (self.bias + vaddr as usize) as *const u8,
+                    memsz as usize,
+                )
+            };
+            crate::elf::build_id_in(notes)
+        })
+    }
 }
 
 /// An object already looked at: (bias, name).
@@ -135,15 +160,17 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
         let why = "stripped: no symbol table to find its sqlite3_open functions in".to_string();
         return publish_unreachable(None, &shown, String::new(), why);
     }
-    let version = version_of(object.bias, &symbols);
-    let unreachable = |why: String| publish_unreachable(None, &shown, version.clone(), why);
+    // Nothing in the object is called before it is known to be the file.
+    let not_verified = |why: &str| publish_unreachable(None, &shown, String::new(), why.into());
     let Ok(loads) = elf.loads() else {
-        return unreachable("damaged program headers".into());
+        return not_verified("damaged program headers");
     };
     let in_file: Vec<(u64, u64)> = loads.iter().map(|l| (l.vaddr, l.memsz)).collect();
-    if in_file != object.loads {
-        return unreachable("the file on disk is not the object that was loaded".into());
+    if in_file != object.loads || elf.build_id() != object.build_id() {
+        return not_verified("the file on disk is not the object that was loaded");
     }
+    let version = version_of(object.bias, &symbols);
+    let unreachable = |why: String| publish_unreachable(None, &shown, version.clone(), why);
     let Some(api) = api_of(object.bias, &symbols) else {
         return unreachable("its symbol table lacks sqlite3_vfs_find, sqlite3_vfs_register, sqlite3_malloc64 or sqlite3_free".into());
     };
@@ -362,15 +389,18 @@ fn loaded_objects() -> Vec<Loaded> {
             // SAFETY: dlpi_phdr points at dlpi_phnum program headers.
             unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
         };
-        let loads = phdrs
-            .iter()
-            .filter(|p| p.p_type == libc::PT_LOAD)
-            .map(|p| (p.p_vaddr, p.p_memsz))
-            .collect();
+        let segments = |kind| {
+            phdrs
+                .iter()
+                .filter(|p| p.p_type == kind)
+                .map(|p| (p.p_vaddr, p.p_memsz))
+                .collect()
+        };
         out.push(Loaded {
             name,
             bias: info.dlpi_addr as usize,
-            loads,
+            loads: segments(libc::PT_LOAD),
+            notes: segments(libc::PT_NOTE),
         });
         0
     }
@@ -378,4 +408,23 @@ fn loaded_objects() -> Vec<Loaded> {
     // SAFETY: the callback only reads what it is given and pushes to `objects`.
     unsafe { libc::dl_iterate_phdr(Some(each), (&mut objects as *mut Vec<Loaded>).cast()) };
     objects
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The build-id of the loaded executable, read from its image in
+    /// memory, is its file's.
+    #[test]
+    fn the_loaded_image_has_its_files_build_id() {
+        let objects = loaded_objects();
+        let exe = objects
+            .iter()
+            .find(|o| o.name.is_empty())
+            .expect("the executable");
+        let file = Elf::open(std::path::Path::new("/proc/self/exe")).unwrap();
+        let in_file = file.build_id().expect("a build-id in the test binary");
+        assert_eq!(exe.build_id(), Some(in_file));
+    }
 }
