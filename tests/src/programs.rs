@@ -141,6 +141,19 @@ pub fn vfs_lifecycle_program(shared: bool) -> PathBuf {
     dir.join(if shared { "shared" } else { "static" })
 }
 
+/// `tests/programs/dlopen_race.c`: threads that dlopen one library at once.
+pub fn dlopen_race_program() -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/dlopen_race.c");
+    let dir = once(&versioned("dlopen_race", &["dlopen_race.c"]), |dir| {
+        run(Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(dir.join("dlopen_race"))
+            .arg(&source)
+            .args(["-ldl", "-lpthread"]));
+    });
+    dir.join("dlopen_race")
+}
+
 /// `tests/programs/runpath_host.c`, which dlopens a plugin by bare name
 /// that only its own `DT_RUNPATH` (`$ORIGIN/lib`) finds.
 pub fn runpath_host() -> PathBuf {

@@ -5,10 +5,11 @@
 //! A slot is filled once, before any hook that leads to it is written, and
 //! never changes; the handlers of slot N only ever call copy N.
 
+use crate::owned::{Guard, OwnedMutex};
 use crate::setup;
 use crate::wrappers::{MutexApi, Route, UnregisterFn, Wrappers};
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use vfscope_shim::{CopyAccess, CopyInfo, CopyStatus, SqliteApi};
 
 pub use vfscope_shim::MAX_COPIES;
@@ -44,7 +45,7 @@ pub struct Copy {
 
 static SLOTS: [OnceLock<Copy>; MAX_COPIES] = [const { OnceLock::new() }; MAX_COPIES];
 /// Slots handed out (filled or about to be).
-static USED: Mutex<usize> = Mutex::new(0);
+static USED: OwnedMutex<usize> = OwnedMutex::new(0);
 
 /// Copy `index`, once its slot is filled.
 pub fn get(index: usize) -> Option<&'static Copy> {
@@ -60,19 +61,19 @@ pub fn all() -> impl Iterator<Item = &'static Copy> {
 /// copy's wrappers (a child must not find one locked by a thread that is
 /// not there).
 pub fn lock_for_fork() -> ForkGuards {
-    let used = USED.lock().unwrap_or_else(|e| e.into_inner());
-    let wrappers = all().map(|c| c.route.wrappers.lock()).collect();
+    let used = USED.lock();
+    let wrappers = all().filter_map(|c| c.route.wrappers.lock()).collect();
     (used, wrappers)
 }
 
 pub type ForkGuards = (
-    std::sync::MutexGuard<'static, usize>,
-    Vec<std::sync::MutexGuard<'static, Vec<crate::wrappers::Wrapper>>>,
+    Option<Guard<'static, usize>>,
+    Vec<Guard<'static, Vec<crate::wrappers::Wrapper>>>,
 );
 
 /// Claims the next slot; `None` when all are taken.
 pub fn claim() -> Option<u16> {
-    let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut used = USED.lock()?;
     (*used < MAX_COPIES).then(|| {
         *used += 1;
         (*used - 1) as u16

@@ -26,6 +26,7 @@ mod extension;
 mod hook;
 mod load;
 mod open;
+mod owned;
 mod scan;
 mod search_path;
 mod setup;

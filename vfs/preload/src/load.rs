@@ -34,8 +34,8 @@ extern "C" fn at_load() {
 }
 
 type ForkGuards = (
-    std::sync::MutexGuard<'static, Option<bool>>,
-    std::sync::MutexGuard<'static, Option<crate::scan::Seen>>,
+    Option<crate::owned::Guard<'static, Option<bool>>>,
+    Option<crate::owned::Guard<'static, Option<crate::scan::Seen>>>,
     crate::copies::ForkGuards,
 );
 

@@ -12,12 +12,14 @@ use crate::copies::{self, CloseFn, Copy, ExecFn, Open16Fn, OpenFn, OpenV2Fn};
 use crate::elf::{sym, Elf, Symbols, Unsupported};
 use crate::hook::{self, Prepared};
 use crate::open::HANDLERS;
+use crate::owned::{Guard, OwnedMutex};
 use crate::wrappers::{MutexApi, UnregisterFn};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Condvar;
+use std::time::Duration;
 use vfscope_shim::ffi::sqlite3_vfs;
 use vfscope_shim::{CopyAccess, CopyInfo, CopyStatus, SqliteApi};
 
@@ -55,28 +57,92 @@ impl Loaded {
     }
 }
 
-/// An object already looked at: (bias, name).
-pub type Seen = HashSet<(usize, Vec<u8>)>;
+/// The objects already claimed for a look, by (bias, name): by which thread
+/// (its kernel id), and whether that look is over.
+pub type Seen = HashMap<(usize, Vec<u8>), Claim>;
 
-static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+#[derive(Clone, Copy)]
+pub struct Claim {
+    by: i64,
+    done: bool,
+}
 
-/// Looks at every object loaded since the last scan. Returns whether a copy
-/// that cannot be reached was found (so a segment should say so).
+static SEEN: OwnedMutex<Option<Seen>> = OwnedMutex::new(None);
+/// Signalled when looks are over.
+static LOOKED: Condvar = Condvar::new();
+/// How long a `dlopen` waits for another thread's look at the same object
+/// (hooks take milliseconds; this only bounds a pathological case).
+const LOOK_WAIT: Duration = Duration::from_secs(10);
+
+/// Looks at every object loaded since the last scan, and waits for the
+/// looks other threads are taking at objects this thread now sees loaded
+/// too (a second `dlopen` of a library returns only once its hooks are
+/// in place). Returns whether a copy that cannot be reached was found (so
+/// a segment should say so). Does nothing when this thread is already
+/// scanning (a `dlopen` from a signal handler that interrupted a scan).
 pub fn scan_new_objects() -> bool {
     let own = own_base();
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() } as i64;
     // Each new object is claimed under SEEN, then looked at without it
     // (SEEN nests inside no other lock; see `load` on fork).
-    let new: Vec<Loaded> = {
-        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = seen.get_or_insert_with(HashSet::new);
-        loaded_objects()
-            .into_iter()
-            .filter(|o| o.bias != own && seen.insert((o.bias, o.name.clone())))
-            .collect()
+    let (new, pending) = {
+        let Some(mut seen) = SEEN.lock() else {
+            return false;
+        };
+        let seen = seen.get_or_insert_with(HashMap::new);
+        let (mut new, mut pending) = (Vec::new(), Vec::new());
+        for object in loaded_objects().into_iter().filter(|o| o.bias != own) {
+            let key = (object.bias, object.name.clone());
+            match seen.get(&key) {
+                None => {
+                    seen.insert(
+                        key,
+                        Claim {
+                            by: me,
+                            done: false,
+                        },
+                    );
+                    new.push(object);
+                }
+                Some(claim) if !claim.done && claim.by != me => pending.push(key),
+                Some(_) => {}
+            }
+        }
+        (new, pending)
     };
     let mut unreachable = false;
     for object in &new {
         unreachable |= inspect(object) == Some(CopyStatus::Unreachable);
+    }
+    let Some(mut seen) = SEEN.lock() else {
+        return unreachable;
+    };
+    if !new.is_empty() {
+        for object in &new {
+            if let Some(claim) = seen
+                .get_or_insert_with(HashMap::new)
+                .get_mut(&(object.bias, object.name.clone()))
+            {
+                claim.done = true;
+            }
+        }
+        LOOKED.notify_all();
+    }
+    let deadline = std::time::Instant::now() + LOOK_WAIT;
+    let waiting = |seen: &Option<Seen>| {
+        pending.iter().any(|key| {
+            seen.as_ref()
+                .and_then(|s| s.get(key))
+                .is_some_and(|c| !c.done)
+        })
+    };
+    while waiting(&seen) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        seen = seen.wait_timeout(&LOOKED, left).0;
     }
     unreachable
 }
@@ -87,15 +153,18 @@ pub fn forget_unloaded() {
     let loaded = loaded_objects();
     let present: HashSet<(usize, &[u8])> =
         loaded.iter().map(|o| (o.bias, o.name.as_slice())).collect();
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut seen) = SEEN.lock() else {
+        return;
+    };
     if let Some(seen) = seen.as_mut() {
-        seen.retain(|(bias, name)| present.contains(&(*bias, name.as_slice())));
+        seen.retain(|(bias, name), _| present.contains(&(*bias, name.as_slice())));
     }
 }
 
-/// Held by the forking thread across fork.
-pub fn lock_for_fork() -> std::sync::MutexGuard<'static, Option<Seen>> {
-    SEEN.lock().unwrap_or_else(|e| e.into_inner())
+/// Held by the forking thread across fork (`None` when it already holds
+/// it: a fork from a signal handler on top of a scan).
+pub fn lock_for_fork() -> Option<Guard<'static, Option<Seen>>> {
+    SEEN.lock()
 }
 
 /// Describes an unreachable copy, in a slot of its own unless it has one.

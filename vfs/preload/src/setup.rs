@@ -3,17 +3,17 @@
 //! SQLite copy exactly as it was (plain passthrough).
 
 use crate::copies::Copy;
-use std::sync::{Mutex, MutexGuard};
+use crate::owned::{Guard, OwnedMutex};
 use vfscope_shim::{warn, Config};
 
 /// Whether recording started, once decided. A mutex rather than a
 /// `OnceLock`, so that it can be held across fork (see `load`): a child
 /// forked in the middle of the first start must not wait for it forever.
-static ACTIVE: Mutex<Option<bool>> = Mutex::new(None);
+static ACTIVE: OwnedMutex<Option<bool>> = OwnedMutex::new(None);
 
 /// Held by the forking thread across fork.
-pub fn lock_for_fork() -> MutexGuard<'static, Option<bool>> {
-    ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
+pub fn lock_for_fork() -> Option<Guard<'static, Option<bool>>> {
+    ACTIVE.lock()
 }
 
 /// Whether vfscope records in this process, starting it (for `copy`, whose
@@ -24,7 +24,11 @@ pub fn active(copy: &Copy) -> bool {
 
 /// Starts recording once; `sqlite_version` names the first copy in use.
 pub fn recording(sqlite_version: &str) -> bool {
-    let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    // None: this thread is starting already (an open from a signal handler
+    // on top of the start); that open runs without vfscope.
+    let Some(mut active) = ACTIVE.lock() else {
+        return false;
+    };
     *active.get_or_insert_with(|| start(sqlite_version))
 }
 

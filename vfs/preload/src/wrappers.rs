@@ -21,8 +21,8 @@
 //! of an unregistered struct is read: its pointer is compared only with
 //! what SQLite returns for the name, which is live.
 
+use crate::owned::{Guard, OwnedMutex};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::{Mutex, MutexGuard};
 use vfscope_shim::ffi::sqlite3_vfs;
 use vfscope_shim::SqliteApi;
 
@@ -90,9 +90,8 @@ pub struct Wrapper {
 }
 
 /// The wrappers of one copy (registered with it).
-#[derive(Default)]
 pub struct Wrappers {
-    list: Mutex<Vec<Wrapper>>,
+    list: OwnedMutex<Vec<Wrapper>>,
 }
 
 /// What routing needs of a copy.
@@ -108,10 +107,19 @@ pub struct Route {
     pub wrappers: Wrappers,
 }
 
+impl Default for Wrappers {
+    fn default() -> Self {
+        Wrappers {
+            list: OwnedMutex::new(Vec::new()),
+        }
+    }
+}
+
 impl Wrappers {
-    /// Also held by the forking thread across fork.
-    pub fn lock(&self) -> MutexGuard<'_, Vec<Wrapper>> {
-        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    /// Also held by the forking thread across fork. `None` when this
+    /// thread holds it already (see `owned`).
+    pub fn lock(&self) -> Option<Guard<'_, Vec<Wrapper>>> {
+        self.list.lock()
     }
 }
 
@@ -144,7 +152,7 @@ impl Route {
         }
         // SAFETY: as above.
         let contents = unsafe { Contents::of(parent) };
-        let mut list = self.wrappers.lock();
+        let mut list = self.wrappers.lock()?;
         self.forget_stale(&mut list);
         if let Some(w) = list
             .iter()
