@@ -342,6 +342,8 @@ console.log(db.prepare("select count(*) as n from t").get().n);
 /// address, is hooked again: both databases are traced.
 #[test]
 fn a_sqlite_library_loaded_again_after_dlclose_is_hooked_again() {
+    // More load/unload cycles than there are copy slots: an unloaded
+    // copy's slot is released at dlclose.
     let script = r#"
 import ctypes, _ctypes
 def use(path):
@@ -351,16 +353,11 @@ def use(path):
     assert lib.sqlite3_exec(db, b"create table t(x); insert into t values (1)", None, None, None) == 0
     lib.sqlite3_close(db)
     _ctypes.dlclose(lib._handle)
-use(b"first.db")
-use(b"second.db")
+for n in range(20):
+    use(b"load-%d.db" % n)
 print("ok")
 "#;
     let report = same_as_bare(&["python3", "-c", script]);
-    for name in ["first.db", "second.db"] {
-        assert!(
-            database(&report, name)["calls"].as_u64().unwrap() > 20,
-            "{name}"
-        );
-    }
-    assert_eq!(traced(&report).len(), 2, "one copy per load");
+    assert_eq!(json_calls(&report, "open", "main_db"), 20);
+    assert!(!traced(&report).is_empty());
 }

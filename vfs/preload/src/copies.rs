@@ -9,7 +9,7 @@ use crate::owned::{Guard, OwnedMutex};
 use crate::setup;
 use crate::wrappers::{MutexApi, Route, UnregisterFn, Wrappers};
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering::*};
 use vfscope_shim::{CopyAccess, CopyInfo, CopyStatus, SqliteApi};
 
 pub use vfscope_shim::MAX_COPIES;
@@ -43,23 +43,37 @@ pub struct Copy {
     route: Route,
 }
 
-static SLOTS: [OnceLock<Copy>; MAX_COPIES] = [const { OnceLock::new() }; MAX_COPIES];
+/// The copies, by slot: leaked, so a `&'static Copy` stays good after its
+/// slot is released (a released copy's object is unloaded: nothing calls
+/// its handlers any more).
+static SLOTS: [AtomicPtr<Copy>; MAX_COPIES] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_COPIES];
+
+/// Who holds a slot: the loaded object it describes ((load address, name)
+/// as the loader lists it), or `None` for a copy that is never released
+/// (one that loaded vfscope as an extension).
+type Holder = Option<(usize, Vec<u8>)>;
+
 /// Slots handed out (filled or about to be).
-static USED: OwnedMutex<usize> = OwnedMutex::new(0);
+static USED: OwnedMutex<[Option<Holder>; MAX_COPIES]> =
+    OwnedMutex::new([const { None }; MAX_COPIES]);
 
 /// Copy `index`, once its slot is filled.
 pub fn get(index: usize) -> Option<&'static Copy> {
-    SLOTS.get(index)?.get()
+    // SAFETY: a non-NULL slot points at a leaked Copy (see `install`).
+    SLOTS
+        .get(index)
+        .and_then(|s| unsafe { s.load(Acquire).as_ref() })
 }
 
 /// Every filled slot.
 pub fn all() -> impl Iterator<Item = &'static Copy> {
-    SLOTS.iter().filter_map(|s| s.get())
+    (0..MAX_COPIES).filter_map(get)
 }
 
-/// Held by the forking thread across fork: the slot count, then every
-/// copy's wrappers (a child must not find one locked by a thread that is
-/// not there).
+/// Held by the forking thread across fork: the slots, then every copy's
+/// wrappers (a child must not find one locked by a thread that is not
+/// there).
 pub fn lock_for_fork() -> ForkGuards {
     let used = USED.lock();
     let wrappers = all().filter_map(|c| c.route.wrappers.lock()).collect();
@@ -67,17 +81,33 @@ pub fn lock_for_fork() -> ForkGuards {
 }
 
 pub type ForkGuards = (
-    Option<Guard<'static, usize>>,
+    Option<Guard<'static, [Option<Holder>; MAX_COPIES]>>,
     Vec<Guard<'static, Vec<crate::wrappers::Wrapper>>>,
 );
 
-/// Claims the next slot; `None` when all are taken.
-pub fn claim() -> Option<u16> {
+/// Claims a free slot for `holder`; `None` when all are taken.
+pub fn claim(holder: Holder) -> Option<u16> {
     let mut used = USED.lock()?;
-    (*used < MAX_COPIES).then(|| {
-        *used += 1;
-        (*used - 1) as u16
-    })
+    let free = used.iter().position(Option::is_none)?;
+    used[free] = Some(holder);
+    Some(free as u16)
+}
+
+/// Releases the slots of objects no longer loaded (`present` lists those
+/// that are), so that 16 load/unload cycles do not use them up and a new
+/// object at an old address is never taken for the old one.
+pub fn release_unloaded(present: &std::collections::HashSet<(usize, &[u8])>) {
+    let Some(mut used) = USED.lock() else {
+        return;
+    };
+    for (index, slot) in used.iter_mut().enumerate() {
+        if let Some(Some((bias, name))) = slot {
+            if !present.contains(&(*bias, name.as_slice())) {
+                SLOTS[index].store(std::ptr::null_mut(), Release);
+                *slot = None;
+            }
+        }
+    }
 }
 
 /// The copy whose `sqlite3_vfs_find` is `vfs_find`, if known.
@@ -122,7 +152,8 @@ impl Copy {
     pub fn install(self) -> &'static Copy {
         let index = self.index as usize;
         let info = self.info.clone();
-        let copy = SLOTS[index].get_or_init(|| self);
+        let copy: &'static Copy = Box::leak(Box::new(self));
+        SLOTS[index].store(copy as *const Copy as *mut Copy, Release);
         vfscope_shim::publish_copy(info);
         copy
     }

@@ -78,7 +78,7 @@ pub unsafe extern "C" fn sqlite3_vfscope_init(
         let copy = match copies::by_vfs_find(find as usize) {
             Some(copy) => copy,
             None => {
-                let index = copies::claim()?;
+                let index = copies::claim(None)?;
                 let info = CopyInfo {
                     index,
                     status: CopyStatus::Traced,

@@ -159,6 +159,7 @@ pub fn forget_unloaded() {
     if let Some(seen) = seen.as_mut() {
         seen.retain(|(bias, name), _| present.contains(&(*bias, name.as_slice())));
     }
+    copies::release_unloaded(&present);
 }
 
 /// Held by the forking thread across fork (`None` when it already holds
@@ -170,11 +171,13 @@ pub fn lock_for_fork() -> Option<Guard<'static, Option<Seen>>> {
 /// Describes an unreachable copy, in a slot of its own unless it has one.
 fn publish_unreachable(
     index: Option<u16>,
+    loaded: &Loaded,
     object: &str,
     version: String,
     why: String,
 ) -> Option<CopyStatus> {
-    let Some(index) = index.or_else(copies::claim) else {
+    let Some(index) = index.or_else(|| copies::claim(Some((loaded.bias, loaded.name.clone()))))
+    else {
         too_many(object);
         return None;
     };
@@ -214,12 +217,12 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
             if !elf.has_sqlite_marker() {
                 return None;
             }
-            return publish_unreachable(None, &shown, String::new(), why);
+            return publish_unreachable(None, object, &shown, String::new(), why);
         }
     }
     let symbols = match elf.find_symbols() {
         Ok(symbols) => symbols,
-        Err(why) => return publish_unreachable(None, &shown, String::new(), why),
+        Err(why) => return publish_unreachable(None, object, &shown, String::new(), why),
     };
     let opens = [sym::OPEN, sym::OPEN_V2, sym::OPEN16];
     if opens.iter().all(|&s| symbols[s].is_none()) {
@@ -227,10 +230,11 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
             return None;
         }
         let why = "stripped: no symbol table to find its sqlite3_open functions in".to_string();
-        return publish_unreachable(None, &shown, String::new(), why);
+        return publish_unreachable(None, object, &shown, String::new(), why);
     }
     // Nothing in the object is called before it is known to be the file.
-    let not_verified = |why: &str| publish_unreachable(None, &shown, String::new(), why.into());
+    let not_verified =
+        |why: &str| publish_unreachable(None, object, &shown, String::new(), why.into());
     let Ok(loads) = elf.loads() else {
         return not_verified("damaged program headers");
     };
@@ -239,11 +243,11 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
         return not_verified("the file on disk is not the object that was loaded");
     }
     let version = version_of(object.bias, &symbols);
-    let unreachable = |why: String| publish_unreachable(None, &shown, version.clone(), why);
+    let unreachable = |why: String| publish_unreachable(None, object, &shown, version.clone(), why);
     let Some(api) = api_of(object.bias, &symbols) else {
         return unreachable("its symbol table lacks sqlite3_vfs_find, sqlite3_vfs_register, sqlite3_malloc64 or sqlite3_free".into());
     };
-    let Some(index) = copies::claim() else {
+    let Some(index) = copies::claim(Some((object.bias, object.name.clone()))) else {
         too_many(&shown);
         return None;
     };
@@ -302,7 +306,7 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
             }
             Err(why) => {
                 let why = format!("cannot hook {}: {why}", crate::elf::WANTED[slot]);
-                return publish_unreachable(Some(index), &info.object, info.version, why);
+                return publish_unreachable(Some(index), object, &info.object, info.version, why);
             }
         }
     }
@@ -351,7 +355,7 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
         // Not one hook written (code pages that cannot be made writable,
         // e.g. under a seccomp or SELinux policy): say so in the report.
         (n, Some(why)) if n == prepared.len() => {
-            publish_unreachable(Some(index), &info.object, info.version, why)
+            publish_unreachable(Some(index), object, &info.object, info.version, why)
         }
         (_, Some(why)) => {
             vfscope_shim::warn(&format!(
