@@ -361,3 +361,16 @@ print("ok")
     assert_eq!(json_calls(&report, "open", "main_db"), 20);
     assert!(!traced(&report).is_empty());
 }
+
+/// A program's own global function named `openDatabase` beside the static
+/// one of the SQLite it links: SQLite's is hooked, the program's is left
+/// alone, and the copy is traced (it was reported as two copies in one
+/// object before).
+#[test]
+fn a_programs_own_open_database_function_is_not_taken_for_sqlites() {
+    let program = vfscope_tests::programs::own_open_database_program();
+    let (stdout, report) = same_output_as_bare(&[program.to_str().unwrap(), "o.db"]);
+    assert_eq!(stdout.trim(), "own openDatabase 588");
+    assert_eq!(traced(&report).len(), 1, "{}", report["processes"]);
+    assert_eq!(json_calls(&report, "open", "main_db"), 1);
+}

@@ -141,6 +141,29 @@ pub fn vfs_lifecycle_program(shared: bool) -> PathBuf {
     dir.join(if shared { "shared" } else { "static" })
 }
 
+/// `tests/programs/own_open_database.c` linked with Debian's
+/// `libsqlite3.a`: a program with a function of its own named
+/// `openDatabase`.
+pub fn own_open_database_program() -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/own_open_database.c");
+    let dir = once(
+        &versioned("own_open_database", &["own_open_database.c"]),
+        |dir| {
+            run(Command::new("cc")
+                .args(["-O1", "-o"])
+                .arg(dir.join("own_open_database"))
+                .arg(&source)
+                .args([
+                    "/usr/lib/x86_64-linux-gnu/libsqlite3.a",
+                    "-lm",
+                    "-lpthread",
+                    "-ldl",
+                ]));
+        },
+    );
+    dir.join("own_open_database")
+}
+
 /// `tests/programs/dlopen_race.c`: threads that dlopen one library at once.
 pub fn dlopen_race_program() -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/dlopen_race.c");

@@ -101,6 +101,7 @@ const SHT_DYNSYM: u32 = 11;
 const STT_OBJECT: u8 = 1;
 const STT_FUNC: u8 = 2;
 const SHN_UNDEF: u16 = 0;
+const STB_LOCAL: u8 = 0;
 
 impl Elf {
     pub fn open(path: &Path) -> std::io::Result<Elf> {
@@ -197,6 +198,7 @@ impl Elf {
     /// one object) is an error naming it.
     pub fn find_symbols(&self) -> Result<Symbols, String> {
         let mut found: Symbols = [None; WANTED.len()];
+        let mut ambiguous = false;
         let b = self.bytes();
         let sections: Vec<Section> = self.sections().collect();
         for table in sections
@@ -235,6 +237,11 @@ impl Elf {
                 if (slot == sym::VERSION) != (kind == STT_OBJECT) {
                     continue;
                 }
+                // SQLite's openDatabase is static: a global one is the
+                // program's own.
+                if slot == sym::OPEN_DATABASE && entry[4] >> 4 != STB_LOCAL {
+                    continue;
+                }
                 let symbol = Symbol {
                     value: u64_at(entry, 8).unwrap_or(0),
                     size: u64_at(entry, 16).unwrap_or(0),
@@ -246,6 +253,10 @@ impl Elf {
                         seen.exported |= symbol.exported;
                         seen.size = seen.size.max(symbol.size);
                     }
+                    // Two static functions of that name: which is SQLite's
+                    // is not known, so neither is hooked (the public open
+                    // functions are).
+                    Some(_) if slot == sym::OPEN_DATABASE => ambiguous = true,
                     Some(_) => {
                         return Err(format!(
                             "{} is defined twice (two SQLite copies in one object)",
@@ -254,6 +265,9 @@ impl Elf {
                     }
                 }
             }
+        }
+        if ambiguous || !among_sqlite_functions(&found) {
+            found[sym::OPEN_DATABASE] = None;
         }
         Ok(found)
     }
@@ -302,6 +316,23 @@ impl Elf {
             Some(s)
         })
     }
+}
+
+/// Whether the `openDatabase` found lies among the copy's own `sqlite3_*`
+/// functions (SQLite is one translation unit, its code one block), not
+/// elsewhere in the object, where a program's own static function of that
+/// name would be.
+fn among_sqlite_functions(found: &Symbols) -> bool {
+    let Some(open_database) = found[sym::OPEN_DATABASE] else {
+        return true;
+    };
+    let functions = found
+        .iter()
+        .enumerate()
+        .filter(|&(slot, _)| slot != sym::OPEN_DATABASE && slot != sym::VERSION)
+        .filter_map(|(_, s)| s.map(|s| s.value));
+    let (low, high) = functions.fold((u64::MAX, 0), |(l, h), v| (l.min(v), h.max(v)));
+    (low..=high).contains(&open_database.value)
 }
 
 /// The descriptor of the `NT_GNU_BUILD_ID` note among `notes` (the bytes
