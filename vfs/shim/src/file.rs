@@ -6,6 +6,7 @@
 //! to is shared, through atomics.
 
 mod locks;
+mod pool;
 mod shape;
 
 use crate::calls::{self, Timed};
@@ -109,14 +110,13 @@ impl FileState {
         }
     }
 
-    /// `state` in an allocation of its own; NULL when memory is short (the
-    /// open then fails with SQLITE_NOMEM before anything is opened).
+    /// `state` in memory of its own (a slot of `pool`); NULL when memory
+    /// is short (the open then fails with SQLITE_NOMEM before anything is
+    /// opened).
     pub fn allocate(state: FileState) -> *mut FileState {
-        let layout = std::alloc::Layout::new::<FileState>();
-        // SAFETY: FileState is not zero-sized.
-        let at = unsafe { std::alloc::alloc(layout) }.cast::<FileState>();
+        let at = pool::take();
         if !at.is_null() {
-            // SAFETY: `at` is fresh memory of FileState's size and alignment.
+            // SAFETY: a free slot: FileState's size, 64-aligned, unused.
             unsafe { at.write(state) };
         }
         at
@@ -127,11 +127,11 @@ impl FileState {
     /// # Safety
     /// `at` came from `allocate`, is not NULL, and is not used afterwards.
     pub unsafe fn free(at: *mut FileState) {
-        // SAFETY: per the contract, `at` holds a live FileState in memory
-        // `allocate` got from the global allocator with this layout.
+        // SAFETY: per the contract, `at` holds a live FileState in a slot
+        // of the pool, which gets it back once it is dropped.
         unsafe {
             at.drop_in_place();
-            std::alloc::dealloc(at.cast(), std::alloc::Layout::new::<FileState>());
+            pool::give_back(at);
         }
     }
 
