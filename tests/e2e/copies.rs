@@ -206,7 +206,7 @@ fn a_stripped_program_runs_unchanged_and_the_report_says_why_it_is_not_traced() 
 }
 
 #[test]
-fn sqlite3_shutdown_then_initialize_keeps_vfscope_the_default() {
+fn sqlite3_shutdown_then_initialize_keeps_every_open_traced() {
     let program = static_sqlite_program(Linked::Pie);
     let report = same_as_bare(&[program.to_str().unwrap(), "s.db", "4", "shutdown"]);
     for name in ["s.db", "s.db-again"] {

@@ -7,12 +7,14 @@
 //!   extension module, one linked into the executable — is found through
 //!   the ELF symbol tables (`scan`), at start and after every `dlopen`
 //!   (`load`), and its `sqlite3_open*` functions are hooked in place
-//!   (`hook`). At that copy's first open, `open` registers `vfscope` with
-//!   it as the default VFS over the one it had, and wraps any VFS the app
-//!   names (argument or URI `vfs=`) as `vfscope-NAME`. Each copy has its
-//!   own slot (`copies`): a call from one copy never reaches another.
-//! - `.load libvfscope` / `load_extension`: `sqlite3_vfscope_init` does the
-//!   same registration with the API table SQLite hands it.
+//!   (`hook`). Each open of that copy then runs through vfscope's wrapper
+//!   of the VFS it would use (`open`), registered with that copy and
+//!   following the life of the struct it wraps (`wrappers`); the program's
+//!   default and `sqlite3_vfs_find` stay its own. Each copy has its own
+//!   slot (`copies`): a call from one copy never reaches another.
+//! - `.load libvfscope` / `load_extension`: `sqlite3_vfscope_init`
+//!   registers `vfscope` as the default VFS of the SQLite that loaded it,
+//!   with the API table SQLite hands it.
 //!
 //! It never contains or links a SQLite, starts no thread unless a trace is
 //! recorded (`VFSCOPE_TRACE`: one writer thread, started with the segment),
