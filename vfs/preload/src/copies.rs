@@ -117,6 +117,7 @@ pub fn by_vfs_find(vfs_find: usize) -> Option<&'static Copy> {
 
 impl Copy {
     pub fn new(index: u16, api: SqliteApi, info: CopyInfo) -> Copy {
+        let names_with_prefix = at_least(&info.version, (3, 32));
         Copy {
             index,
             api,
@@ -131,6 +132,7 @@ impl Copy {
                 unregister: None,
                 mutex: None,
                 index,
+                names_with_prefix,
                 wrappers: Wrappers::default(),
             },
         }
@@ -203,6 +205,15 @@ impl Copy {
     /// `None` when vfscope is not active or leaves the app's choice alone.
     pub fn route(&self, requested: Option<&CStr>) -> Option<&'static CStr> {
         self.route.route(requested, || setup::active(self))
+    }
+}
+
+/// Whether a SQLite version ("3.40.1") is at least `(major, minor)`.
+fn at_least(version: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
     }
 }
 

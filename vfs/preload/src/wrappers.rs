@@ -104,6 +104,9 @@ pub struct Route {
     /// where `sqlite3_vfs_register` puts it.
     pub mutex: Option<MutexApi>,
     pub index: u16,
+    /// The copy is SQLite 3.32 or later (its main database names have the
+    /// layout `vfscope_shim`'s `filename` copies).
+    pub names_with_prefix: bool,
     pub wrappers: Wrappers,
 }
 
@@ -162,7 +165,9 @@ impl Route {
         }
         let name = free_name(find, requested.is_none(), parent_name)?;
         // SAFETY: this copy's API; `parent` is registered with it.
-        let ours = unsafe { vfscope_shim::wrap(self.api, self.index, name, parent) };
+        let ours = unsafe {
+            vfscope_shim::wrap(self.api, self.index, name, parent, self.names_with_prefix)
+        };
         // SAFETY: a VFS made by `wrap`, living for the process; registered
         // as the second entry of the list (not the default).
         if unsafe { (self.api.vfs_register)(ours, 0) } != 0 {

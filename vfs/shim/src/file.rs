@@ -84,6 +84,9 @@ pub struct FileState {
     high_water: u64,
     wal_page_size: u32,
     pub txn: TxnTracker,
+    /// The name the parent VFS opened a main database with, when it is a
+    /// copy of SQLite's (see `filename`): it must live until xClose.
+    pub name_copy: Option<Box<[u8]>>,
 }
 
 impl FileState {
@@ -107,6 +110,7 @@ impl FileState {
             high_water: 0,
             wal_page_size: 0,
             txn: TxnTracker::default(),
+            name_copy: None,
         }
     }
 

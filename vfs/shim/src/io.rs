@@ -337,7 +337,7 @@ pub unsafe extern "C" fn x_file_control(
 }
 
 /// Puts vfscope's name in front of the answer to SQLITE_FCNTL_VFSNAME, the
-/// way SQLite's own shims do ("vfscope/unix").
+/// way SQLite's own shims do ("vfscope/unix", "vfscope/quota/unix").
 ///
 /// # Safety
 /// `out` must be SQLite's `char **` for SQLITE_FCNTL_VFSNAME: NULL-or-string
@@ -354,7 +354,9 @@ unsafe fn prefix_vfs_name(vfs: &crate::vfs::VfsState, out: *mut *mut c_char, rc:
     } else {
         vfs.parent_name.to_bytes()
     };
-    let ours = vfs.name.to_bytes();
+    // One name for vfscope in the stack, whatever its wrapper is
+    // registered as (as SQLite's own shims do: "quota/unix").
+    let ours = b"vfscope";
     let len = ours.len() + 1 + below.len() + 1;
     // SAFETY: sqlite3_malloc64 has no preconditions.
     let text = unsafe { (vfs.api.malloc64)(len as u64) }.cast::<u8>();

@@ -29,6 +29,7 @@ mod clock;
 mod config;
 pub mod ffi;
 mod file;
+mod filename;
 mod fork;
 mod io;
 mod latency;

@@ -31,6 +31,10 @@ pub struct VfsState {
     pub copy: u16,
     /// The parent follows os_unix.c's locking (see `FileState::locked`).
     pub unix_lock_rules: bool,
+    /// Opens may name this VFS by an appended URI `vfs=` (the LD_PRELOAD
+    /// library's way), which the parent must not see (see `filename`);
+    /// only for SQLite 3.32 and later, whose filename layout it copies.
+    pub hides_own_uri_vfs: bool,
 }
 
 /// The state behind one of vfscope's VFSes.
@@ -150,6 +154,15 @@ unsafe extern "C" fn x_open(
             })
             .unwrap_or(DbPlace::NONE);
         let db = place.row;
+        let name_copy =
+            (st.hides_own_uri_vfs && flags & SQLITE_OPEN_MAIN_DB != 0 && !name.is_null())
+                // SAFETY: SQLite 3.32+ (the flag's contract) names a main
+                // database with a filename block.
+                .then(|| unsafe { crate::filename::without_own_vfs(name, &st.name) })
+                .flatten();
+        let open_name = name_copy.as_deref().map_or(name, crate::filename::name_in);
+        // SAFETY: allocated above; nothing else uses the file yet.
+        unsafe { (*state).name_copy = name_copy };
         let call = timed_modelled(
             |now| vfscope_model::Call {
                 op: Op::Open,
@@ -162,9 +175,11 @@ unsafe extern "C" fn x_open(
                 now_ns: now,
             },
             // SAFETY: forwarding SQLite's own arguments, with the real
-            // file's memory in place of `file`. An injected error skips it
-            // and leaves `pMethods` NULL.
-            || unsafe { open(st.parent, name, real, flags, out_flags) },
+            // file's memory in place of `file` (and, for a main database
+            // opened through an appended `vfs=`, a copy of its name that
+            // lives as long as the file). An injected error skips it and
+            // leaves `pMethods` NULL.
+            || unsafe { open(st.parent, open_name, real, flags, out_flags) },
         );
         rc = call.rc;
         // SAFETY: `real` is the parent's file, just (maybe) opened. A NULL
@@ -462,7 +477,7 @@ pub unsafe fn register(
             }
             return Ok(existing);
         }
-        let vfs = wrap(api, copy, c_name, parent_vfs);
+        let vfs = wrap(api, copy, c_name, parent_vfs, false);
         let rc = (api.vfs_register)(vfs, make_default as c_int);
         if rc != SQLITE_OK {
             return Err(Error::Register {
@@ -481,12 +496,14 @@ pub unsafe fn register(
 ///
 /// # Safety
 /// `api` and `copy` as for [`register`]; `parent` is a VFS registered with
-/// that copy, which the wrapper forwards to for as long as it is used.
+/// that copy, which the wrapper forwards to for as long as it is used;
+/// `hides_own_uri_vfs` only for SQLite 3.32 or later.
 pub unsafe fn wrap(
     api: SqliteApi,
     copy: u16,
     name: CString,
     parent: *mut sqlite3_vfs,
+    hides_own_uri_vfs: bool,
 ) -> *mut sqlite3_vfs {
     // SAFETY: per the contract, `parent` is a live registered VFS, whose
     // name is NUL-terminated.
@@ -499,6 +516,7 @@ pub unsafe fn wrap(
         parent_name: parent_name.to_owned(),
         copy,
         unix_lock_rules: parent_name.to_bytes().starts_with(b"unix"),
+        hides_own_uri_vfs,
     }));
     state.vfs.zName = state.name.as_ptr();
     state.vfs.pAppData = (state as *mut VfsState).cast();
