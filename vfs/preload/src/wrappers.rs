@@ -161,22 +161,25 @@ impl Route {
             .iter()
             .find(|w| w.parent == parent as usize && w.contents == contents)
         {
+            // The program may have unregistered it (one that walks the list
+            // and unregisters what it finds): registered again, at the end.
+            // SAFETY: the copy's vfs_find with a NUL-terminated name.
+            if unsafe { find(w.name.as_ptr()) } as usize != w.ours {
+                // SAFETY: as for a new wrapper below.
+                unsafe { self.link(w.ours as *mut sqlite3_vfs) }?;
+            }
             return Some(w.name);
         }
         let name = free_name(find, requested.is_none(), parent_name)?;
         // SAFETY: this copy's API; `parent` is registered with it.
         let ours = unsafe {
-            vfscope_shim::wrap(self.api, self.index, name, parent, self.names_with_prefix)
+            let unseen = vfscope_shim::Unseen {
+                filename_copies: self.names_with_prefix,
+            };
+            vfscope_shim::wrap(self.api, self.index, name, parent, Some(unseen))
         };
-        // SAFETY: a VFS made by `wrap`, living for the process; registered
-        // as the second entry of the list (not the default).
-        if unsafe { (self.api.vfs_register)(ours, 0) } != 0 {
-            return None;
-        }
-        if let Some(mutex) = self.mutex {
-            // SAFETY: `ours` was just registered with this copy.
-            unsafe { move_to_end(mutex, self.api, ours) };
-        }
+        // SAFETY: a VFS made by `wrap` for this copy, living for the process.
+        unsafe { self.link(ours) }?;
         // SAFETY: `wrap` leaks the VFS, name included.
         let name: &'static CStr = unsafe { CStr::from_ptr((*ours).zName) };
         list.push(Wrapper {
@@ -187,6 +190,23 @@ impl Route {
             name,
         });
         Some(name)
+    }
+
+    /// Registers `ours` (not as the default) and moves it to the end of
+    /// the list.
+    ///
+    /// # Safety
+    /// `ours` is a VFS made by `wrap` for this copy.
+    unsafe fn link(&self, ours: *mut sqlite3_vfs) -> Option<()> {
+        // SAFETY: per the contract; it goes second in the list.
+        if unsafe { (self.api.vfs_register)(ours, 0) } != 0 {
+            return None;
+        }
+        if let Some(mutex) = self.mutex {
+            // SAFETY: `ours` was just registered with this copy.
+            unsafe { move_to_end(mutex, self.api, ours) };
+        }
+        Some(())
     }
 
     /// Unregisters the wrappers whose struct is no longer the one

@@ -326,10 +326,12 @@ pub unsafe extern "C" fn x_file_control(
         // PRAGMAs pass through untouched.
         let call = timed(|| unsafe { control(real, op, arg) });
         rc = call.rc;
-        if op == SQLITE_FCNTL_VFSNAME {
-            // SAFETY: for this opcode `arg` is a `char **` (SQLite's contract)
-            // and `state.vfs` outlives the file (see x_lock).
-            rc = unsafe { prefix_vfs_name(&*state.vfs, arg.cast(), rc) };
+        // SAFETY: `state.vfs` outlives the file (see x_lock).
+        let vfs = unsafe { &*state.vfs };
+        // A wrapper the program did not ask for answers as its parent does.
+        if op == SQLITE_FCNTL_VFSNAME && vfs.unseen.is_none() {
+            // SAFETY: for this opcode `arg` is a `char **` (SQLite's contract).
+            rc = unsafe { prefix_vfs_name(vfs, arg.cast(), rc) };
         }
         with_layout(|layout| state.record(layout, Op::FileControl, Timed { rc, ..call }, 0, 0, 0));
     });

@@ -51,5 +51,5 @@ pub use fork::{protect as protect_across_fork, ExtraLocks};
 pub use latency::{load as load_latency, set as set_latency};
 pub use recorder::{publish_copy, warn};
 pub use start::start as start_recording;
-pub use vfs::{is_vfscope, register, wrap};
+pub use vfs::{is_vfscope, register, wrap, Unseen};
 pub use vfscope_segment::{CopyAccess, CopyInfo, CopyStatus, MAX_COPIES};

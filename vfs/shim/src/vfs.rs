@@ -31,10 +31,21 @@ pub struct VfsState {
     pub copy: u16,
     /// The parent follows os_unix.c's locking (see `FileState::locked`).
     pub unix_lock_rules: bool,
-    /// Opens may name this VFS by an appended URI `vfs=` (the LD_PRELOAD
-    /// library's way), which the parent must not see (see `filename`);
-    /// only for SQLite 3.32 and later, whose filename layout it copies.
-    pub hides_own_uri_vfs: bool,
+    /// Set for a wrapper made for a program that did not ask for vfscope
+    /// (the LD_PRELOAD library's): see [`Unseen`].
+    pub unseen: Option<Unseen>,
+}
+
+/// How a wrapper made for a program that did not ask for vfscope stays out
+/// of its sight: SQLITE_FCNTL_VFSNAME answers as the parent does (library
+/// mode and the extension put "vfscope/" in front), and the parent never
+/// sees the URI `vfs=` the wrapper was reached by.
+#[derive(Clone, Copy, Debug)]
+pub struct Unseen {
+    /// SQLite 3.32 or later: a main database opened through an appended
+    /// URI `vfs=` is opened below with a copy of its filename without it
+    /// (see `filename`; older layouts are left alone).
+    pub filename_copies: bool,
 }
 
 /// The state behind one of vfscope's VFSes.
@@ -154,12 +165,13 @@ unsafe extern "C" fn x_open(
             })
             .unwrap_or(DbPlace::NONE);
         let db = place.row;
-        let name_copy =
-            (st.hides_own_uri_vfs && flags & SQLITE_OPEN_MAIN_DB != 0 && !name.is_null())
-                // SAFETY: SQLite 3.32+ (the flag's contract) names a main
-                // database with a filename block.
-                .then(|| unsafe { crate::filename::without_own_vfs(name, &st.name) })
-                .flatten();
+        let name_copy = (st.unseen.is_some_and(|u| u.filename_copies)
+            && flags & SQLITE_OPEN_MAIN_DB != 0
+            && !name.is_null())
+        // SAFETY: SQLite 3.32+ (the flag's contract) names a main
+        // database with a filename block.
+        .then(|| unsafe { crate::filename::without_own_vfs(name, &st.name) })
+        .flatten();
         let open_name = name_copy.as_deref().map_or(name, crate::filename::name_in);
         // SAFETY: allocated above; nothing else uses the file yet.
         unsafe { (*state).name_copy = name_copy };
@@ -477,7 +489,7 @@ pub unsafe fn register(
             }
             return Ok(existing);
         }
-        let vfs = wrap(api, copy, c_name, parent_vfs, false);
+        let vfs = wrap(api, copy, c_name, parent_vfs, None);
         let rc = (api.vfs_register)(vfs, make_default as c_int);
         if rc != SQLITE_OK {
             return Err(Error::Register {
@@ -497,13 +509,13 @@ pub unsafe fn register(
 /// # Safety
 /// `api` and `copy` as for [`register`]; `parent` is a VFS registered with
 /// that copy, which the wrapper forwards to for as long as it is used;
-/// `hides_own_uri_vfs` only for SQLite 3.32 or later.
+/// `filename_copies` only for SQLite 3.32 or later.
 pub unsafe fn wrap(
     api: SqliteApi,
     copy: u16,
     name: CString,
     parent: *mut sqlite3_vfs,
-    hides_own_uri_vfs: bool,
+    unseen: Option<Unseen>,
 ) -> *mut sqlite3_vfs {
     // SAFETY: per the contract, `parent` is a live registered VFS, whose
     // name is NUL-terminated.
@@ -516,7 +528,7 @@ pub unsafe fn wrap(
         parent_name: parent_name.to_owned(),
         copy,
         unix_lock_rules: parent_name.to_bytes().starts_with(b"unix"),
-        hides_own_uri_vfs,
+        unseen,
     }));
     state.vfs.zName = state.name.as_ptr();
     state.vfs.pAppData = (state as *mut VfsState).cast();
