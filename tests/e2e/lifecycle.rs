@@ -56,3 +56,92 @@ fn threads_dlopening_one_library_at_once_all_get_it_hooked() {
         assert_eq!(json_calls(&report, "open", "main_db"), 16);
     }
 }
+
+/// The files of SQLite's own TCL suite (3.40.1, Debian's source package,
+/// built as `testfixture`) that crashed or failed with the library
+/// preloaded before wrappers followed the VFSes they wrap, plus dbstatus
+/// (memory per open file): each gives the same result as bare. The whole
+/// veryquick comparison is `tests/bench/sqlite_tcl_suite.sh` (BENCHMARKS.md).
+#[test]
+fn sqlite_tcl_suite_files_run_as_bare_with_the_library_preloaded() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/sqlite_tcl_suite.sh");
+    let lib = vfscope_tests::built("libvfscope.so");
+    let files = [
+        "e_uri",
+        "multiplex",
+        "pager2",
+        "quota",
+        "sort5",
+        "uri",
+        "wal3",
+        "walro2",
+        "e_walckpt",
+        "incrblob3",
+        "pager1",
+        "tkt-313723c356",
+        "wal2",
+        "wal4",
+        "walro",
+        "withM",
+        "dbstatus",
+    ];
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--lib")
+        .arg(&lib)
+        .args(files.iter().map(|f| format!("{f}.test")))
+        .output()
+        .expect("run tests/bench/sqlite_tcl_suite.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("files: "))
+        .unwrap_or_else(|| panic!("no summary:\n{stdout}\n{stderr}"));
+    assert!(
+        summary.starts_with(&format!(
+            "files: {} run, {} the same, 0 differing",
+            files.len(),
+            files.len()
+        )),
+        "{stdout}\n{stderr}"
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+}
+
+/// apsw's own test suite (SQLite compiled into the module, VFSes made,
+/// freed and registered again from Python) under `vfscope run`: the same
+/// result as bare, and what it opened recorded.
+#[test]
+fn apsw_own_test_suite_passes_under_vfscope_run() {
+    let python = vfscope_tests::programs::python_with_bundled_sqlite();
+    let args = [python.to_str().unwrap(), "-m", "apsw.tests"];
+    let ran = |out: &std::process::Output| {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let ran = stderr
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Ran ")?
+                    .split(' ')
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no result line:\n{stderr}"));
+        (ran, out.status.code(), stderr)
+    };
+    let bare_dir = tempfile::tempdir().unwrap();
+    let bare = std::process::Command::new(args[0])
+        .current_dir(bare_dir.path())
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    let (bare_ran, bare_code, bare_err) = ran(&bare);
+    assert_eq!(bare_code, Some(0), "bare: {bare_err}");
+    let traced_dir = tempfile::tempdir().unwrap();
+    let (traced, report) = crate::copies::under_vfscope(traced_dir.path(), &args);
+    let (traced_ran, traced_code, traced_err) = ran(&traced);
+    assert_eq!(traced_code, Some(0), "{traced_err}");
+    assert_eq!(traced_ran, bare_ran);
+    assert!(json_calls(&report, "open", "main_db") > 1000);
+}
