@@ -117,27 +117,47 @@ pub fn static_sqlite_program(linked: Linked) -> PathBuf {
     })
 }
 
+const LIBSQLITE3_A: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu/libsqlite3.a",
+    "-lm",
+    "-lpthread",
+    "-ldl",
+];
+
+/// `tests/programs/SOURCE` compiled once into each `(name, link flags)`:
+/// the directory that holds them.
+fn c_program(source: &str, outputs: &[(&str, &[&str])]) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("programs")
+        .join(source);
+    // The outputs are part of the name: another set is another build.
+    let outputs_named: Vec<&str> = outputs.iter().map(|(o, _)| *o).collect();
+    let name = format!(
+        "{}-{}",
+        source.trim_end_matches(".c"),
+        outputs_named.join("-")
+    );
+    once(&versioned(&name, &[source]), |dir| {
+        for (output, flags) in outputs {
+            run(Command::new("cc")
+                .args(["-O2", "-o"])
+                .arg(dir.join(output))
+                .arg(&path)
+                .args(*flags));
+        }
+    })
+}
+
 /// `tests/programs/vfs_lifecycle.c`, linked with Debian's libsqlite3.so
 /// (`shared`) or its libsqlite3.a.
 pub fn vfs_lifecycle_program(shared: bool) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/vfs_lifecycle.c");
-    let dir = once(&versioned("vfs_lifecycle", &["vfs_lifecycle.c"]), |dir| {
-        run(Command::new("cc")
-            .args(["-O2", "-o"])
-            .arg(dir.join("shared"))
-            .arg(&source)
-            .args(["-lsqlite3", "-lpthread"]));
-        run(Command::new("cc")
-            .args(["-O2", "-o"])
-            .arg(dir.join("static"))
-            .arg(&source)
-            .args([
-                "/usr/lib/x86_64-linux-gnu/libsqlite3.a",
-                "-lm",
-                "-lpthread",
-                "-ldl",
-            ]));
-    });
+    let dir = c_program(
+        "vfs_lifecycle.c",
+        &[
+            ("shared", &["-lsqlite3", "-lpthread"]),
+            ("static", LIBSQLITE3_A),
+        ],
+    );
     dir.join(if shared { "shared" } else { "static" })
 }
 
@@ -145,36 +165,12 @@ pub fn vfs_lifecycle_program(shared: bool) -> PathBuf {
 /// `libsqlite3.a`: a program with a function of its own named
 /// `openDatabase`.
 pub fn own_open_database_program() -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/own_open_database.c");
-    let dir = once(
-        &versioned("own_open_database", &["own_open_database.c"]),
-        |dir| {
-            run(Command::new("cc")
-                .args(["-O1", "-o"])
-                .arg(dir.join("own_open_database"))
-                .arg(&source)
-                .args([
-                    "/usr/lib/x86_64-linux-gnu/libsqlite3.a",
-                    "-lm",
-                    "-lpthread",
-                    "-ldl",
-                ]));
-        },
-    );
-    dir.join("own_open_database")
+    c_program("own_open_database.c", &[("program", LIBSQLITE3_A)]).join("program")
 }
 
 /// `tests/programs/dlopen_race.c`: threads that dlopen one library at once.
 pub fn dlopen_race_program() -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/dlopen_race.c");
-    let dir = once(&versioned("dlopen_race", &["dlopen_race.c"]), |dir| {
-        run(Command::new("cc")
-            .args(["-O2", "-o"])
-            .arg(dir.join("dlopen_race"))
-            .arg(&source)
-            .args(["-ldl", "-lpthread"]));
-    });
-    dir.join("dlopen_race")
+    c_program("dlopen_race.c", &[("program", &["-ldl", "-lpthread"])]).join("program")
 }
 
 /// `tests/programs/runpath_host.c`, which dlopens a plugin by bare name
