@@ -21,4 +21,5 @@ mod recording;
 mod torture;
 mod transactions;
 mod transparency;
+mod two_terminals;
 mod vfstop;

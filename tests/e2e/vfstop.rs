@@ -20,12 +20,12 @@ while time.time() < end:
 "#;
 
 /// A private tmux server, killed on drop.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         assert!(have("tmux"), "tmux is missing (tests/run.sh installs it)");
         // One server per test: tests run in parallel and each kills its own.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -36,12 +36,12 @@ impl Tmux {
     }
 
     /// Starts session `t`, `width`×`height`, running `command`.
-    fn start(&self, width: u16, height: u16, command: &str) {
+    pub(crate) fn start(&self, width: u16, height: u16, command: &str) {
         let (w, h) = (width.to_string(), height.to_string());
         self.run(&["new-session", "-d", "-s", "t", "-x", &w, "-y", &h, command]);
     }
 
-    fn run(&self, args: &[&str]) -> String {
+    pub(crate) fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -50,7 +50,7 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
             .output()
@@ -65,7 +65,7 @@ impl Tmux {
         }
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "t"];
         args.extend_from_slice(keys);
         self.run(&args);
@@ -73,7 +73,7 @@ impl Tmux {
 
     /// Waits until the screen satisfies `ok`, up to 60 s (returns at once when
     /// it does; the limit only matters on a loaded machine).
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();

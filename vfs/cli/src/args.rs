@@ -121,7 +121,8 @@ pub struct RunArgs {
     /// Also write the report as JSON to FILE
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Segment directory (default: a fresh one)
+    /// Segment directory (default: a run directory of its own inside the
+    /// segment directory, where vfstop, report, serve and latency see it)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// The libvfscope.so to preload
@@ -136,7 +137,8 @@ pub struct RunArgs {
     /// Seconds to wait for processes CMD started after it exits (default 10)
     #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub wait: Option<std::time::Duration>,
-    /// Keep the segments after the report
+    /// Keep the run's segments after the report (readers go on showing
+    /// its processes, as exited, until `vfscope clean`)
     #[arg(long)]
     pub keep: bool,
     /// No report on stderr (with --json, only the file)

@@ -96,13 +96,7 @@ pub fn switch(target: &str, model: &str, dir: Option<PathBuf>) -> Result<()> {
             reader.liveness().name()
         );
     }
-    // Files are sent as text: the process may not see the same path.
-    let request = if model == "off" || PRESETS.iter().any(|p| p.name == model) {
-        model.to_string()
-    } else {
-        vfscope_model::load(model).map_err(|e| anyhow::anyhow!("latency model: {e}"))?;
-        std::fs::read_to_string(model).with_context(|| format!("cannot read {model}"))?
-    };
+    let request = request_for(model)?;
     let pid = reader.pid();
     match reader.request_model(&request, Duration::from_secs(5))? {
         RequestOutcome::Applied => println!("process {pid}: latency model {model}"),
@@ -112,6 +106,29 @@ pub fn switch(target: &str, model: &str, dir: Option<PathBuf>) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// What to ask a process for, given a model in any form `--latency` takes:
+/// checked here first. `off`, a preset (with parameters or not) and model
+/// text go as they are; a model file goes as its text (the process may not
+/// see the same path), or, with parameters, as its absolute path with them
+/// (there is no text form of a file with parameters applied).
+fn request_for(model: &str) -> Result<String> {
+    if model == "off" {
+        return Ok(model.to_string());
+    }
+    vfscope_model::load(model).map_err(|e| anyhow::anyhow!("latency model: {e}"))?;
+    if vfscope_model::is_model_text(model) {
+        return Ok(model.to_string());
+    }
+    let (name, settings) = vfscope_model::split_spec(model)?;
+    if PRESETS.iter().any(|p| p.name == name) {
+        return Ok(model.to_string());
+    }
+    if settings.is_empty() {
+        return std::fs::read_to_string(name).with_context(|| format!("cannot read {name}"));
+    }
+    checked(model)
 }
 
 fn find_segment(target: &str, dir: Option<PathBuf>) -> Result<PathBuf> {
@@ -130,4 +147,29 @@ fn find_segment(target: &str, dir: Option<PathBuf>) -> Result<PathBuf> {
         .map(|r| r.path().to_path_buf())
         .next()
         .with_context(|| format!("no running process {pid} records into {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_latency_takes_becomes_a_request() {
+        assert_eq!(request_for("off").unwrap(), "off");
+        assert_eq!(request_for("cross-az").unwrap(), "cross-az");
+        assert_eq!(request_for("s3vfs:rtt=5ms").unwrap(), "s3vfs:rtt=5ms");
+        let text = PRESETS.iter().find(|p| p.name == "cross-az").unwrap().text;
+        assert_eq!(request_for(text).unwrap(), text, "model text goes as it is");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("model.toml");
+        std::fs::write(&file, text).unwrap();
+        assert_eq!(
+            request_for(file.to_str().unwrap()).unwrap(),
+            text,
+            "a file goes as its text"
+        );
+        let err = request_for("no-such-model").unwrap_err().to_string();
+        assert!(err.contains("no-such-model"), "{err}");
+        assert!(request_for("s3vfs:no_such_key=1").is_err());
+    }
 }

@@ -126,6 +126,13 @@ fn clean(dir: Option<PathBuf>) -> Result<()> {
             removed += 1;
         }
     }
+    // Run directories `vfscope run --keep` (or a run that was killed) left
+    // behind, once nothing is left in them.
+    for run in vfscope_segment::run_dirs(&dir) {
+        if std::fs::remove_dir(&run).is_ok() {
+            println!("removed {}", run.display());
+        }
+    }
     println!("{removed} segments removed from {}", dir.display());
     Ok(())
 }

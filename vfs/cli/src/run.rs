@@ -36,21 +36,21 @@ pub fn run(options: Options) -> Result<u8> {
         bail!("no command given; usage: vfscope run [options] -- CMD [ARGS...]");
     };
     let lib = find_library(options.lib.as_deref())?;
-    let given_dir = options
-        .dir
-        .clone()
-        .or_else(|| std::env::var_os("VFSCOPE_DIR").map(PathBuf::from));
-    let scratch = match given_dir {
-        Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("vfscope-run-").tempdir()?),
+    // `--dir D`: the run records in D itself. Otherwise in a run directory
+    // of its own inside the segment directory every reader looks in by
+    // default, so vfstop, `report`, `serve` and `latency` see the run with
+    // no flag, and this run's report reads its own directory alone.
+    let (dir, run_dir) = match &options.dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let base = vfscope_segment::default_dir()?;
+            vfscope_segment::ensure_dir(&base)?;
+            let seconds = vfscope_segment::realtime_ns() / 1_000_000_000;
+            let run = vfscope_segment::run_dir(&base, std::process::id(), seconds);
+            vfscope_segment::ensure_dir(&run)?;
+            (run.clone(), Some(run))
+        }
     };
-    let dir = given_dir.unwrap_or_else(|| {
-        scratch
-            .as_ref()
-            .expect("made above")
-            .path()
-            .join("segments")
-    });
     let preload = match std::env::var_os("LD_PRELOAD") {
         Some(existing) if !existing.is_empty() => {
             let mut joined = lib.clone().into_os_string();
@@ -117,30 +117,45 @@ pub fn run(options: Options) -> Result<u8> {
             ..Filter::default()
         },
     );
-    if !options.quiet {
-        eprint!(
-            "\nvfscope: {}\n{}",
-            describe(&status),
-            crate::report::text::render(&report)
-        );
-    }
+    // The JSON first: a closed stderr (`2>&1 | head -1`) must not lose it.
     if let Some(path) = &options.json {
         std::fs::write(path, crate::report::json::render(&report))
             .with_context(|| format!("cannot write the JSON report to {}", path.display()))?;
     }
-    if options.keep {
-        if let Some(scratch) = scratch {
-            let kept = scratch.keep();
-            eprintln!(
-                "vfscope: segments kept in {}",
-                kept.join("segments").display()
+    if !options.quiet {
+        let text = format!(
+            "\nvfscope: {}\n{}",
+            describe(&status),
+            crate::report::text::render(&report)
+        );
+        // A closed stderr is the reader's choice, not an error of the run.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+    }
+    if let Some(run) = run_dir {
+        if options.keep {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("vfscope: segments kept in {}\n", run.display()).as_bytes(),
             );
+        } else {
+            remove_run_dir(&run);
         }
     }
     Ok(exit_code(&status))
 }
 
-/// libvfscope.so: `--lib`, else `VFSCOPE_LIB`, else next to this executable.
+/// Removes the segments of the run's processes that are gone, then the
+/// run directory if that left it empty (a process still running keeps it,
+/// and readers keep seeing that process).
+fn remove_run_dir(run: &Path) {
+    for path in vfscope_segment::list_segments(run).unwrap_or_default() {
+        if let Ok(reader) = vfscope_segment::SegmentReader::open(&path) {
+            let _ = reader.remove_if_gone();
+        }
+    }
+    let _ = std::fs::remove_dir(run);
+}
+
 /// Reaps the command's descendants (reparented to vfscope, a subreaper)
 /// until none is left or `limit` has passed; returns the pids still
 /// running then.
@@ -175,6 +190,7 @@ fn children() -> Vec<i32> {
         .collect()
 }
 
+/// libvfscope.so: `--lib`, else `VFSCOPE_LIB`, else next to this executable.
 fn find_library(given: Option<&Path>) -> Result<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(path) = given {

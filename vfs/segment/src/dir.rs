@@ -85,15 +85,49 @@ fn check_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Paths of the segment files in `dir`, sorted. A missing directory holds
-/// no segments.
+/// Names of run directories: `vfscope run` records the processes it
+/// starts in `DIR/run-PID-SECONDS/`, so that readers of DIR (vfstop,
+/// `vfscope report`, `serve`, `latency`) see them with no flag while the
+/// run's own report reads its directory alone.
+pub const RUN_DIR_PREFIX: &str = "run-";
+
+/// The run directory of run `pid` started at `seconds` (Unix time) in `dir`.
+pub fn run_dir(dir: &Path, pid: u32, seconds: u64) -> PathBuf {
+    dir.join(format!("{RUN_DIR_PREFIX}{pid}-{seconds}"))
+}
+
+/// Paths of the segment files in `dir` and in its run directories (those
+/// that are this user's and closed to others, as `dir` itself must be),
+/// sorted. A missing directory holds no segments.
 pub fn list_segments(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("cannot list segment directory", dir, e)),
     };
-    let mut paths: Vec<PathBuf> = entries
+    let mut paths = Vec::new();
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        if name.ends_with(SEGMENT_SUFFIX) {
+            paths.push(entry.path());
+        } else if name.starts_with(RUN_DIR_PREFIX) && check_dir(&entry.path()).is_ok() {
+            paths.extend(segments_in(&entry.path()));
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// The segment files directly in `dir` (unreadable: none).
+fn segments_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
         .filter_map(|entry| entry.ok())
         .filter(|entry| {
             let name = entry.file_name();
@@ -101,7 +135,25 @@ pub fn list_segments(dir: &Path) -> Result<Vec<PathBuf>> {
             !name.starts_with('.') && name.ends_with(SEGMENT_SUFFIX)
         })
         .map(|entry| entry.path())
+        .collect()
+}
+
+/// The run directories in `dir` (this user's, closed to others).
+pub fn run_dirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(RUN_DIR_PREFIX)
+        })
+        .map(|entry| entry.path())
+        .filter(|path| check_dir(path).is_ok())
         .collect();
-    paths.sort();
-    Ok(paths)
+    dirs.sort();
+    dirs
 }

@@ -42,7 +42,9 @@ mod writer;
 pub use catalog::NO_ENTRY;
 pub use control::RequestOutcome;
 pub use copies::{CopyAccess, CopyInfo, CopyStatus};
-pub use dir::{default_dir, ensure_dir, list_segments, SEGMENT_SUFFIX};
+pub use dir::{
+    default_dir, ensure_dir, list_segments, run_dir, run_dirs, RUN_DIR_PREFIX, SEGMENT_SUFFIX,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use histogram::{bucket_midpoint, bucket_of, bucket_range, Buckets, BUCKETS};
 pub use ids::{FileKind, LockLevel, Op, ResultClass, ShmSlot, TxnOutcome};
