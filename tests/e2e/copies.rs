@@ -374,3 +374,34 @@ fn a_programs_own_open_database_function_is_not_taken_for_sqlites() {
     assert_eq!(traced(&report).len(), 1, "{}", report["processes"]);
     assert_eq!(json_calls(&report, "open", "main_db"), 1);
 }
+
+/// apsw's own SQLite shell links `libsqlite3_tool.so`, whose
+/// `openDatabase` begins across a 16-byte boundary (no single store can
+/// hook it): its public open functions are hooked instead.
+#[test]
+fn a_copy_whose_open_database_cannot_be_hooked_is_reached_by_its_public_opens() {
+    let python = python_with_bundled_sqlite();
+    let site = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import apsw, os; print(os.path.dirname(apsw.__file__))",
+        ])
+        .output()
+        .unwrap();
+    let shell = std::path::Path::new(String::from_utf8_lossy(&site.stdout).trim())
+        .join("sqlite_extra_binaries/sqlite3_shell");
+    assert!(shell.exists(), "{}", shell.display());
+    let (stdout, report) = same_output_as_bare(&[
+        shell.to_str().unwrap(),
+        "s.db",
+        "CREATE TABLE t(x); INSERT INTO t VALUES (1); SELECT count(*) FROM t;",
+    ]);
+    assert_eq!(stdout.trim(), "1");
+    let copies = traced(&report);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert!(copies[0]["object"]
+        .as_str()
+        .unwrap()
+        .ends_with("libsqlite3_tool.so"));
+    assert_eq!(json_calls(&report, "open", "main_db"), 1);
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests: real SQLite (rusqlite's bundled build) through vfscope,
 //! checked against the same workload without it and against the segment.
 
+mod calibrate;
 mod cli;
 mod copies;
 mod exactness;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 const ENVIRONMENT: &str = "\
 Environment:
   VFSCOPE_DIR          segment directory (default $XDG_RUNTIME_DIR/vfscope, else
-                       /tmp/vfscope-$UID; `run` uses a fresh one)
+                       /tmp/vfscope-$UID; `run` records in a run directory in it)
   VFSCOPE_SLOW         slow-call threshold, e.g. 10ms (default 10ms)
   VFSCOPE_BLOCK_SIZE   backend block size for alignment counters (default 4096)
   VFSCOPE_LIB          libvfscope.so for `run` (default: next to vfscope, else
@@ -97,6 +97,9 @@ WAL size and injected delay as counters, in the format ui.perfetto.dev and chrom
         after_help = "Examples:\n  vfscope latency 4242 cross-az\n  vfscope latency 4242 off"
     )]
     Latency(LatencyArgs),
+    /// Measure your own storage or network and print the --latency argument that models it
+    #[command(subcommand)]
+    Calibrate(CalibrateCommand),
     /// Run a built-in SQLite workload through vfscope and print the report
     Demo,
     /// Print a shell completion script
@@ -253,6 +256,46 @@ pub struct LatencyArgs {
     /// off, a preset, a model file, or NAME:key=value,...
     #[arg(value_name = "MODEL")]
     pub model: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CalibrateCommand {
+    /// Round trips to a TCP endpoint, as the network presets' parameters
+    #[command(
+        long_about = "Measures round trips to HOST:PORT as TCP connects (SYN out, SYN-ACK \
+back: any TCP endpoint answers, nothing of its protocol is spoken) and prints them as the \
+parameters of the network presets (same-az, cross-az, cross-region); the last line is the \
+--latency argument of the nearest one.",
+        after_help = "Examples:\n  vfscope calibrate net db.internal:5432\n  vfscope run --latency \"$(vfscope calibrate net 10.0.3.7:443 | tail -1)\" -- ./app"
+    )]
+    Net(CalibrateNetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateNetArgs {
+    /// The endpoint: HOST:PORT of a TCP service in the network to model
+    #[arg(value_name = "HOST:PORT")]
+    pub endpoint: String,
+    /// Round trips to measure
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub count: usize,
+    /// Pause between round trips, in seconds
+    #[arg(long, default_value = "0.02", value_name = "SECONDS", value_parser = pause)]
+    pub interval: std::time::Duration,
+    /// Also write every measurement as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a model file (the nearest preset with the measured values)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn pause(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("--interval needs seconds (e.g. 0.02), not {text:?}"))
 }
 
 /// A command-line error as one line with a hint (`--help` and `--version`

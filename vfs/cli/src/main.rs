@@ -2,6 +2,7 @@
 //! the libraries do the work.
 
 mod args;
+mod calibrate;
 mod demo;
 mod export;
 mod format;
@@ -86,6 +87,16 @@ fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Presets { name } => latency::presets(name.as_deref()).map(|()| 0),
         Command::Latency(a) => latency::switch(&a.target, &a.model, a.dir).map(|()| 0),
+        Command::Calibrate(args::CalibrateCommand::Net(a)) => {
+            calibrate::net(calibrate::NetOptions {
+                endpoint: a.endpoint,
+                count: a.count,
+                interval: a.interval,
+                json: a.json,
+                output: a.output,
+            })
+            .map(|()| 0)
+        }
         Command::Demo => demo::run().map(|()| 0),
         Command::Completions { shell } => {
             let shell = match shell {

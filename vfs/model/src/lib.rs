@@ -22,7 +22,7 @@ mod units;
 pub use dist::Dist;
 pub use engine::{Call, Decision, Engine};
 pub use model::*;
-pub use params::split_spec;
+pub use params::{split_spec, with_param_defaults};
 pub use presets::{is_model_text, load, Preset, PRESETS};
 pub use rng::Rng;
 pub use spec::{parse, parse_with, ModelError};

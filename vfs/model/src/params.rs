@@ -217,3 +217,80 @@ mod tests {
         assert_eq!((e.line, e.field.as_str()), (2, "${rt}"));
     }
 }
+
+/// A model file's text with the defaults of some of its parameters
+/// replaced (`vfscope calibrate -o` writes a preset with the measured
+/// values as its defaults). Line-preserving: in each `[[param]]` table,
+/// the `default = ...` line of a parameter named in `values` becomes
+/// `default = "VALUE"`. Every name must be declared, every value must be
+/// of its default's kind.
+pub fn with_param_defaults(text: &str, values: &[(&str, &str)]) -> Result<String, ModelError> {
+    let error = |field: &str, message: String| ModelError {
+        file: "(model text)".to_string(),
+        line: 0,
+        field: field.to_string(),
+        message,
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let mut done = vec![false; values.len()];
+    let mut start = 0;
+    while start < lines.len() {
+        let end = (start + 1..lines.len())
+            .find(|&i| lines[i].trim_start().starts_with('['))
+            .unwrap_or(lines.len());
+        if lines[start].trim() == "[[param]]" {
+            let field = |key: &str| {
+                (start + 1..end).find(|&i| {
+                    let line = lines[i].trim_start();
+                    line.strip_prefix(key)
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                })
+            };
+            let value_of = |i: usize| {
+                let v = lines[i].split_once('=').map_or("", |(_, v)| v.trim());
+                v.trim_matches('"').to_string()
+            };
+            if let (Some(name_at), Some(default_at)) = (field("name"), field("default")) {
+                let name = value_of(name_at);
+                if let Some(n) = values.iter().position(|(k, _)| *k == name) {
+                    let value = values[n].1;
+                    let kind = Kind::of(&value_of(default_at));
+                    if !kind.is_some_and(|k| k.accepts(value)) {
+                        return Err(error(
+                            &name,
+                            format!("{value:?} is not of the kind of its default"),
+                        ));
+                    }
+                    out[default_at] = format!("default = \"{value}\"");
+                    done[n] = true;
+                }
+            }
+        }
+        start = end;
+    }
+    if let Some(n) = done.iter().position(|d| !d) {
+        return Err(error(
+            values[n].0,
+            "no such parameter in the model".to_string(),
+        ));
+    }
+    Ok(out.join("\n") + "\n")
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_replaced_in_place() {
+        let text = "description = \"x\"\n[[param]]\nname = \"rtt\"\ndefault = \"200us\"\nabout = \"a\"\n[[param]]\nname = \"rtt_p99\"\ndefault = \"900us\"\n[commit]\nrtt = \"${rtt}\"\n";
+        let out = with_param_defaults(text, &[("rtt", "312us"), ("rtt_p99", "1ms")]).unwrap();
+        assert_eq!(
+            out,
+            "description = \"x\"\n[[param]]\nname = \"rtt\"\ndefault = \"312us\"\nabout = \"a\"\n[[param]]\nname = \"rtt_p99\"\ndefault = \"1ms\"\n[commit]\nrtt = \"${rtt}\"\n"
+        );
+        assert!(with_param_defaults(text, &[("nope", "1ms")]).is_err());
+        assert!(with_param_defaults(text, &[("rtt", "fast")]).is_err());
+    }
+}

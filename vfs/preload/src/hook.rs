@@ -40,6 +40,15 @@ pub struct Prepared {
     pub trampoline: usize,
 }
 
+/// Lets go of a hook that will not be applied: its page is unmapped
+/// (nothing jumps to it: the function was never patched).
+pub fn discard(prepared: Prepared) {
+    let page = prepared.trampoline - RELAY_LEN;
+    // SAFETY: the page `prepare` mapped for this hook, which no code refers
+    // to since `apply` never ran for it.
+    unsafe { libc::munmap(page as *mut _, PAGE) };
+}
+
 /// Prepares a hook of the function at `target` (`size` bytes per its
 /// symbol, `file_bytes` the same bytes in the object file) that jumps to
 /// `handler`.

@@ -272,44 +272,31 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
     };
     let handlers = &HANDLERS[index as usize];
     // (symbol, handler, trampoline slot: open, open_v2, open16)
-    let targets = if symbols[sym::OPEN_DATABASE].is_some() {
-        // Every sqlite3_open* ends in openDatabase, which has the signature
-        // of sqlite3_open_v2; hooking it also catches opens whose public
-        // function was inlined into the caller (as in apsw, which compiles
-        // SQLite into its own module). It makes indirect calls (mutex
-        // methods, malloc), so no caller can assume it preserves any
-        // call-clobbered register.
-        vec![(sym::OPEN_DATABASE, handlers.open_v2 as usize, 1)]
+    // Every sqlite3_open* ends in openDatabase, which has the signature of
+    // sqlite3_open_v2; hooking it also catches opens whose public function
+    // was inlined into the caller (as in apsw, which compiles SQLite into
+    // its own module). It makes indirect calls (mutex methods, malloc), so
+    // no caller can assume it preserves any call-clobbered register.
+    let inner = [(sym::OPEN_DATABASE, handlers.open_v2 as usize, 1)];
+    let public = [
+        (sym::OPEN, handlers.open as usize, 0),
+        (sym::OPEN_V2, handlers.open_v2 as usize, 1),
+        (sym::OPEN16, handlers.open16 as usize, 2),
+    ];
+    let hooks = if symbols[sym::OPEN_DATABASE].is_some() {
+        // Where openDatabase cannot be hooked (its first bytes straddle a
+        // 16-byte boundary, say), the public functions may be.
+        prepare_hooks(object, &elf, &loads, &symbols, &inner)
+            .or_else(|why| prepare_hooks(object, &elf, &loads, &symbols, &public).map_err(|_| why))
     } else {
-        vec![
-            (sym::OPEN, handlers.open as usize, 0),
-            (sym::OPEN_V2, handlers.open_v2 as usize, 1),
-            (sym::OPEN16, handlers.open16 as usize, 2),
-        ]
+        prepare_hooks(object, &elf, &loads, &symbols, &public)
     };
-    let mut prepared: Vec<Prepared> = Vec::new();
-    let mut trampolines = [None; 3];
-    for (slot, handler, n) in targets {
-        let Some(symbol) = symbols[slot] else {
-            continue;
-        };
-        let file_bytes = elf
-            .bytes_at(&loads, symbol.value, symbol.size)
-            .unwrap_or(&[]);
-        let target = object.bias + symbol.value as usize;
-        // SAFETY: the symbol's bytes lie in a loaded segment of the object
-        // (its program headers match the file's), mapped readable code.
-        match unsafe { hook::prepare(target, symbol.size as usize, file_bytes, handler) } {
-            Ok(p) => {
-                trampolines[n] = Some(p.trampoline);
-                prepared.push(p);
-            }
-            Err(why) => {
-                let why = format!("cannot hook {}: {why}", crate::elf::WANTED[slot]);
-                return publish_unreachable(Some(index), object, &info.object, info.version, why);
-            }
+    let (prepared, trampolines) = match hooks {
+        Ok(hooks) => hooks,
+        Err(why) => {
+            return publish_unreachable(Some(index), object, &info.object, info.version, why)
         }
-    }
+    };
     let at = |slot| address(object.bias, &symbols, slot);
     // SAFETY (transmutes): the copy's own functions, whose C signatures
     // these types are (sqlite3.h).
@@ -366,6 +353,42 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
         }
         (_, None) => Some(CopyStatus::Traced),
     }
+}
+
+/// Hooks prepared for `targets` (symbol, handler, trampoline slot), with
+/// the trampolines by slot; none when one of them cannot be (and what was
+/// prepared is let go).
+fn prepare_hooks(
+    object: &Loaded,
+    elf: &Elf,
+    loads: &[crate::elf::Load],
+    symbols: &Symbols,
+    targets: &[(usize, usize, usize)],
+) -> Result<(Vec<Prepared>, [Option<usize>; 3]), String> {
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut trampolines = [None; 3];
+    for &(slot, handler, n) in targets {
+        let Some(symbol) = symbols[slot] else {
+            continue;
+        };
+        let file_bytes = elf
+            .bytes_at(loads, symbol.value, symbol.size)
+            .unwrap_or(&[]);
+        let target = object.bias + symbol.value as usize;
+        // SAFETY: the symbol's bytes lie in a loaded segment of the object
+        // (its program headers match the file's), mapped readable code.
+        match unsafe { hook::prepare(target, symbol.size as usize, file_bytes, handler) } {
+            Ok(p) => {
+                trampolines[n] = Some(p.trampoline);
+                prepared.push(p);
+            }
+            Err(why) => {
+                prepared.into_iter().for_each(hook::discard);
+                return Err(format!("cannot hook {}: {why}", crate::elf::WANTED[slot]));
+            }
+        }
+    }
+    Ok((prepared, trampolines))
 }
 
 /// What the user can do about a copy vfscope cannot reach.
