@@ -149,3 +149,29 @@ fn apsw_own_test_suite_passes_under_vfscope_run() {
     assert_eq!(traced_ran, bare_ran);
     assert!(json_calls(&report, "open", "main_db") > 1000);
 }
+
+/// `sqlite3_open16` of Debian's libsqlite3 (hooked as an exported function:
+/// vfscope converts the name and opens as `sqlite3_open` does, then gives
+/// the connection the encoding `sqlite3_open16` gives it): the database is
+/// UTF-16 as without vfscope, a non-ASCII name is kept, the open recorded.
+#[test]
+fn sqlite3_open16_keeps_its_encoding_and_its_name() {
+    let script = r#"
+import ctypes, os, sys
+lib = ctypes.CDLL("libsqlite3.so.0")
+db = ctypes.c_void_p()
+name = ("été.db" + "\0").encode("utf-16-le")
+assert lib.sqlite3_open16(ctypes.create_string_buffer(name, len(name)), ctypes.byref(db)) == 0
+assert lib.sqlite3_exec(db, b"CREATE TABLE t(x); INSERT INTO t VALUES (1);", None, None, None) == 0
+stmt = ctypes.c_void_p()
+lib.sqlite3_prepare_v2(db, b"PRAGMA encoding", -1, ctypes.byref(stmt), None)
+lib.sqlite3_step(stmt)
+lib.sqlite3_column_text.restype = ctypes.c_char_p
+print(lib.sqlite3_column_text(stmt, 0).decode(), os.path.exists("été.db"))
+lib.sqlite3_finalize(stmt)
+lib.sqlite3_close(db)
+"#;
+    let (stdout, report) = same_output_as_bare(&["python3", "-c", script]);
+    assert_eq!(stdout.trim(), "UTF-16le True");
+    assert_eq!(json_calls(&report, "open", "main_db"), 1);
+}
