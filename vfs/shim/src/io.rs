@@ -13,7 +13,7 @@ use crate::clock::now_ticks;
 use crate::ffi::*;
 use crate::file::{FileState, TracedFile};
 use crate::{latency, recorder};
-use std::os::raw::{c_char, c_int, c_void};
+use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vfscope_segment::{FileKind, Layout, LockLevel, Op};
 
@@ -65,6 +65,8 @@ fn ok_bytes(call: Timed, amount: c_int) -> u64 {
     }
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_close(file: *mut sqlite3_file) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xClose", || {
@@ -87,6 +89,8 @@ pub unsafe extern "C" fn x_close(file: *mut sqlite3_file) -> c_int {
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_read(
     file: *mut sqlite3_file,
     buf: *mut c_void,
@@ -116,6 +120,8 @@ pub unsafe extern "C" fn x_read(
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_write(
     file: *mut sqlite3_file,
     buf: *const c_void,
@@ -144,6 +150,8 @@ pub unsafe extern "C" fn x_write(
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_truncate(file: *mut sqlite3_file, size: i64) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xTruncate", || {
@@ -168,6 +176,8 @@ pub unsafe extern "C" fn x_truncate(file: *mut sqlite3_file, size: i64) -> c_int
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_sync(file: *mut sqlite3_file, flags: c_int) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xSync", || {
@@ -188,6 +198,8 @@ pub unsafe extern "C" fn x_sync(file: *mut sqlite3_file, flags: c_int) -> c_int 
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_file_size(file: *mut sqlite3_file, size: *mut i64) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xFileSize", || {
@@ -219,6 +231,8 @@ pub unsafe extern "C" fn x_file_size(file: *mut sqlite3_file, size: *mut i64) ->
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_lock(file: *mut sqlite3_file, target: c_int) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xLock", || {
@@ -243,6 +257,8 @@ pub unsafe extern "C" fn x_lock(file: *mut sqlite3_file, target: c_int) -> c_int
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_unlock(file: *mut sqlite3_file, target: c_int) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xUnlock", || {
@@ -269,6 +285,8 @@ pub unsafe extern "C" fn x_unlock(file: *mut sqlite3_file, target: c_int) -> c_i
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_check_reserved_lock(file: *mut sqlite3_file, out: *mut c_int) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xCheckReservedLock", || {
@@ -285,6 +303,8 @@ pub unsafe extern "C" fn x_check_reserved_lock(file: *mut sqlite3_file, out: *mu
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_file_control(
     file: *mut sqlite3_file,
     op: c_int,
@@ -331,55 +351,15 @@ pub unsafe extern "C" fn x_file_control(
         // A wrapper the program did not ask for answers as its parent does.
         if op == SQLITE_FCNTL_VFSNAME && vfs.unseen.is_none() {
             // SAFETY: for this opcode `arg` is a `char **` (SQLite's contract).
-            rc = unsafe { prefix_vfs_name(vfs, arg.cast(), rc) };
+            rc = unsafe { crate::vfs_name::prefix(vfs, arg.cast(), rc) };
         }
         with_layout(|layout| state.record(layout, Op::FileControl, Timed { rc, ..call }, 0, 0, 0));
     });
     rc
 }
 
-/// Puts vfscope's name in front of the answer to SQLITE_FCNTL_VFSNAME, the
-/// way SQLite's own shims do ("vfscope/unix", "vfscope/quota/unix").
-///
 /// # Safety
-/// `out` must be SQLite's `char **` for SQLITE_FCNTL_VFSNAME: NULL-or-string
-/// from `sqlite3_malloc`, owned by the caller.
-unsafe fn prefix_vfs_name(vfs: &crate::vfs::VfsState, out: *mut *mut c_char, rc: c_int) -> c_int {
-    if out.is_null() {
-        return rc;
-    }
-    // SAFETY: per the contract, `*out` is NULL or a NUL-terminated string.
-    let theirs = unsafe { *out };
-    let below: &[u8] = if rc == SQLITE_OK && !theirs.is_null() {
-        // SAFETY: as above.
-        unsafe { std::ffi::CStr::from_ptr(theirs) }.to_bytes()
-    } else {
-        vfs.parent_name.to_bytes()
-    };
-    // One name for vfscope in the stack, whatever its wrapper is
-    // registered as (as SQLite's own shims do: "quota/unix").
-    let ours = b"vfscope";
-    let len = ours.len() + 1 + below.len() + 1;
-    // SAFETY: sqlite3_malloc64 has no preconditions.
-    let text = unsafe { (vfs.api.malloc64)(len as u64) }.cast::<u8>();
-    if text.is_null() {
-        return if rc == SQLITE_OK { rc } else { SQLITE_NOMEM };
-    }
-    // SAFETY: `text` has `len` bytes; the sources do not overlap it; the old
-    // string came from SQLite's allocator and is freed after its last use.
-    unsafe {
-        std::ptr::copy_nonoverlapping(ours.as_ptr(), text, ours.len());
-        *text.add(ours.len()) = b'/';
-        std::ptr::copy_nonoverlapping(below.as_ptr(), text.add(ours.len() + 1), below.len());
-        *text.add(len - 1) = 0;
-        if rc == SQLITE_OK && !theirs.is_null() {
-            (vfs.api.free)(theirs.cast());
-        }
-        *out = text.cast();
-    }
-    SQLITE_OK
-}
-
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_sector_size(file: *mut sqlite3_file) -> c_int {
     let mut size = 4096;
     guarded("xSectorSize", || {
@@ -398,6 +378,8 @@ pub unsafe extern "C" fn x_sector_size(file: *mut sqlite3_file) -> c_int {
     size
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_device_characteristics(file: *mut sqlite3_file) -> c_int {
     let mut flags = 0;
     guarded("xDeviceCharacteristics", || {
@@ -423,6 +405,8 @@ pub unsafe extern "C" fn x_device_characteristics(file: *mut sqlite3_file) -> c_
     flags
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_shm_map(
     file: *mut sqlite3_file,
     page: c_int,
@@ -459,6 +443,8 @@ pub unsafe extern "C" fn x_shm_map(
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_shm_lock(
     file: *mut sqlite3_file,
     offset: c_int,
@@ -491,6 +477,8 @@ pub unsafe extern "C" fn x_shm_lock(
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_shm_barrier(file: *mut sqlite3_file) {
     guarded("xShmBarrier", || {
         // SAFETY: see `parts`.
@@ -507,6 +495,8 @@ pub unsafe extern "C" fn x_shm_barrier(file: *mut sqlite3_file) {
     });
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_shm_unmap(file: *mut sqlite3_file, delete: c_int) -> c_int {
     let mut rc = SQLITE_IOERR;
     guarded("xShmUnmap", || {
@@ -527,6 +517,8 @@ pub unsafe extern "C" fn x_shm_unmap(file: *mut sqlite3_file, delete: c_int) -> 
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_fetch(
     file: *mut sqlite3_file,
     offset: i64,
@@ -568,6 +560,8 @@ pub unsafe extern "C" fn x_fetch(
     rc
 }
 
+/// # Safety
+/// `file` is open (see [`parts`]); the rest as SQLite passes it.
 pub unsafe extern "C" fn x_unfetch(
     file: *mut sqlite3_file,
     offset: i64,

@@ -41,6 +41,7 @@ mod tables;
 mod trace;
 mod txn;
 mod vfs;
+mod vfs_name;
 mod wait;
 
 pub use api::SqliteApi;
