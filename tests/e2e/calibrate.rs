@@ -2,7 +2,7 @@
 //! the network presets' parameters, a model file and JSON; one-line errors.
 
 use std::process::Command;
-use vfscope_tests::built;
+use vfscope_tests::{built, succeeds};
 
 #[test]
 fn calibrate_net_prints_the_latency_argument_and_writes_a_model() {
@@ -10,26 +10,15 @@ fn calibrate_net_prints_the_latency_argument_and_writes_a_model() {
     let port = listener.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let (json, model) = (dir.path().join("net.json"), dir.path().join("net.toml"));
-    let out = Command::new(built("vfscope"))
-        .args([
-            "calibrate",
-            "net",
-            &format!("127.0.0.1:{port}"),
-            "--count",
-            "30",
-        ])
-        .args(["--interval", "0", "--json"])
-        .arg(&json)
-        .arg("-o")
-        .arg(&model)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        Command::new(built("vfscope"))
+            .args(["calibrate", "net", &format!("127.0.0.1:{port}")])
+            .args(["--count", "30", "--interval", "0", "--json"])
+            .arg(&json)
+            .arg("-o")
+            .arg(&model),
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
     // The last line is a --latency argument with both parameters measured.
     let last = stdout.lines().last().unwrap();
     let (preset, params) = last.split_once(':').unwrap_or_else(|| panic!("{stdout}"));
@@ -53,19 +42,14 @@ fn calibrate_net_prints_the_latency_argument_and_writes_a_model() {
     assert_eq!(report["nearest"], last);
     // The model file is taken wherever a model is: by `vfscope run`.
     let db = dir.path().join("m.db");
-    let run = Command::new(built("vfscope"))
-        .args(["run", "--quiet", "--latency"])
-        .arg(&model)
-        .args(["--", "sqlite3"])
-        .arg(&db)
-        .arg("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
-        .env_remove("VFSCOPE_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    succeeds(
+        Command::new(built("vfscope"))
+            .args(["run", "--quiet", "--latency"])
+            .arg(&model)
+            .args(["--", "sqlite3"])
+            .arg(&db)
+            .arg("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .env_remove("VFSCOPE_DIR"),
     );
     drop(listener);
 }

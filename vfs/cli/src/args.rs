@@ -158,11 +158,16 @@ pub struct RunArgs {
 }
 
 fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    seconds_for("--wait", "10 or 0.5", text)
+}
+
+/// A number of seconds for `flag` (`example` in the message when not).
+fn seconds_for(flag: &str, example: &str, text: &str) -> Result<std::time::Duration, String> {
     text.parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(std::time::Duration::from_secs_f64)
-        .ok_or_else(|| format!("--wait needs seconds (e.g. 10 or 0.5), not {text:?}"))
+        .ok_or_else(|| format!("{flag} needs seconds (e.g. {example}), not {text:?}"))
 }
 
 #[derive(Args, Debug)]
@@ -291,11 +296,7 @@ pub struct CalibrateNetArgs {
 }
 
 fn pause(text: &str) -> Result<std::time::Duration, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(std::time::Duration::from_secs_f64)
-        .ok_or_else(|| format!("--interval needs seconds (e.g. 0.02), not {text:?}"))
+    seconds_for("--interval", "0.02", text)
 }
 
 /// A command-line error as one line with a hint (`--help` and `--version`
