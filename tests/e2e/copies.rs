@@ -228,8 +228,14 @@ fn a_rust_program_with_rusqlite_bundled_is_traced() {
     assert_eq!(json_shape(&report, "wal", "wal_commits"), 10);
 }
 
+/// Threads opening through the stdlib copy (hooked at start) while the
+/// main thread loads and hooks two more copies: no open of any copy is
+/// lost. (Nothing is patched under these threads: hooking code other
+/// threads are running is `hook::tests::hooks_land_whole_under_threads_
+/// running_the_function`, and threads loading one library at once is
+/// `lifecycle::threads_dlopening_one_library_at_once_all_get_it_hooked`.)
 #[test]
-fn threads_opening_connections_while_hooks_are_installed_lose_no_open() {
+fn threads_opening_while_other_copies_are_hooked_lose_no_open() {
     let python = python_with_bundled_sqlite();
     let script = r#"
 import sqlite3, threading
