@@ -25,6 +25,7 @@
 use crate::x86::{self, Flow, Insn};
 use iced_x86::InstructionBlock;
 use iced_x86::{BlockEncoder, BlockEncoderOptions, Code, Decoder, DecoderOptions, Instruction};
+use HookErrorKind::*;
 
 const JMP_REL32_LEN: usize = 5;
 const PAGE: usize = 4096;
@@ -60,23 +61,31 @@ pub unsafe fn prepare(
     size: usize,
     file_bytes: &[u8],
     handler: usize,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, HookError> {
     if size < JMP_REL32_LEN {
-        return Err(format!("the function is {size} bytes, too short to hook"));
+        return Err(HookError::new(
+            TooShort,
+            format!("the function is {size} bytes, too short to hook"),
+        ));
     }
     // SAFETY: per the contract.
     let code = unsafe { std::slice::from_raw_parts(target as *const u8, size) };
     if code != file_bytes {
-        return Err("its code in memory differs from the object file (already patched?)".into());
+        return Err(HookError::new(
+            Changed,
+            "its code in memory differs from the object file (already patched?)",
+        ));
     }
     let function = decode_function(code, target as u64)?;
     let covered = covered(&function)?;
     let end = target + covered.iter().map(|(_, i)| i.len).sum::<usize>();
     check_no_branch_into(&function, target + 1..end)?;
     if atomic_write_for(target).is_none() {
-        return Err(STRADDLES.into());
+        return Err(straddles());
     }
-    let page = near_page(target).ok_or("no free memory within ±2 GiB of the function")?;
+    let page = near_page(target).ok_or_else(|| {
+        HookError::new(NoNearMemory, "no free memory within ±2 GiB of the function")
+    })?;
     // SAFETY: `page` is a fresh mapping of PAGE bytes, only ours.
     if let Err(why) =
         unsafe { fill_page(page, &code[..end - target], covered, target, end, handler) }
@@ -110,14 +119,17 @@ unsafe fn fill_page(
     target: usize,
     end: usize,
     handler: usize,
-) -> Result<(), String> {
+) -> Result<(), HookError> {
     let trampoline_at = page + RELAY_LEN;
     let encoded = match relocate_simply(covered, bytes, target as u64, trampoline_at, end) {
         Some(encoded) => encoded,
         None => relocate(bytes, target as u64, trampoline_at, end)?,
     };
     if RELAY_LEN + encoded.len() > PAGE {
-        return Err("the relocated instructions do not fit a page".into());
+        return Err(HookError::new(
+            Relocation,
+            "the relocated instructions do not fit a page",
+        ));
     }
     let mut relay = [0u8; RELAY_LEN];
     relay[..6].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]);
@@ -128,7 +140,10 @@ unsafe fn fill_page(
         std::ptr::copy_nonoverlapping(relay.as_ptr(), page as *mut u8, RELAY_LEN);
         std::ptr::copy_nonoverlapping(encoded.as_ptr(), trampoline_at as *mut u8, encoded.len());
         if libc::mprotect(page as *mut _, PAGE, libc::PROT_READ | libc::PROT_EXEC) != 0 {
-            return Err("cannot make the trampoline executable".into());
+            return Err(HookError::new(
+                Protection,
+                "cannot make the trampoline executable",
+            ));
         }
     }
     Ok(())
@@ -139,20 +154,25 @@ unsafe fn fill_page(
 /// For prologues [`relocate_simply`] does not handle (a conditional branch
 /// among them, say); building the encoder's tables costs about 1.5 million
 /// instructions, once.
-fn relocate(bytes: &[u8], from: u64, at: usize, back: usize) -> Result<Vec<u8>, String> {
+fn relocate(bytes: &[u8], from: u64, at: usize, back: usize) -> Result<Vec<u8>, HookError> {
     let mut block: Vec<Instruction> = Decoder::with_ip(64, bytes, from, DecoderOptions::NONE)
         .into_iter()
         .collect();
     block.push(
         Instruction::with_branch(Code::Jmp_rel32_64, back as u64)
-            .map_err(|e| format!("cannot encode the jump back: {e}"))?,
+            .map_err(|e| HookError::new(Relocation, format!("cannot encode the jump back: {e}")))?,
     );
     let encoded = BlockEncoder::encode(
         64,
         InstructionBlock::new(&block, at as u64),
         BlockEncoderOptions::NONE,
     )
-    .map_err(|e| format!("cannot relocate its first instructions: {e}"))?;
+    .map_err(|e| {
+        HookError::new(
+            Relocation,
+            format!("cannot relocate its first instructions: {e}"),
+        )
+    })?;
     Ok(encoded.code_buffer)
 }
 
@@ -203,7 +223,7 @@ fn relocate_simply(
 
 /// Every instruction of the function (offset, decoded): by the small
 /// decoder, or by iced-x86 where it refuses.
-fn decode_function(code: &[u8], ip: u64) -> Result<Vec<(usize, Insn)>, String> {
+fn decode_function(code: &[u8], ip: u64) -> Result<Vec<(usize, Insn)>, HookError> {
     if let Some(all) = x86::decode_all(code, ip) {
         return Ok(all);
     }
@@ -215,12 +235,16 @@ fn decode_function(code: &[u8], ip: u64) -> Result<Vec<(usize, Insn)>, String> {
         if i.is_invalid() {
             // Decoding would go out of step and could miss a branch (this
             // build leaves out AVX-512, XOP and 3DNow!: see Cargo.toml).
-            return Err(format!("undecodable instruction at +{at}"));
+            return Err(HookError::new(
+                Undecodable,
+                format!("undecodable instruction at +{at}"),
+            ));
         }
         let insn = x86::from_iced(&decoder, &i);
         if i.is_ip_rel_memory_operand() && insn.rip_disp.is_none() {
-            return Err(format!(
-                "a RIP-relative operand without a 32-bit displacement at +{at}"
+            return Err(HookError::new(
+                Undecodable,
+                format!("a RIP-relative operand without a 32-bit displacement at +{at}"),
             ));
         }
         all.push((at, insn));
@@ -229,7 +253,7 @@ fn decode_function(code: &[u8], ip: u64) -> Result<Vec<(usize, Insn)>, String> {
 }
 
 /// The whole instructions that the 5-byte jump overwrites.
-fn covered(function: &[(usize, Insn)]) -> Result<&[(usize, Insn)], String> {
+fn covered(function: &[(usize, Insn)]) -> Result<&[(usize, Insn)], HookError> {
     let mut len = 0;
     for (n, (_, insn)) in function.iter().enumerate() {
         len += insn.len;
@@ -237,19 +261,25 @@ fn covered(function: &[(usize, Insn)]) -> Result<&[(usize, Insn)], String> {
             return Ok(&function[..=n]);
         }
     }
-    Err("its first instructions run past the end of the function".into())
+    Err(HookError::new(
+        TooShort,
+        "its first instructions run past the end of the function",
+    ))
 }
 
 /// Fails if a direct branch anywhere in the function lands in `inside`.
 fn check_no_branch_into(
     function: &[(usize, Insn)],
     inside: std::ops::Range<usize>,
-) -> Result<(), String> {
+) -> Result<(), HookError> {
     for &(at, insn) in function {
         if let Flow::Jmp(target) | Flow::Call(target) | Flow::Jcc(target) = insn.flow {
             if inside.contains(&(target as usize)) {
-                return Err(format!(
-                    "a branch at +{at} lands inside the instructions a hook would overwrite"
+                return Err(HookError::new(
+                    BranchInside,
+                    format!(
+                        "a branch at +{at} lands inside the instructions a hook would overwrite"
+                    ),
                 ));
             }
         }
@@ -295,8 +325,12 @@ fn near_page(target: usize) -> Option<usize> {
     None
 }
 
-const STRADDLES: &str =
-    "its first 5 bytes straddle a 16-byte boundary, so the jump cannot be written in one store";
+fn straddles() -> HookError {
+    HookError::new(
+        Straddles,
+        "its first 5 bytes straddle a 16-byte boundary, so the jump cannot be written in one store",
+    )
+}
 
 /// How the 5-byte jump can be written so that no thread ever fetches half
 /// of it: one aligned 8-byte store when it fits in an aligned word, one
@@ -321,9 +355,9 @@ fn atomic_write_for(target: usize) -> Option<(usize, usize)> {
 ///
 /// # Safety
 /// `prepared` came from [`prepare`] for code that is still mapped.
-pub unsafe fn apply(prepared: &Prepared) -> Result<(), String> {
+pub unsafe fn apply(prepared: &Prepared) -> Result<(), HookError> {
     let target = prepared.target;
-    let (start, width) = atomic_write_for(target).ok_or(STRADDLES)?;
+    let (start, width) = atomic_write_for(target).ok_or_else(straddles)?;
     let first_page = start & !(PAGE - 1);
     let last_page = (start + width - 1) & !(PAGE - 1);
     let span = last_page + PAGE - first_page;
@@ -331,9 +365,12 @@ pub unsafe fn apply(prepared: &Prepared) -> Result<(), String> {
     // SAFETY: the pages hold the function's code; they stay executable
     // throughout, for threads running other code on them.
     if unsafe { libc::mprotect(first_page as *mut _, span, rwx) } != 0 {
-        return Err(format!(
-            "cannot make its code writable: {}",
-            std::io::Error::last_os_error()
+        return Err(HookError::new(
+            Protection,
+            format!(
+                "cannot make its code writable: {}",
+                std::io::Error::last_os_error()
+            ),
         ));
     }
     let shift = target - start;
@@ -407,5 +444,8 @@ unsafe fn store16(p: *mut u128, shift: usize, patch: &[u8]) {
     }
 }
 
+mod error;
 #[cfg(test)]
 mod tests;
+
+pub use error::{HookError, HookErrorKind};

@@ -341,9 +341,13 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
     match failed {
         // Not one hook written (code pages that cannot be made writable,
         // e.g. under a seccomp or SELinux policy): say so in the report.
-        (n, Some(why)) if n == prepared.len() => {
-            publish_unreachable(Some(index), object, &info.object, info.version, why)
-        }
+        (n, Some(why)) if n == prepared.len() => publish_unreachable(
+            Some(index),
+            object,
+            &info.object,
+            info.version,
+            why.to_string(),
+        ),
         (_, Some(why)) => {
             vfscope_shim::warn(&format!(
                 "{}: {why}; some of its opens are not seen",

@@ -42,11 +42,11 @@ fn refuses_functions_too_short_or_changed() {
     let code = [0xc3u8; 4];
     // SAFETY: `code` is readable memory of the length given.
     let short = unsafe { prepare(code.as_ptr() as usize, 4, &code, 0) };
-    assert!(short.err().unwrap().contains("too short"));
+    assert_eq!(short.err().unwrap().kind, HookErrorKind::TooShort);
     let code = [0x90u8; 16];
     // SAFETY: as above.
     let changed = unsafe { prepare(code.as_ptr() as usize, 16, &[0xc3; 16], 0) };
-    assert!(changed.err().unwrap().contains("differs"));
+    assert_eq!(changed.err().unwrap().kind, HookErrorKind::Changed);
 }
 
 /// A fresh page holding `code`, made executable; its address.
@@ -278,7 +278,8 @@ fn a_jump_across_a_16_byte_boundary_is_refused() {
     let page = executable(&code);
     // SAFETY: 6 bytes of readable code at page + 12.
     let refused = unsafe { prepare(page + 12, 6, &code[12..], two as *const () as usize) };
-    assert!(refused.is_err_and(|e| e.contains("straddle")));
+    assert!(refused
+        .is_err_and(|e| e.kind == HookErrorKind::Straddles && e.to_string().contains("straddle")));
     // SAFETY: the page holds the function, untouched.
     let function: extern "C" fn() -> i32 = unsafe { std::mem::transmute(page + 12) };
     assert_eq!(function(), 1);
