@@ -75,6 +75,13 @@ impl SegmentCollector {
                 }
             }
         }
+        if removed > 0 {
+            // Run directories of `vfscope run --keep` (or of a killed run)
+            // that this emptied; one still holding a segment stays.
+            for run in vfscope_segment::run_dirs(&self.dir) {
+                let _ = std::fs::remove_dir(run);
+            }
+        }
         removed
     }
 

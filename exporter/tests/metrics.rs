@@ -136,3 +136,27 @@ fn counters_grow_and_exited_processes_disappear() {
     assert!(!text.contains(r#"pid="4242""#), "{text}");
     assert_eq!(value(&text, r#"vfscope_segments{state="exited"}"#), 1.0);
 }
+
+/// Segments of `vfscope run` live in run directories, which the collector
+/// lists; once it has deleted the last gone segment of one (retention), the
+/// emptied run directory goes too.
+#[test]
+fn run_directories_are_read_and_emptied_ones_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("segs");
+    std::fs::create_dir(&base).unwrap();
+    std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    // `writer` makes DIR/segs; moved to where `vfscope run` would have it.
+    let w = writer(&dir.path().join("staging"), std::process::id());
+    let run = vfscope_segment::run_dir(&base, 4243, 1_700_000_000);
+    std::fs::rename(dir.path().join("staging/segs"), &run).unwrap();
+    record(&w, 2);
+    let collector = SegmentCollector::new(&base).retain_gone(std::time::Duration::ZERO);
+    let text = collector.render();
+    assert!(text.contains("vfscope_vfs_operations_total"), "{text}");
+    w.mark_exited();
+    drop(w);
+    collector.render();
+    collector.render();
+    assert!(!run.exists(), "the emptied run directory is removed");
+}
