@@ -181,7 +181,7 @@ impl Copy {
         if parent.starts_with("vfscope") || unsafe { vfscope_shim::is_vfscope(default) } {
             return true;
         }
-        if !setup::active(self) {
+        if !setup::recording(&self.info.version) {
             return false;
         }
         let register = |name: &str| {
@@ -204,7 +204,8 @@ impl Copy {
     /// use the VFS `requested` (`None`: the default); see [`Route::route`].
     /// `None` when vfscope is not active or leaves the app's choice alone.
     pub fn route(&self, requested: Option<&CStr>) -> Option<&'static CStr> {
-        self.route.route(requested, || setup::active(self))
+        self.route
+            .route(requested, || setup::recording(&self.info.version))
     }
 }
 

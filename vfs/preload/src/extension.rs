@@ -108,7 +108,7 @@ pub unsafe extern "C" fn sqlite3_vfscope_init(
 
 /// The path of the object `code` lives in.
 fn object_of(code: *const c_void) -> String {
-    match crate::load::object_of(code) {
+    match crate::scan::object_of(code) {
         None => String::new(),
         Some((_, path)) if path.as_os_str().is_empty() => std::fs::read_link("/proc/self/exe")
             .map(|p| p.display().to_string())

@@ -92,22 +92,7 @@ fn named_in_ld_preload() -> bool {
 }
 
 fn own_path() -> Option<std::path::PathBuf> {
-    object_of(at_load as *const c_void).map(|(_, path)| path)
-}
-
-/// The load address and path of the object `code` lives in (the path as
-/// the loader has it: empty for the executable).
-pub fn object_of(code: *const c_void) -> Option<(usize, std::path::PathBuf)> {
-    // SAFETY: an all-zero Dl_info (pointers and an address) is valid.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr fills `info`; any address may be asked about.
-    if unsafe { libc::dladdr(code, &mut info) } == 0 || info.dli_fname.is_null() {
-        return None;
-    }
-    // SAFETY: dli_fname is a NUL-terminated path for a loaded object.
-    let name = unsafe { CStr::from_ptr(info.dli_fname) };
-    let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
-    Some((info.dli_fbase as usize, path))
+    crate::scan::object_of(at_load as *const c_void).map(|(_, path)| path)
 }
 
 type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;

@@ -461,9 +461,24 @@ fn text(p: *const c_char) -> String {
     String::from_utf8_lossy(&s[..s.len().min(128)]).into_owned()
 }
 
+/// The load address and path of the object `code` lives in (the path as
+/// the loader has it: empty for the executable).
+pub fn object_of(code: *const c_void) -> Option<(usize, std::path::PathBuf)> {
+    // SAFETY: an all-zero Dl_info (pointers and an address) is valid.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr fills `info`; any address may be asked about.
+    if unsafe { libc::dladdr(code, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is a NUL-terminated path for a loaded object.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
+    Some((info.dli_fbase as usize, path))
+}
+
 /// The load bias of this library, to skip it.
 fn own_base() -> usize {
-    crate::load::object_of(scan_new_objects as *const c_void).map_or(0, |(base, _)| base)
+    object_of(scan_new_objects as *const c_void).map_or(0, |(base, _)| base)
 }
 
 /// Every loaded object, in load order.

@@ -2,7 +2,6 @@
 //! and the segment. Any failure is one line on stderr and leaves every
 //! SQLite copy exactly as it was (plain passthrough).
 
-use crate::copies::Copy;
 use crate::owned::{Guard, OwnedMutex};
 use vfscope_shim::{warn, Config};
 
@@ -14,12 +13,6 @@ static ACTIVE: OwnedMutex<Option<bool>> = OwnedMutex::new(None);
 /// Held by the forking thread across fork.
 pub fn lock_for_fork() -> Option<Guard<'static, Option<bool>>> {
     ACTIVE.lock()
-}
-
-/// Whether vfscope records in this process, starting it (for `copy`, whose
-/// version the segment header names) on first use.
-pub fn active(copy: &Copy) -> bool {
-    recording(&copy.info.version)
 }
 
 /// Starts recording once; `sqlite_version` names the first copy in use.

@@ -275,3 +275,11 @@ pub(crate) fn timed_modelled(
         injected: Timed::MODELLED | (faulted as u8 * Timed::FAULTED) | (slept as u8 * Timed::SLEPT),
     }
 }
+
+/// Runs `body` (forward, then record); a panic inside it degrades vfscope.
+#[inline(always)]
+pub(crate) fn guarded(what: &'static str, body: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(body)).is_err() {
+        recorder::degrade(what);
+    }
+}

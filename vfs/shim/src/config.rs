@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use vfscope_segment::Error as SegmentError;
 
+/// Queue slots when `VFSCOPE_TRACE_BUFFER` is not set.
+pub const DEFAULT_TRACE_BUFFER: usize = 1 << 16;
+
 /// The default slow-call threshold.
 pub const DEFAULT_SLOW: Duration = Duration::from_millis(10);
 /// The default backend block size used for the write-amplification counters.
@@ -40,7 +43,7 @@ impl Default for Config {
             block_size: DEFAULT_BLOCK_SIZE,
             latency: None,
             trace: None,
-            trace_buffer: crate::trace::DEFAULT_BUFFER,
+            trace_buffer: DEFAULT_TRACE_BUFFER,
             test_panic: None,
         }
     }

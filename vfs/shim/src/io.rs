@@ -8,6 +8,7 @@
 //! `catch_unwind`. An internal fault switches vfscope to plain passthrough
 //! and never changes a result or unwinds into SQLite.
 
+use crate::calls::guarded;
 use crate::calls::{timed, timed_modelled, Timed};
 use crate::clock::now_ticks;
 use crate::ffi::*;
@@ -34,14 +35,6 @@ unsafe fn parts<'a>(
     unsafe {
         let real = std::ptr::addr_of_mut!((*traced).real);
         (&mut *(*traced).state, real, &*(*real).pMethods)
-    }
-}
-
-/// Runs `body` (forward, then record); a panic inside it degrades vfscope.
-#[inline(always)]
-pub(crate) fn guarded(what: &'static str, body: impl FnOnce()) {
-    if catch_unwind(AssertUnwindSafe(body)).is_err() {
-        recorder::degrade(what);
     }
 }
 

@@ -32,6 +32,7 @@ mod file;
 mod filename;
 mod fork;
 mod io;
+mod kinds;
 mod latency;
 mod paths;
 mod pragma;

@@ -10,7 +10,7 @@
 //! never taken back) in the segment in use (a forked child has its own).
 
 use crate::calls::{record_in, Timed};
-use crate::vfs::kind_of_path;
+use crate::kinds::kind_of_path;
 use std::cell::RefCell;
 use std::ffi::CStr;
 use std::os::raw::c_char;

@@ -19,9 +19,6 @@ use std::time::Duration;
 use vfscope_segment::trace::{TraceHeader, TraceWriter, TracedCall};
 use vfscope_segment::{monotonic_ns, FileKind, Layout, Op, ProcessMeta};
 
-/// Queue slots when `VFSCOPE_TRACE_BUFFER` is not set.
-pub const DEFAULT_BUFFER: usize = 1 << 16;
-
 struct Slot {
     seq: AtomicU64,
     words: [AtomicU64; 6],
