@@ -160,10 +160,11 @@ impl Copy {
         copy
     }
 
-    /// Makes vfscope this copy's default VFS, over whatever the default is
-    /// now: at its first open, and again after the app made another VFS the
-    /// default (or `sqlite3_shutdown` and a new initialisation made `unix`
-    /// the default again). `false` when vfscope is not active.
+    /// The loadable extension's way in (it hooks no open): makes vfscope
+    /// this copy's default VFS, over whatever the default is when the
+    /// extension is loaded, as `.load libvfscope` promises. (The preload
+    /// path leaves the default alone: see [`Copy::route`].) `false` when
+    /// vfscope is not active.
     pub fn ensure_default(&self) -> bool {
         // SAFETY: the copy's own vfs_find; NULL asks for the default.
         let default = unsafe { (self.api.vfs_find)(std::ptr::null()) };
