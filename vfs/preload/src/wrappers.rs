@@ -42,18 +42,23 @@ pub struct MutexApi {
 const SQLITE_MUTEX_STATIC_MAIN: c_int = 2;
 
 /// What a VFS struct held (all but `pNext`, which SQLite rewrites), to tell
-/// a struct registered again at the same address from the one wrapped.
+/// a struct registered again at the same address from the one wrapped. The
+/// slots of later versions only as far as its `iVersion` says it has them
+/// (a version-1 struct may end before them).
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Contents([usize; 19]);
+struct Contents([usize; 21]);
 
 impl Contents {
     /// # Safety
-    /// `vfs` is a live VFS struct.
+    /// `vfs` is a live VFS struct of the version it gives.
     unsafe fn of(vfs: *const sqlite3_vfs) -> Contents {
-        // SAFETY: per the contract.
+        // SAFETY: per the contract, the fields up to `xGetLastError` exist
+        // in every version; the later ones are read below only when
+        // `iVersion` says they exist.
         let v = unsafe { &*vfs };
         let f = |p: Option<usize>| p.unwrap_or(0);
-        Contents([
+        let mut c = [0; 21];
+        let base = [
             v.iVersion as usize,
             v.szOsFile as usize,
             v.mxPathname as usize,
@@ -71,9 +76,17 @@ impl Contents {
             f(v.xSleep.map(|p| p as usize)),
             f(v.xCurrentTime.map(|p| p as usize)),
             f(v.xGetLastError.map(|p| p as usize)),
-            f(v.xCurrentTimeInt64.map(|p| p as usize)),
-            f(v.xSetSystemCall.map(|p| p as usize)),
-        ])
+        ];
+        c[..base.len()].copy_from_slice(&base);
+        if v.iVersion >= 2 {
+            c[17] = f(v.xCurrentTimeInt64.map(|p| p as usize));
+        }
+        if v.iVersion >= 3 {
+            c[18] = f(v.xSetSystemCall.map(|p| p as usize));
+            c[19] = f(v.xGetSystemCall.map(|p| p as usize));
+            c[20] = f(v.xNextSystemCall.map(|p| p as usize));
+        }
+        Contents(c)
     }
 }
 
@@ -153,7 +166,8 @@ impl Route {
         {
             return None;
         }
-        // SAFETY: as above.
+        // SAFETY: as above; a registered VFS has the slots its iVersion
+        // names (SQLite reads them by the same rule).
         let contents = unsafe { Contents::of(parent) };
         let mut list = self.wrappers.lock()?;
         self.forget_stale(&mut list);

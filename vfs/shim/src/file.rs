@@ -120,7 +120,8 @@ impl FileState {
     pub fn allocate(state: FileState) -> *mut FileState {
         let at = pool::take();
         if !at.is_null() {
-            // SAFETY: a free slot: FileState's size, 64-aligned, unused.
+            // SAFETY: room in a free slot: FileState's size and alignment,
+            // unused.
             unsafe { at.write(state) };
         }
         at

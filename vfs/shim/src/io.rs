@@ -339,12 +339,15 @@ pub unsafe extern "C" fn x_file_control(
         // PRAGMAs pass through untouched.
         let call = timed(|| unsafe { control(real, op, arg) });
         rc = call.rc;
-        // SAFETY: `state.vfs` outlives the file (see x_lock).
-        let vfs = unsafe { &*state.vfs };
-        // A wrapper the program did not ask for answers as its parent does.
-        if op == SQLITE_FCNTL_VFSNAME && vfs.unseen.is_none() {
-            // SAFETY: for this opcode `arg` is a `char **` (SQLite's contract).
-            rc = unsafe { crate::vfs_name::prefix(&vfs.api, &vfs.parent_name, arg.cast(), rc) };
+        if op == SQLITE_FCNTL_VFSNAME {
+            // SAFETY: `state.vfs` outlives the file (see x_lock).
+            let vfs = unsafe { &*state.vfs };
+            // A wrapper the program did not ask for answers as its parent.
+            if vfs.unseen.is_none() {
+                // SAFETY: for this opcode `arg` is a `char **` (SQLite's
+                // contract).
+                rc = unsafe { crate::vfs_name::prefix(&vfs.api, &vfs.parent_name, arg.cast(), rc) };
+            }
         }
         with_layout(|layout| state.record(layout, Op::FileControl, Timed { rc, ..call }, 0, 0, 0));
     });

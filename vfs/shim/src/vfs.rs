@@ -458,9 +458,8 @@ pub unsafe fn register(
 }
 
 /// A vfscope VFS named `name` over `parent`, not registered: the caller
-/// registers it (for good, or only while an open needs to find it by
-/// name). Leaked: connections keep using their VFS until they close, which
-/// may be after the caller stops registering it.
+/// registers it. Leaked: connections keep using their VFS until they close,
+/// which may be after the caller has unregistered it.
 ///
 /// # Safety
 /// `api` and `copy` as for [`register`]; `parent` is a VFS registered with
@@ -509,7 +508,9 @@ fn build_vfs(parent: &sqlite3_vfs) -> sqlite3_vfs {
     let version = parent.iVersion.clamp(1, 3);
     macro_rules! mirror {
         ($slot:ident, $ours:expr, $min:expr) => {
-            if parent.$slot.is_some() && version >= $min {
+            // The version first: a version-1 struct may end before the
+            // later slots.
+            if version >= $min && parent.$slot.is_some() {
                 Some($ours)
             } else {
                 None

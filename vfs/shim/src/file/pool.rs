@@ -9,20 +9,29 @@
 //! unmapped, and are kept on a lock-free list (nothing to hold across
 //! fork): the list head carries a generation count in its top 16 bits
 //! (user addresses fit in 47), so a slot popped and pushed back meanwhile
-//! fails the exchange instead of corrupting the list.
+//! fails the exchange instead of corrupting the list. A slot's link word
+//! comes before its FileState and is only ever accessed atomically, so a
+//! thread reading the link of a slot another thread has just taken races
+//! with nothing the new owner writes.
 
 use super::FileState;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 
 const CHUNK: usize = 64 * 1024;
 const ADDRESS: u64 = (1 << 48) - 1;
-/// A slot: a FileState, rounded up to whole cache lines (files used by
-/// different threads never share one).
-const SLOT: usize = std::mem::size_of::<FileState>().div_ceil(64) * 64;
+/// Where a slot's FileState starts: after its link word, aligned.
+const STATE_AT: usize = if std::mem::align_of::<FileState>() > 8 {
+    std::mem::align_of::<FileState>()
+} else {
+    8
+};
+/// A slot: the link word and a FileState, rounded up to whole cache lines
+/// (files used by different threads never share one).
+const SLOT: usize = (STATE_AT + std::mem::size_of::<FileState>()).div_ceil(64) * 64;
 const _: () = assert!(std::mem::align_of::<FileState>() <= 64 && SLOT <= CHUNK);
 
 /// Free slots: (generation << 48) | address of the first, each holding
-/// the address of the next in its first 8 bytes.
+/// the address of the next in its link word.
 static FREE: AtomicU64 = AtomicU64::new(0);
 
 /// The link word of a free slot.
@@ -30,13 +39,15 @@ static FREE: AtomicU64 = AtomicU64::new(0);
 /// # Safety
 /// `slot` is a slot of this pool (mapped for the process, 64-aligned).
 unsafe fn link<'a>(slot: u64) -> &'a AtomicU64 {
-    // SAFETY: per the contract; pool memory is never unmapped, so even a
-    // slot another thread took meanwhile is readable (the exchange that
-    // follows then fails).
+    // SAFETY: per the contract; pool memory is never unmapped, and the
+    // link word is accessed only atomically (never by a slot's owner), so
+    // reading it for a slot another thread took meanwhile is no data race
+    // (the exchange that follows then fails).
     unsafe { AtomicU64::from_ptr(slot as *mut u64) }
 }
 
-/// A free slot, or NULL when no memory can be mapped.
+/// Room for a FileState in a free slot, or NULL when no memory can be
+/// mapped.
 pub fn take() -> *mut FileState {
     loop {
         let head = FREE.load(Acquire);
@@ -54,20 +65,24 @@ pub fn take() -> *mut FileState {
             .compare_exchange_weak(head, new, AcqRel, Acquire)
             .is_ok()
         {
-            return slot as *mut FileState;
+            return (slot as usize + STATE_AT) as *mut FileState;
         }
     }
 }
 
-/// Returns a slot [`take`] gave (its FileState already dropped).
+/// Returns the slot of what [`take`] gave (its FileState already dropped).
 ///
 /// # Safety
-/// `slot` came from `take` and is not used afterwards.
-pub unsafe fn give_back(slot: *mut FileState) {
-    let slot = slot as u64;
+/// `state` came from `take` and is not used afterwards.
+pub unsafe fn give_back(state: *mut FileState) {
+    push(state as u64 - STATE_AT as u64);
+}
+
+/// Puts `slot` (a slot's start) on the list.
+fn push(slot: u64) {
     loop {
         let head = FREE.load(Acquire);
-        // SAFETY: per the contract, the slot is ours to write.
+        // SAFETY: a slot of this pool, which nobody else holds now.
         unsafe { link(slot) }.store(head & ADDRESS, Release);
         let new = (head >> 48).wrapping_add(1) << 48 | slot;
         if FREE
@@ -96,9 +111,9 @@ fn refill() -> bool {
         return false;
     }
     for n in 0..CHUNK / SLOT {
-        // SAFETY: a slot inside the chunk just mapped, 64-aligned (the
-        // mapping is page-aligned, SLOT a multiple of 64), used by no one.
-        unsafe { give_back((chunk as usize + n * SLOT) as *mut FileState) };
+        // A slot inside the chunk just mapped, 64-aligned (the mapping is
+        // page-aligned, SLOT a multiple of 64), used by no one.
+        push((chunk as usize + n * SLOT) as u64);
     }
     true
 }
