@@ -32,10 +32,14 @@ pub enum Dist {
 }
 
 impl Dist {
-    /// A log-normal with median `p50` and 99th percentile `p99` (ns).
+    /// A log-normal with median `p50` and 99th percentile `p99` (ns); a
+    /// fixed time when the two are equal (a measurement with no spread).
     pub fn lognormal(p50: f64, p99: f64) -> Result<Self, &'static str> {
+        if p50 >= 0.0 && p99 == p50 {
+            return Ok(Dist::Fixed { ns: p50 });
+        }
         if !(p50 > 0.0 && p99 > p50) {
-            return Err("needs 0 < p50 < p99");
+            return Err("needs 0 < p50 <= p99");
         }
         Ok(Dist::LogNormal {
             mu: p50.ln(),
@@ -130,5 +134,6 @@ mod tests {
         assert!(close(pareto.median_ns(), 1e5 * 2f64.sqrt(), 1e-9));
         assert_eq!(quantiles(&Dist::Fixed { ns: 1e3 }, 10), (1e3, 1e3));
         assert!(Dist::lognormal(2.0, 1.0).is_err());
+        assert_eq!(Dist::lognormal(2.0, 2.0), Ok(Dist::Fixed { ns: 2.0 }));
     }
 }

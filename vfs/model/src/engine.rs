@@ -196,7 +196,7 @@ impl Engine {
             return;
         };
         let size = self.sizes.get(&(c.db, c.kind)).copied().unwrap_or(0);
-        let (counts, cost) = r.requests(c.op, c.kind, c.offset, c.amount, size);
+        let (counts, cost) = r.requests(c.op, c.kind, (c.offset, c.amount, size), &mut self.rng);
         if counts.iter().any(|&n| n > 0) {
             d.requests = counts;
             d.delay_ns += cost as u64;

@@ -99,6 +99,7 @@ pub fn resolve(
     mut params: Vec<Param>,
     settings: &[(&str, &str)],
 ) -> Result<Vec<Param>, ModelError> {
+    let declared = params.clone();
     let error = |field: &str, message: String| ModelError {
         file: file.to_string(),
         line: 0,
@@ -123,7 +124,7 @@ pub fn resolve(
                 },
             ));
         };
-        let kind = Kind::of(&param.default).expect("checked when declared");
+        let kind = kind_of(&param.default, &declared).expect("checked when declared");
         if !kind.accepts(value) {
             return Err(error(
                 key,
@@ -132,13 +133,42 @@ pub fn resolve(
         }
         param.value = value.to_string();
     }
+    // A default that names another parameter takes that one's value.
+    for i in 0..params.len() {
+        if let Some(other) = reference(&params[i].value) {
+            let value = params[..i]
+                .iter()
+                .find(|p| p.name == other)
+                .map(|p| p.value.clone())
+                .expect("checked when declared");
+            params[i].value = value;
+        }
+    }
     Ok(params)
 }
 
-/// The kind check of a declared default: the error message, if any.
-pub fn check_default(default: &str) -> Option<&'static str> {
-    Kind::of(default).is_none().then_some(
-        "a default must be a duration (10ms), a size (4KiB), a rate (100MB/s) or a number",
+/// The parameter a default of the form `${name}` names.
+fn reference(default: &str) -> Option<&str> {
+    default.strip_prefix("${")?.strip_suffix('}')
+}
+
+/// The kind of a declared default, following a `${name}` default to the
+/// parameter it names.
+fn kind_of(default: &str, declared: &[Param]) -> Option<Kind> {
+    match reference(default) {
+        Some(name) => {
+            let named = declared.iter().find(|p| p.name == name)?;
+            kind_of(&named.default, declared)
+        }
+        None => Kind::of(default),
+    }
+}
+
+/// The kind check of a declared default (`earlier`: the parameters
+/// declared before it): the error message, if any.
+pub fn check_default(default: &str, earlier: &[Param]) -> Option<&'static str> {
+    kind_of(default, earlier).is_none().then_some(
+        "a default must be a duration (10ms), a size (4KiB), a rate (100MB/s), a number, or ${name} of a parameter declared before it (its value)",
     )
 }
 
@@ -204,6 +234,25 @@ mod tests {
         assert!(e.message.contains("expected a duration"), "{e}");
         let e = resolve("s3vfs", declared, &[("rtt", "1ms"), ("rtt", "2ms")]).unwrap_err();
         assert!(e.message.contains("set twice"), "{e}");
+    }
+
+    #[test]
+    fn a_default_may_name_an_earlier_parameter() {
+        let declared = vec![param("get", "30ms"), param("get_p99", "${get}")];
+        assert_eq!(check_default("${get}", &declared[..1]), None);
+        assert!(check_default("${get}", &[]).is_some());
+        let value = |settings: &[(&str, &str)]| {
+            let got = resolve("s3vfs", declared.clone(), settings).unwrap();
+            (got[0].value.clone(), got[1].value.clone())
+        };
+        assert_eq!(value(&[]), ("30ms".into(), "30ms".into()));
+        assert_eq!(value(&[("get", "5ms")]), ("5ms".into(), "5ms".into()));
+        assert_eq!(
+            value(&[("get", "5ms"), ("get_p99", "9ms")]),
+            ("5ms".into(), "9ms".into())
+        );
+        let e = resolve("s3vfs", declared.clone(), &[("get_p99", "fast")]).unwrap_err();
+        assert!(e.message.contains("a duration"), "{e}");
     }
 
     #[test]

@@ -358,8 +358,8 @@ rtt = { dist = "lognormal", p50 = "${rtt}", p99 = "${rtt_p99}" }
     Preset {
         scenario: true,
         name: "s3vfs",
-        text: r#"description = "sqlite-s3vfs: every 4 KiB block of every file is an S3 object; no local cache, no locking. A read sends a GET per block it touches; a write a PUT per block, after a GET of each block it covers only in part (journal records are unaligned); the file size a LIST of all the file's keys; an existence check (xAccess, twice per transaction) a LIST of the first page; a delete (the journal, at each commit in DELETE mode) a LIST and a multi-object DELETE; a truncate a LIST, a DELETE per dropped block and a GET+PUT of a cut one. A PUT takes two round trips (boto3 waits for 100 Continue). A request costs client + time + round trips x rtt (+ per key listed)."
-source = "Mapping: the sqlite-s3vfs 0.0.36 source (PyPI). Default times: S3 Standard medians as in s3-standard (GET 30 ms, PUT 60 ms, LIST 25 ms end to end), less the round trips; per key listed: an estimate, not a published figure. Prices: S3 Standard us-east-1 request prices, aws.amazon.com/s3/pricing as of 2025 (GET $0.0004, PUT and LIST $0.005 per 1,000; DELETE free); not re-checked here (no network)."
+        text: r#"description = "sqlite-s3vfs: every 4 KiB block of every file is an S3 object; no local cache, no locking. A read sends a GET per block it touches; a write a PUT per block, after a GET of each block it covers only in part (journal records are unaligned); the file size a LIST of all the file's keys; an existence check (xAccess, twice per transaction) a LIST of the first page; a delete (the journal, at each commit in DELETE mode) a LIST and a multi-object DELETE; a truncate a LIST, a single-object DELETE per dropped block and a GET+PUT of a cut one. A GET of a block past the file's end answers NoSuchKey (get_miss). A PUT takes two round trips (boto3 waits for 100 Continue). A request costs client + time + round trips x rtt (+ per key listed); each time a log-normal of its median and p99 (`vfscope calibrate s3` measures both)."
+source = "Mapping: the sqlite-s3vfs 0.0.36 source (PyPI). Default times: S3 Standard medians as in s3-standard (GET 30 ms, PUT 60 ms, LIST 25 ms end to end), less the round trips; p99s at the medians (fixed times) until measured; a missing GET priced as a GET, a single DELETE as a multi-object one, and per key listed: estimates, not published figures (`vfscope calibrate s3` measures each against the store). Prices: S3 Standard us-east-1 request prices, aws.amazon.com/s3/pricing as of 2025 (GET $0.0004, PUT and LIST $0.005 per 1,000; DELETE free); not re-checked here (no network)."
 checked = "Against the real sqlite-s3vfs 0.0.36 (apsw 3.54.1) on moto_server 5.2.5 behind a delay proxy at 0, 2, 5 and 10 ms round trips, with get/put/list/delete set to the times measured there: requests by type exact, wall time 0.92-1.05 of the real one (tests/bench/s3vfs_calibration.sh, BENCHMARKS.md)."
 [[param]]
 name = "rtt"
@@ -368,15 +368,35 @@ about = "network round trip between the client and the store"
 [[param]]
 name = "get"
 default = "29ms"
-about = "time of one GET, without the network (as measured against the store with no added delay)"
+about = "median time of one GET of a stored block, without the network"
+[[param]]
+name = "get_p99"
+default = "${get}"
+about = "99th percentile of a GET's time (at the median: a fixed time)"
+[[param]]
+name = "get_miss"
+default = "${get}"
+about = "median time of one GET of a block not stored (NoSuchKey), without the network"
+[[param]]
+name = "get_miss_p99"
+default = "${get_miss}"
+about = "99th percentile of a missing GET's time"
 [[param]]
 name = "put"
 default = "58ms"
-about = "time of one PUT, without the network"
+about = "median time of one PUT of a block, without the network"
+[[param]]
+name = "put_p99"
+default = "${put}"
+about = "99th percentile of a PUT's time"
 [[param]]
 name = "list"
 default = "24ms"
-about = "time of one LIST of an empty prefix, without the network"
+about = "median time of one LIST of an empty prefix, without the network"
+[[param]]
+name = "list_p99"
+default = "${list}"
+about = "99th percentile of an empty LIST's time"
 [[param]]
 name = "list_key"
 default = "50us"
@@ -384,11 +404,23 @@ about = "added LIST time per key returned (a page holds up to 1,000)"
 [[param]]
 name = "delete"
 default = "29ms"
-about = "time of one (multi-object) DELETE, without the network"
+about = "median time of one multi-object DELETE (DeleteObjects), without the network"
+[[param]]
+name = "delete_p99"
+default = "${delete}"
+about = "99th percentile of a DeleteObjects' time"
+[[param]]
+name = "delete_one"
+default = "${delete}"
+about = "median time of one single-object DELETE (DeleteObject, a truncate's dropped block), without the network"
+[[param]]
+name = "delete_one_p99"
+default = "${delete_one}"
+about = "99th percentile of a DeleteObject's time"
 [[param]]
 name = "client"
 default = "0ms"
-about = "the client's own time per request (SDK, VFS code) when not already in the times above"
+about = "the client's own time per request (SDK, VFS code) outside the HTTP exchange: from `vfscope calibrate s3 --client-from RECORDING`, or stated"
 [[param]]
 name = "block"
 default = "4KiB"
@@ -401,20 +433,31 @@ list_page = 1000
 [[remote.request]]
 name = "get"
 time = "${get}"
+time_p99 = "${get_p99}"
+miss_time = "${get_miss}"
+miss_time_p99 = "${get_miss_p99}"
 price_per_1000 = 0.0004
 [[remote.request]]
 name = "put"
 round_trips = 2
 time = "${put}"
+time_p99 = "${put_p99}"
 price_per_1000 = 0.005
 [[remote.request]]
 name = "list"
 time = "${list}"
+time_p99 = "${list_p99}"
 per_key = "${list_key}"
 price_per_1000 = 0.005
 [[remote.request]]
 name = "delete"
 time = "${delete}"
+time_p99 = "${delete_p99}"
+price_per_1000 = 0.0
+[[remote.request]]
+name = "delete_one"
+time = "${delete_one}"
+time_p99 = "${delete_one_p99}"
 price_per_1000 = 0.0
 [[remote.send]]
 ops = ["read"]
@@ -433,7 +476,7 @@ ops = ["delete"]
 requests = ["list per listing page", "delete per key page"]
 [[remote.send]]
 ops = ["truncate"]
-requests = ["list per listing page", "delete per dropped block", "get per partial tail", "put per partial tail"]
+requests = ["list per listing page", "delete_one per dropped block", "get per partial tail", "put per partial tail"]
 "#,
     },
     Preset {

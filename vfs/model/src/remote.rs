@@ -7,7 +7,9 @@
 //! The counts need the size of each file, which the engine follows from
 //! the calls themselves (writes, truncates, deletes, file sizes seen).
 
+use crate::dist::Dist;
 use crate::model::Selector;
+use crate::rng::Rng;
 use vfscope_segment::{FileKind, Op};
 
 /// Request types a model may declare (the segment's request table).
@@ -60,8 +62,12 @@ pub struct RequestType {
     /// Network round trips per request (2 for an upload that waits for
     /// `100 Continue`).
     pub round_trips: u32,
-    /// The server's time per request, without the network.
-    pub time_ns: f64,
+    /// The server's time per request, without the network (a fixed time,
+    /// or a log-normal of its median and p99 where those were measured).
+    pub time: Dist,
+    /// The time of a request for a block that is not stored (a GET that
+    /// answers NoSuchKey), if it differs.
+    pub miss_time: Option<Dist>,
     /// Added per key a listing returns.
     pub per_key_ns: f64,
     /// US dollars per 1,000 requests.
@@ -74,6 +80,13 @@ pub struct Send {
     pub select: Selector,
     /// (request type index, how many).
     pub requests: Vec<(usize, Count)>,
+}
+
+/// The blocks a range covers only in part (at most its first and last).
+#[derive(Clone, Copy, Debug, Default)]
+struct Partial {
+    count: u64,
+    missing: u64,
 }
 
 /// A request-level scenario.
@@ -96,14 +109,14 @@ pub type RequestCounts = [u32; MAX_REQUEST_TYPES];
 impl Remote {
     /// The requests `op` sends on a file of `size` bytes (before the call)
     /// for the byte range `offset..offset + amount` (a truncate's new size
-    /// is its `offset`), and their cost in ns.
+    /// is its `offset`), and their cost in ns, each request's time drawn
+    /// from its distribution.
     pub fn requests(
         &self,
         op: Op,
         kind: FileKind,
-        offset: u64,
-        amount: u64,
-        size: u64,
+        (offset, amount, size): (u64, u64, u64),
+        rng: &mut Rng,
     ) -> (RequestCounts, f64) {
         let mut counts = [0u32; MAX_REQUEST_TYPES];
         let mut cost = 0.0;
@@ -111,51 +124,73 @@ impl Remote {
         for send in self.sends.iter().filter(|s| s.select.matches(op, kind)) {
             for &(t, count) in &send.requests {
                 let kind = &self.requests[t];
-                let one = self.client_ns + kind.time_ns + kind.round_trips as f64 * self.rtt_ns;
                 // Keys each request lists (for `per_key`).
                 let pages =
                     |n: u64| (0..n).map(move |i| (keys - i * self.list_page).min(self.list_page));
-                let (n, listed): (u64, u64) = match count {
-                    Count::Call => (1, keys.min(self.list_page)),
-                    Count::Block => (self.blocks(offset, amount).0, 0),
-                    Count::PartialBlock => (self.blocks(offset, amount).1, 0),
+                // (requests, of those for blocks not stored, keys listed)
+                let (n, missing, listed): (u64, u64, u64) = match count {
+                    Count::Call => (1, 0, keys.min(self.list_page)),
+                    Count::Block => {
+                        let (touched, _, missing) = self.blocks(offset, amount, keys);
+                        (touched, missing, 0)
+                    }
+                    Count::PartialBlock => {
+                        let (_, partial, _) = self.blocks(offset, amount, keys);
+                        (partial.count, partial.missing, 0)
+                    }
                     Count::ListingPage => {
                         let n = keys.div_ceil(self.list_page).max(1);
-                        (n, pages(keys.div_ceil(self.list_page)).sum())
+                        (n, 0, pages(keys.div_ceil(self.list_page)).sum())
                     }
                     Count::KeyPage => {
                         let n = keys.div_ceil(self.list_page);
-                        (n, pages(n).sum())
+                        (n, 0, pages(n).sum())
                     }
-                    Count::DroppedBlock => (keys.saturating_sub(offset.div_ceil(self.block)), 0),
+                    Count::DroppedBlock => {
+                        (keys.saturating_sub(offset.div_ceil(self.block)), 0, 0)
+                    }
                     Count::PartialTail => (
                         (!offset.is_multiple_of(self.block) && offset < size) as u64,
+                        0,
                         0,
                     ),
                 };
                 counts[t] = counts[t].saturating_add(n.min(u32::MAX as u64) as u32);
-                cost += n as f64 * one + listed as f64 * kind.per_key_ns;
+                let fixed = self.client_ns + kind.round_trips as f64 * self.rtt_ns;
+                for i in 0..n {
+                    let time = match &kind.miss_time {
+                        Some(miss) if i < missing => miss,
+                        _ => &kind.time,
+                    };
+                    cost += fixed + time.sample(rng) as f64;
+                }
+                cost += listed as f64 * kind.per_key_ns;
             }
         }
         (counts, cost)
     }
 
-    /// Blocks the range touches, and how many of those it covers only in
-    /// part.
-    fn blocks(&self, offset: u64, amount: u64) -> (u64, u64) {
+    /// Blocks the range touches, those of them it covers only in part,
+    /// and how many of either are not stored (at or past `keys`, the
+    /// file's blocks before the call).
+    fn blocks(&self, offset: u64, amount: u64, keys: u64) -> (u64, Partial, u64) {
         if amount == 0 {
-            return (0, 0);
+            return (0, Partial::default(), 0);
         }
         let end = offset + amount;
         let first = offset / self.block;
         let last = (end - 1) / self.block;
         let touched = last - first + 1;
-        let partial = if first == last {
-            (!offset.is_multiple_of(self.block) || amount != self.block) as u64
-        } else {
-            (!offset.is_multiple_of(self.block)) as u64 + (!end.is_multiple_of(self.block)) as u64
-        };
-        (touched, partial)
+        let missing = |from: u64, to: u64| (to + 1).saturating_sub(from.max(keys));
+        let whole = |b: u64| offset <= b * self.block && (b + 1) * self.block <= end;
+        let mut partial = Partial::default();
+        for b in [first, last].into_iter().take(if first == last { 1 } else { 2 }) {
+            if !whole(b) {
+                partial.count += 1;
+                partial.missing += (b >= keys) as u64;
+            }
+        }
+        (touched, partial, missing(first, last))
     }
 
     /// The file's size after the call.
@@ -177,7 +212,8 @@ mod tests {
         RequestType {
             name: name.into(),
             round_trips,
-            time_ns: 1000.0,
+            time: Dist::Fixed { ns: 1000.0 },
+            miss_time: None,
             per_key_ns: if name == "list" { 10.0 } else { 0.0 },
             price_per_1000: 0.0,
         }
@@ -233,7 +269,12 @@ mod tests {
     }
 
     fn counts(r: &Remote, op: Op, offset: u64, amount: u64, size: u64) -> [u32; 4] {
-        let (c, _) = r.requests(op, FileKind::MainJournal, offset, amount, size);
+        let (c, _) = r.requests(
+            op,
+            FileKind::MainJournal,
+            (offset, amount, size),
+            &mut Rng::new(1),
+        );
         [c[0], c[1], c[2], c[3]]
     }
 
@@ -265,12 +306,17 @@ mod tests {
         // A size or an existence check sends one LIST (its first page).
         assert_eq!(counts(&r, Op::FileSize, 0, 0, size), [0, 0, 1, 0]);
         // Cost: 1000 us (time) + 100 us (rtt) + 10 ns per key listed.
-        let (_, one) = r.requests(Op::FileSize, FileKind::MainDb, 0, 0, 66 * 4096);
+        let (_, one) = r.requests(
+            Op::FileSize,
+            FileKind::MainDb,
+            (0, 0, 66 * 4096),
+            &mut Rng::new(1),
+        );
         assert_eq!(one, 1000.0 + 100_000.0 + 660.0);
-        let (_, empty) = r.requests(Op::Access, FileKind::MainDb, 0, 0, 0);
+        let (_, empty) = r.requests(Op::Access, FileKind::MainDb, (0, 0, 0), &mut Rng::new(1));
         assert_eq!(empty, 101_000.0);
         // A PUT is two round trips.
-        let (_, put) = r.requests(Op::Write, FileKind::MainDb, 0, 4096, 0);
+        let (_, put) = r.requests(Op::Write, FileKind::MainDb, (0, 4096, 0), &mut Rng::new(1));
         assert_eq!(put, 201_000.0);
     }
 
@@ -290,5 +336,52 @@ mod tests {
         assert_eq!(Remote::size_after(Op::Truncate, 100, 0, size), 100);
         assert_eq!(Remote::size_after(Op::Write, 0, 4096, 100), 4096);
         assert_eq!(Remote::size_after(Op::Delete, 0, 0, size), 0);
+    }
+
+    #[test]
+    fn blocks_not_stored_cost_the_miss_time() {
+        let mut r = s3vfs();
+        r.requests[0].miss_time = Some(Dist::Fixed { ns: 5000.0 });
+        let cost = |op, offset, amount, size| {
+            r.requests(op, FileKind::MainDb, (offset, amount, size), &mut Rng::new(1))
+                .1
+        };
+        let (get_hit, get_miss) = (1000.0 + 100_000.0, 5000.0 + 100_000.0);
+        let put = 1000.0 + 200_000.0;
+        // A 2-block file: block 1 is stored, block 2 is not.
+        let size = 2 * 4096;
+        assert_eq!(cost(Op::Read, 4096, 4096, size), get_hit);
+        assert_eq!(cost(Op::Read, 8192, 4096, size), get_miss);
+        assert_eq!(cost(Op::Read, 4000, 8192, size), 2.0 * get_hit + get_miss);
+        // A journal record appended at the end: the GET of the cut block
+        // past the end misses; one inside the file hits.
+        assert_eq!(cost(Op::Write, size, 4, size), get_miss + put);
+        assert_eq!(cost(Op::Write, 516, 4096, size), 2.0 * get_hit + 2.0 * put);
+        assert_eq!(
+            cost(Op::Write, size - 4, 4096, size),
+            get_hit + get_miss + 2.0 * put
+        );
+    }
+
+    #[test]
+    fn measured_tails_spread_the_cost_and_raise_its_mean() {
+        let mut r = s3vfs();
+        r.rtt_ns = 0.0;
+        r.requests[0].time = Dist::lognormal(1000.0, 10_000.0).unwrap();
+        let mut rng = Rng::new(7);
+        let costs: Vec<f64> = (0..20_000)
+            .map(|_| {
+                r.requests(Op::Read, FileKind::MainDb, (0, 4096, 4096), &mut rng)
+                    .1
+            })
+            .collect();
+        let mean = costs.iter().sum::<f64>() / costs.len() as f64;
+        let mut sorted = costs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let p50 = sorted[sorted.len() / 2];
+        assert!((p50 / 1000.0 - 1.0).abs() < 0.05, "median {p50}");
+        // The mean of a log-normal: p50 * exp(sigma^2 / 2), here 1.63x.
+        let expected = Dist::lognormal(1000.0, 10_000.0).unwrap().mean_ns();
+        assert!((mean / expected - 1.0).abs() < 0.05, "mean {mean} vs {expected}");
     }
 }

@@ -97,7 +97,13 @@ fn s3vfs_sends_a_get_per_block_read_a_put_per_block_written_and_lists_sizes() {
     // two file sizes (a LIST each); locks and syncs send nothing.
     assert_eq!(
         requests(&p),
-        [("get", 11), ("put", 5), ("list", 2), ("delete", 0)]
+        [
+            ("get", 11),
+            ("put", 5),
+            ("list", 2),
+            ("delete", 0),
+            ("delete_one", 0)
+        ]
     );
     assert_eq!(charged(&p, Op::Read), 10);
     assert_eq!(charged(&p, Op::Write), 5);
@@ -140,7 +146,7 @@ fn journal_commit() -> Trace {
 #[test]
 fn s3vfs_charges_unaligned_journal_records_checks_and_deletes() {
     let model = vfscope_model::load(
-        "s3vfs:rtt=10ms,get=5ms,put=6ms,list=4ms,list_key=100us,delete=3ms,client=1ms",
+        "s3vfs:rtt=10ms,get=5ms,get_miss=9ms,put=6ms,list=4ms,list_key=100us,delete=3ms,client=1ms",
     )
     .unwrap();
     let p = replay(&journal_commit(), Some(model), 1);
@@ -148,12 +154,20 @@ fn s3vfs_charges_unaligned_journal_records_checks_and_deletes() {
     // two blocks (2 GETs + 2 PUTs), checksum (GET+PUT in block 1); the
     // database page: one PUT. Two existence checks and one size: 3 LISTs;
     // the delete: a LIST and a batch DELETE of the journal's 2 blocks.
+    // Two of the GETs are of blocks not stored yet (the header's, and the
+    // second block the page reaches into): NoSuchKey, at get_miss.
     assert_eq!(
         requests(&p),
-        [("get", 5), ("put", 6), ("list", 4), ("delete", 1)]
+        [
+            ("get", 5),
+            ("put", 6),
+            ("list", 4),
+            ("delete", 1),
+            ("delete_one", 0)
+        ]
     );
     let ms = 1_000_000i64;
-    let (get, put, list, delete) = (16 * ms, 27 * ms, 15 * ms, 14 * ms);
+    let (get, get_miss, put, list, delete) = (16 * ms, 20 * ms, 27 * ms, 15 * ms, 14 * ms);
     let key = ms / 10;
     let added = |op, kind| p.by_op[&(op, kind)].added_ns + 1_000;
     assert_eq!(added(Op::Access, FileKind::MainJournal), list);
@@ -166,7 +180,7 @@ fn s3vfs_charges_unaligned_journal_records_checks_and_deletes() {
     );
     assert_eq!(
         p.by_op[&(Op::Write, FileKind::MainJournal)].added_ns + 4 * 1_000,
-        5 * get + 5 * put
+        3 * get + 2 * get_miss + 5 * put
     );
 }
 
@@ -176,18 +190,27 @@ fn scenario_parameters_are_checked() {
     assert_eq!(e.field, "rtt");
     assert!(e.message.contains("expected a duration"), "{e}");
     let e = vfscope_model::load("s3vfs:latency=1ms").unwrap_err();
-    assert!(e.message.contains("takes rtt, get, put"), "{e}");
-    // Every preset takes parameters, and the defaults are what it runs.
+    assert!(e.message.contains("takes rtt, get, get_p99"), "{e}");
+    // Every preset takes parameters, and the defaults are what it runs (a
+    // default of ${name} runs that parameter's value).
     for preset in vfscope_model::PRESETS {
         let m = vfscope_model::load(preset.name).unwrap();
         assert!(!m.params.is_empty(), "{} takes no parameters", preset.name);
         for p in &m.params {
-            let spec = format!("{}:{}={}", preset.name, p.name, p.default);
+            let spec = format!("{}:{}={}", preset.name, p.name, p.value);
             let mut with = vfscope_model::load(&spec).unwrap();
             with.name = m.name.clone();
             assert_eq!(with, m, "{spec}");
         }
     }
+    // A tail given makes a request's time a log-normal; its median stays.
+    let tailed = vfscope_model::load("s3vfs:get=5ms,get_p99=50ms").unwrap();
+    let get = &tailed.remote.as_ref().unwrap().requests[0];
+    assert!(matches!(get.time, vfscope_model::Dist::LogNormal { .. }));
+    assert_eq!(get.time.median_ns().round(), 5e6);
+    assert_eq!(get.miss_time.as_ref().unwrap().median_ns().round(), 5e6);
+    let e = vfscope_model::load("s3vfs:get=5ms,get_p99=4ms").unwrap_err();
+    assert!(e.message.contains("p50 <= p99"), "{e}");
 }
 
 #[test]

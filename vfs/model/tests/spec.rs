@@ -67,7 +67,7 @@ fn errors_name_the_file_line_and_field() {
     assert_eq!((e.line, e.field.as_str()), (3, "rule.delay"));
     assert!(
         e.to_string()
-            .starts_with("model.toml:3: rule.delay: lognormal needs 0 < p50 < p99"),
+            .starts_with("model.toml:3: rule.delay: lognormal needs 0 < p50 <= p99"),
         "{e}"
     );
 

@@ -1,8 +1,9 @@
 //! Compiling `[remote]` (request-level scenarios) and `[[param]]`.
 
-use super::schema::{ParamSpec, RemoteSpec};
+use super::schema::{ParamSpec, RemoteSpec, S};
 use super::{Compiler, ModelError};
 use crate::params::{check_default, Param};
+use crate::dist::Dist;
 use crate::remote::{Count, Remote, RequestType, Send, MAX_REQUEST_TYPES};
 use crate::Selector;
 
@@ -29,7 +30,7 @@ impl Compiler<'_> {
                     format!("{name:?} declared twice"),
                 );
             }
-            if let Some(why) = check_default(p.default.get_ref()) {
+            if let Some(why) = check_default(p.default.get_ref(), &params) {
                 return self.error(p.default.span(), "param.default", why);
             }
             params.push(Param {
@@ -40,6 +41,23 @@ impl Compiler<'_> {
             });
         }
         Ok(params)
+    }
+
+    /// A request's time: its median, and with its p99 a log-normal (a p99
+    /// at the median: a fixed time).
+    fn median_and_p99(&self, p50: &S, p99: Option<&S>, field: &str) -> Result<Dist, ModelError> {
+        let median = self.duration_ns(p50, field)?;
+        let Some(p99) = p99 else {
+            return Ok(Dist::Fixed { ns: median });
+        };
+        let tail = self.duration_ns(p99, &format!("{field}_p99"))?;
+        Dist::lognormal(median, tail).or_else(|why| {
+            self.error(
+                p99.span(),
+                &format!("{field}_p99"),
+                format!("{why} ({field} is the median, {field}_p99 the 99th percentile)"),
+            )
+        })
     }
 
     pub(super) fn remote(&self, r: &RemoteSpec) -> Result<Remote, ModelError> {
@@ -88,7 +106,18 @@ impl Compiler<'_> {
                         }
                     },
                 },
-                time_ns: self.duration_ns(&q.time, "remote.request.time")?,
+                time: self.median_and_p99(&q.time, q.time_p99.as_ref(), "remote.request.time")?,
+                miss_time: q
+                    .miss_time
+                    .as_ref()
+                    .map(|t| {
+                        self.median_and_p99(
+                            t,
+                            q.miss_time_p99.as_ref(),
+                            "remote.request.miss_time",
+                        )
+                    })
+                    .transpose()?,
                 per_key_ns: q
                     .per_key
                     .as_ref()

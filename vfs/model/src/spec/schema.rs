@@ -56,6 +56,9 @@ pub(super) struct RequestSpec {
     pub(super) name: S,
     pub(super) round_trips: Option<Spanned<i64>>,
     pub(super) time: S,
+    pub(super) time_p99: Option<S>,
+    pub(super) miss_time: Option<S>,
+    pub(super) miss_time_p99: Option<S>,
     pub(super) per_key: Option<S>,
     pub(super) price_per_1000: Option<Spanned<f64>>,
 }
