@@ -81,6 +81,24 @@ pub fn python_with_bundled_sqlite() -> PathBuf {
     dir.join("env/bin/python")
 }
 
+/// The bin directory of a venv with moto's S3-compatible server
+/// (`moto_server`) and boto3, pinned, from PyPI.
+pub fn moto_bin() -> PathBuf {
+    let dir = once("moto-5.2.5", |dir| {
+        run(Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(dir.join("env")));
+        run(Command::new(dir.join("env/bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "moto[server]==5.2.5",
+            "boto3",
+        ]));
+    });
+    dir.join("env/bin")
+}
+
 /// How a C program with its own SQLite is linked.
 #[derive(Clone, Copy, Debug)]
 pub enum Linked {

@@ -274,6 +274,63 @@ parameters of the network presets (same-az, cross-az, cross-region); the last li
         after_help = "Examples:\n  vfscope calibrate net db.internal:5432\n  vfscope run --latency \"$(vfscope calibrate net 10.0.3.7:443 | tail -1)\" -- ./app"
     )]
     Net(CalibrateNetArgs),
+    /// Every request cost of the s3vfs scenario, measured against an S3-compatible store
+    #[command(
+        long_about = "Measures, in a scratch prefix it removes afterwards (or a scratch bucket it \
+makes and removes, without --bucket), what each request the s3vfs scenario charges costs at an \
+S3-compatible endpoint (AWS, MinIO, R2, moto...): the round trip, GET of a stored and of a \
+missing key, PUT by body size, LIST as a fixed cost plus a cost per key (fitted over several key \
+counts), DeleteObject and DeleteObjects; p50 and p99 of each. Prints a table and, last, the \
+--latency argument that carries the measured values. Credentials and region the usual AWS way \
+(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, AWS_PROFILE, ~/.aws/credentials, \
+AWS_REGION, ~/.aws/config).",
+        after_help = "Examples:\n  vfscope calibrate s3 --endpoint http://127.0.0.1:9000 --bucket test\n  vfscope calibrate s3 --endpoint https://s3.eu-west-1.amazonaws.com --bucket mine --client-from real.trace\n  vfscope replay local.trace --latency \"$(vfscope calibrate s3 --endpoint URL --bucket B | tail -1)\""
+    )]
+    S3(CalibrateS3Args),
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateS3Args {
+    /// The store's endpoint URL (http:// or https://; path-style requests)
+    #[arg(long, value_name = "URL")]
+    pub endpoint: String,
+    /// A bucket to measure in (a scratch prefix in it is removed afterwards);
+    /// without it a scratch bucket is made and removed
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// The region to sign for (default: AWS_REGION, the profile's, us-east-1)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Timed rounds (each sends every kind of request once)
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub rounds: usize,
+    /// Bytes per object of the VFS to model (sqlite-s3vfs's block_size)
+    #[arg(long, default_value = "4KiB", value_name = "SIZE", value_parser = block_size)]
+    pub block: u64,
+    /// Key counts to time a LIST at, for the per-key fit (at most 1000)
+    #[arg(long, default_value = "0,25,50,100,200", value_name = "N,N,...", value_delimiter = ',')]
+    pub list_keys: Vec<usize>,
+    /// The real client's own time per request (its SDK, its VFS code), if known
+    #[arg(long, value_name = "DURATION", conflicts_with = "client_from")]
+    pub client: Option<String>,
+    /// Derive the client's time per request from a recording of the real
+    /// system against this store (`vfscope run --record FILE -- ...`)
+    #[arg(long, value_name = "RECORDING")]
+    pub client_from: Option<PathBuf>,
+    /// Also write every measurement as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a model file (s3vfs with the measured values as its defaults)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn block_size(text: &str) -> Result<u64, String> {
+    match vfscope_model::parse_bytes(text) {
+        Ok(n) if (512..=64 * 1024 * 1024).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} bytes: a block is 512 bytes to 64 MiB")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Args, Debug)]

@@ -97,6 +97,19 @@ fn dispatch(cli: Cli) -> Result<u8> {
             })
             .map(|()| 0)
         }
+        Command::Calibrate(args::CalibrateCommand::S3(a)) => calibrate::s3(calibrate::S3Options {
+            endpoint: a.endpoint,
+            bucket: a.bucket,
+            region: a.region,
+            rounds: a.rounds,
+            block: a.block,
+            list_keys: a.list_keys,
+            client: a.client,
+            client_from: a.client_from,
+            json: a.json,
+            output: a.output,
+        })
+        .map(|()| 0),
         Command::Demo => demo::run().map(|()| 0),
         Command::Completions { shell } => {
             let shell = match shell {

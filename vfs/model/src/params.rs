@@ -283,6 +283,8 @@ pub fn with_param_defaults(text: &str, values: &[(&str, &str)]) -> Result<String
     let lines: Vec<&str> = text.lines().collect();
     let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     let mut done = vec![false; values.len()];
+    // The parameters seen so far (a `${name}` default has its kind).
+    let mut declared: Vec<Param> = Vec::new();
     let mut start = 0;
     while start < lines.len() {
         let end = (start + 1..lines.len())
@@ -302,9 +304,16 @@ pub fn with_param_defaults(text: &str, values: &[(&str, &str)]) -> Result<String
             };
             if let (Some(name_at), Some(default_at)) = (field("name"), field("default")) {
                 let name = value_of(name_at);
+                let default = value_of(default_at);
+                let kind = kind_of(&default, &declared);
+                declared.push(Param {
+                    name: name.clone(),
+                    default: default.clone(),
+                    about: String::new(),
+                    value: default,
+                });
                 if let Some(n) = values.iter().position(|(k, _)| *k == name) {
                     let value = values[n].1;
-                    let kind = Kind::of(&value_of(default_at));
                     if !kind.is_some_and(|k| k.accepts(value)) {
                         return Err(error(
                             &name,

@@ -46,6 +46,11 @@ pub struct Prediction {
     /// Requests a request-level scenario implied, by type, in the model's
     /// order (empty without `[remote]`).
     pub requests: Vec<RequestTally>,
+    /// Over the calls the model charged: their recorded (local) time, and
+    /// the time the model gave them. For a recording of the real remote
+    /// system, the difference is what the model leaves out (its client).
+    pub charged_recorded_ns: u64,
+    pub charged_model_ns: u64,
 }
 
 impl Prediction {
@@ -172,6 +177,8 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
             } else if d.delay_ns > 0 {
                 charged = true;
                 latency = local.max(d.delay_ns);
+                p.charged_recorded_ns += local;
+                p.charged_model_ns += d.delay_ns;
             }
         }
         let added = latency as i64 - c.latency_ns as i64;

@@ -8,6 +8,7 @@
 //! (connections are closed at once). It includes the two kernels' few
 //! microseconds of work, as a request's round trip does.
 
+use super::samples::Samples;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -29,18 +30,15 @@ const NETWORK_PRESETS: [&str; 3] = ["same-az", "cross-az", "cross-region"];
 /// How long one connect may take before the endpoint counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// What was measured: round trips in nanoseconds, sorted.
+/// What was measured: round trips in nanoseconds.
 pub struct RoundTrips {
     pub endpoint: SocketAddr,
-    pub samples_ns: Vec<u64>,
+    pub samples: Samples,
 }
 
 impl RoundTrips {
-    /// The `q` quantile (nearest rank).
     pub fn quantile(&self, q: f64) -> u64 {
-        let n = self.samples_ns.len();
-        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
-        self.samples_ns[rank - 1]
+        self.samples.quantile(q)
     }
 
     /// `rtt` and `rtt_p99` as model durations (whole microseconds, at least
@@ -100,10 +98,9 @@ pub fn measure(endpoint: &str, count: usize, interval: Duration) -> Result<Round
         std::thread::sleep(interval);
         samples_ns.push(connect()?);
     }
-    samples_ns.sort_unstable();
     Ok(RoundTrips {
         endpoint: addr,
-        samples_ns,
+        samples: Samples::new(samples_ns),
     })
 }
 
@@ -119,7 +116,7 @@ pub fn net(options: NetOptions) -> Result<()> {
         "round trips to {} ({}): TCP connects, {} samples\n",
         options.endpoint,
         trips.endpoint,
-        trips.samples_ns.len()
+        trips.samples.len()
     );
     for (label, q) in [
         ("min", 0.0),
@@ -143,7 +140,7 @@ pub fn net(options: NetOptions) -> Result<()> {
             "endpoint": options.endpoint,
             "address": trips.endpoint.to_string(),
             "method": "tcp connect",
-            "samples_ns": trips.samples_ns,
+            "samples_ns": trips.samples.ns(),
             "p50_ns": trips.quantile(0.5),
             "p90_ns": trips.quantile(0.9),
             "p99_ns": trips.quantile(0.99),
@@ -165,7 +162,7 @@ pub fn net(options: NetOptions) -> Result<()> {
         let model = format!(
             "# vfscope calibrate net {}: {} round trips, p50 {rtt}, p99 {rtt_p99}\n# ({} with these as its parameters' defaults)\n{}",
             options.endpoint,
-            trips.samples_ns.len(),
+            trips.samples.len(),
             nearest,
             vfscope_model::with_param_defaults(
                 preset.text,
@@ -184,21 +181,10 @@ mod tests {
     use super::*;
 
     fn trips(us: &[u64]) -> RoundTrips {
-        let mut samples_ns: Vec<u64> = us.iter().map(|u| u * 1000).collect();
-        samples_ns.sort_unstable();
         RoundTrips {
             endpoint: "127.0.0.1:1".parse().unwrap(),
-            samples_ns,
+            samples: Samples::new(us.iter().map(|u| u * 1000).collect()),
         }
-    }
-
-    #[test]
-    fn quantiles_are_nearest_rank() {
-        let t = trips(&(1..=100).collect::<Vec<_>>());
-        assert_eq!(t.quantile(0.5), 50_000);
-        assert_eq!(t.quantile(0.99), 99_000);
-        assert_eq!(t.quantile(0.0), 1_000);
-        assert_eq!(t.quantile(1.0), 100_000);
     }
 
     #[test]
