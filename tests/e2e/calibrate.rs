@@ -2,6 +2,7 @@
 //! the network presets' parameters, a model file and JSON; one-line errors.
 
 use std::process::Command;
+use vfscope_tests::moto::Moto;
 use vfscope_tests::{built, succeeds};
 
 #[test]
@@ -75,4 +76,235 @@ fn calibrate_net_errors_are_one_line_and_exit_2() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(says), "{stderr}");
     }
+}
+
+/// `vfscope calibrate s3` with test credentials against `moto`.
+fn calibrate_s3(moto: &Moto, args: &[&str]) -> std::process::Output {
+    Command::new(built("vfscope"))
+        .args(["calibrate", "s3", "--endpoint", &moto.endpoint])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn calibrate_s3_measures_every_cost_against_moto_and_leaves_nothing_behind() {
+    let moto = Moto::start(&[]);
+    moto.boto3("test", "test", "s3.create_bucket(Bucket='calib')");
+    let dir = tempfile::tempdir().unwrap();
+    let (json, model) = (dir.path().join("s3.json"), dir.path().join("s3.toml"));
+    let out = calibrate_s3(
+        &moto,
+        &[
+            "--bucket",
+            "calib",
+            "--rounds",
+            "4",
+            "--list-keys",
+            "0,10,40",
+            "--block",
+            "8KiB",
+            "--client",
+            "2ms",
+            "--json",
+            json.to_str().unwrap(),
+            "-o",
+            model.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The last line is the s3vfs argument with every cost measured.
+    let last = stdout.lines().last().unwrap();
+    let loaded = vfscope_model::load(last).unwrap_or_else(|e| panic!("{last}: {e}"));
+    let remote = loaded.remote.expect("s3vfs is a request-level scenario");
+    assert_eq!(remote.block, 8192);
+    assert_eq!(remote.client_ns, 2e6);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["latency"], last);
+    for name in [
+        "rtt",
+        "get",
+        "get_p99",
+        "get_miss",
+        "get_miss_p99",
+        "put",
+        "put_p99",
+        "list",
+        "list_p99",
+        "list_key",
+        "delete",
+        "delete_p99",
+        "delete_one",
+        "delete_one_p99",
+    ] {
+        let value = report["parameters"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {report}"));
+        let d = vfscope_model::parse_duration(value).unwrap();
+        assert!(d > std::time::Duration::ZERO, "{name} = {value}");
+        assert!(last.contains(&format!("{name}={value}")), "{name}: {last}");
+    }
+    // Each measurement has its rounds' samples, p50 <= p99, positive.
+    let check = |m: &serde_json::Value, what: &str| {
+        let samples = m["samples_ns"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}: {m}"));
+        assert!(samples.len() >= 4, "{what}: {m}");
+        assert!(m["p50_ns"].as_u64().unwrap() > 0, "{what}: {m}");
+        assert!(m["p50_ns"].as_u64() <= m["p99_ns"].as_u64(), "{what}: {m}");
+    };
+    for key in ["get", "get_miss", "delete_one", "delete_many"] {
+        check(&report[key], key);
+    }
+    check(&report["round_trip"]["tcp_connect"], "tcp connect");
+    check(&report["round_trip"]["continue"], "100 Continue");
+    let puts: Vec<u64> = report["put"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            check(p, "put");
+            p["bytes"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(puts, [1024, 8192, 65536, 1048576]);
+    let lists: Vec<u64> = report["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            check(l, "list");
+            l["keys"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(lists, [0, 10, 40]);
+    assert!(
+        report["list_fit"]["per_key_ns"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    // Nothing left: the bucket is empty again (seen by boto3).
+    assert_eq!(
+        moto.boto3(
+            "test",
+            "test",
+            "print(s3.list_objects_v2(Bucket='calib').get('KeyCount'))"
+        ),
+        "0"
+    );
+    // The model file is taken wherever a model is.
+    let from_file = vfscope_model::load(model.to_str().unwrap()).unwrap();
+    assert_eq!(from_file.remote.unwrap().block, 8192);
+    // Without --bucket, a scratch bucket is made and removed.
+    let out = calibrate_s3(&moto, &["--rounds", "2", "--list-keys", "0,5"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        moto.boto3(
+            "test",
+            "test",
+            "print([b['Name'] for b in s3.list_buckets()['Buckets']])"
+        ),
+        "['calib']"
+    );
+}
+
+#[test]
+fn calibrate_s3_errors_are_one_line_and_exit_2() {
+    // moto checking signatures: IAM enforced after the first 4 actions,
+    // which make a user, its key, its policy and a bucket.
+    let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]);
+    let keys = moto.boto3(
+        "test",
+        "test",
+        "iam.create_user(UserName='cal')\nk = iam.create_access_key(UserName='cal')['AccessKey']\niam.put_user_policy(UserName='cal', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))\nboto3.client('s3', endpoint_url=kw['endpoint_url'], aws_access_key_id=k['AccessKeyId'], aws_secret_access_key=k['SecretAccessKey'], region_name='us-east-1').create_bucket(Bucket='calib')\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
+    );
+    let (key, secret) = keys.split_once(' ').unwrap();
+    let calibrate = |endpoint: &str, key: &str, secret: &str, bucket: &str| {
+        Command::new(built("vfscope"))
+            .args([
+                "calibrate",
+                "s3",
+                "--endpoint",
+                endpoint,
+                "--bucket",
+                bucket,
+            ])
+            .args(["--rounds", "2", "--list-keys", "0,2"])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .output()
+            .unwrap()
+    };
+    // The right key works: the signature is checked and accepted.
+    let out = calibrate(&moto.endpoint, key, secret, "calib");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let closed = format!("http://127.0.0.1:{}", vfscope_tests::free_port());
+    for (endpoint, key, secret, bucket, says) in [
+        (
+            closed.as_str(),
+            key,
+            secret,
+            "calib",
+            "cannot reach the S3 endpoint",
+        ),
+        (
+            moto.endpoint.as_str(),
+            key,
+            secret,
+            "nosuch",
+            "does not exist",
+        ),
+        (
+            moto.endpoint.as_str(),
+            "AKIANOSUCHKEY",
+            secret,
+            "calib",
+            "InvalidAccessKeyId",
+        ),
+        (
+            moto.endpoint.as_str(),
+            key,
+            "not-the-secret",
+            "calib",
+            "SignatureDoesNotMatch",
+        ),
+    ] {
+        let out = calibrate(endpoint, key, secret, bucket);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{says}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(says), "{says}: {stderr}");
+        if says.contains("Signature") || says.contains("KeyId") {
+            assert!(stderr.contains("refused the credentials"), "{stderr}");
+        }
+    }
+    let out = Command::new(built("vfscope"))
+        .args(["calibrate", "s3", "--endpoint", "ftp://x", "--rounds", "2"])
+        .env("AWS_ACCESS_KEY_ID", "a")
+        .env("AWS_SECRET_ACCESS_KEY", "b")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (out.status.code(), stderr.lines().count()),
+        (Some(2), 1),
+        "{stderr}"
+    );
+    assert!(stderr.contains("http or https"), "{stderr}");
 }

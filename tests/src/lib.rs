@@ -2,6 +2,7 @@
 //! process over several parents, connections opened with or without it, and
 //! the process's own segment read back the way other processes read it.
 
+pub mod moto;
 mod otlp_receiver;
 pub mod programs;
 mod prometheus;

@@ -308,7 +308,12 @@ pub struct CalibrateS3Args {
     #[arg(long, default_value = "4KiB", value_name = "SIZE", value_parser = block_size)]
     pub block: u64,
     /// Key counts to time a LIST at, for the per-key fit (at most 1000)
-    #[arg(long, default_value = "0,25,50,100,200", value_name = "N,N,...", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "0,25,50,100,200",
+        value_name = "N,N,...",
+        value_delimiter = ','
+    )]
     pub list_keys: Vec<usize>,
     /// The real client's own time per request (its SDK, its VFS code), if known
     #[arg(long, value_name = "DURATION", conflicts_with = "client_from")]

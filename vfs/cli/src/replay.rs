@@ -8,7 +8,10 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use vfscope_model::replay::{replay, Prediction};
+use vfscope_model::replay::{replay, spread, Prediction, Spread};
+
+/// Seeds a prediction is replayed with when its model draws delays.
+const SPREAD_RUNS: usize = 20;
 use vfscope_segment::trace::{read_trace, Trace};
 
 /// Whether `path` is a trace file (by its magic).
@@ -69,6 +72,9 @@ pub fn run_replay(trace_path: &Path, spec: &str, json_out: Option<PathBuf>) -> R
         read_trace(trace_path).with_context(|| format!("cannot read {}", trace_path.display()))?;
     let model = model(spec)?;
     let seed = model.as_ref().and_then(|m| m.seed).unwrap_or(1);
+    let range = model
+        .as_ref()
+        .and_then(|m| spread(&trace, m, seed, SPREAD_RUNS));
     let p = replay(&trace, model, seed);
     let mut out = String::new();
     let _ = writeln!(out, "{}", describe(trace_path, &trace));
@@ -81,6 +87,9 @@ pub fn run_replay(trace_path: &Path, spec: &str, json_out: Option<PathBuf>) -> R
         signed(p.predicted_ns as i64 - p.recorded_ns as i64),
         percent(&p)
     );
+    if let Some(r) = &range {
+        let _ = writeln!(out, "{}", range_line(r));
+    }
     if p.recorded_delayed > 0 {
         let _ = writeln!(out, "note: {} calls were delayed by a model while recording; replay counts their local time only", p.recorded_delayed);
     }
@@ -152,15 +161,33 @@ pub fn run_replay(trace_path: &Path, spec: &str, json_out: Option<PathBuf>) -> R
     if let Some(path) = json_out {
         std::fs::write(
             &path,
-            serde_json::to_string_pretty(&prediction_json(spec, seed, &trace, &p))?,
+            serde_json::to_string_pretty(&prediction_json(spec, seed, &trace, &p, range))?,
         )?;
     }
     Ok(())
 }
 
-fn prediction_json(spec: &str, seed: u64, trace: &Trace, p: &Prediction) -> serde_json::Value {
+/// The spread of a prediction over seeds, as one line.
+fn range_line(r: &Spread) -> String {
+    format!(
+        "range over {} seeds (the model draws its delays from distributions): {} to {}",
+        r.runs,
+        duration_ns(r.min_ns),
+        duration_ns(r.max_ns)
+    )
+}
+
+fn prediction_json(
+    spec: &str,
+    seed: u64,
+    trace: &Trace,
+    p: &Prediction,
+    range: Option<Spread>,
+) -> serde_json::Value {
     let (requests, bill) = requests_json(&p.requests);
     json!({
+        "predicted_range_ns": range.map(|r| [r.min_ns, r.max_ns]),
+        "range_seeds": range.map(|r| r.runs),
         "requests": requests,
         "bill_usd": bill,
         "schema": "vfscope-replay/1",
@@ -205,6 +232,9 @@ pub fn run_compare(trace_path: &Path, specs: &[String], json_out: Option<PathBuf
     for spec in specs {
         let model = model(spec)?;
         let seed = model.as_ref().and_then(|m| m.seed).unwrap_or(1);
+        let range = model
+            .as_ref()
+            .and_then(|m| spread(&trace, m, seed, SPREAD_RUNS));
         let p = replay(&trace, model, seed);
         let lag = |q| p.lag_quantile(q).map_or("-".to_string(), duration_ns);
         let _ = writeln!(
@@ -220,7 +250,10 @@ pub fn run_compare(trace_path: &Path, specs: &[String], json_out: Option<PathBuf
         if let Some(line) = requests_line(&p.requests) {
             let _ = writeln!(bills, "{spec}: {line}");
         }
-        rows.push(prediction_json(spec, seed, &trace, &p));
+        if let Some(r) = &range {
+            let _ = writeln!(bills, "{spec}: {}", range_line(r));
+        }
+        rows.push(prediction_json(spec, seed, &trace, &p, range));
     }
     if !bills.is_empty() {
         let _ = write!(out, "\n{bills}");

@@ -146,9 +146,7 @@ impl Remote {
                         let n = keys.div_ceil(self.list_page);
                         (n, 0, pages(n).sum())
                     }
-                    Count::DroppedBlock => {
-                        (keys.saturating_sub(offset.div_ceil(self.block)), 0, 0)
-                    }
+                    Count::DroppedBlock => (keys.saturating_sub(offset.div_ceil(self.block)), 0, 0),
                     Count::PartialTail => (
                         (!offset.is_multiple_of(self.block) && offset < size) as u64,
                         0,
@@ -184,7 +182,10 @@ impl Remote {
         let missing = |from: u64, to: u64| (to + 1).saturating_sub(from.max(keys));
         let whole = |b: u64| offset <= b * self.block && (b + 1) * self.block <= end;
         let mut partial = Partial::default();
-        for b in [first, last].into_iter().take(if first == last { 1 } else { 2 }) {
+        for b in [first, last]
+            .into_iter()
+            .take(if first == last { 1 } else { 2 })
+        {
             if !whole(b) {
                 partial.count += 1;
                 partial.missing += (b >= keys) as u64;
@@ -343,8 +344,13 @@ mod tests {
         let mut r = s3vfs();
         r.requests[0].miss_time = Some(Dist::Fixed { ns: 5000.0 });
         let cost = |op, offset, amount, size| {
-            r.requests(op, FileKind::MainDb, (offset, amount, size), &mut Rng::new(1))
-                .1
+            r.requests(
+                op,
+                FileKind::MainDb,
+                (offset, amount, size),
+                &mut Rng::new(1),
+            )
+            .1
         };
         let (get_hit, get_miss) = (1000.0 + 100_000.0, 5000.0 + 100_000.0);
         let put = 1000.0 + 200_000.0;
@@ -382,6 +388,9 @@ mod tests {
         assert!((p50 / 1000.0 - 1.0).abs() < 0.05, "median {p50}");
         // The mean of a log-normal: p50 * exp(sigma^2 / 2), here 1.63x.
         let expected = Dist::lognormal(1000.0, 10_000.0).unwrap().mean_ns();
-        assert!((mean / expected - 1.0).abs() < 0.05, "mean {mean} vs {expected}");
+        assert!(
+            (mean / expected - 1.0).abs() < 0.05,
+            "mean {mean} vs {expected}"
+        );
     }
 }

@@ -198,6 +198,37 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
     p
 }
 
+/// How far a prediction moves with the seed: a model that draws delays
+/// from distributions (measured tails, random faults) predicts another
+/// total with another seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spread {
+    pub runs: usize,
+    pub min_ns: u64,
+    pub max_ns: u64,
+}
+
+/// Replays `trace` through `model` with `runs` seeds from `seed` on; None
+/// when two seeds predict the same (nothing in the model is drawn).
+pub fn spread(trace: &Trace, model: &Model, seed: u64, runs: usize) -> Option<Spread> {
+    if model.seed.is_some() || runs < 2 {
+        return None;
+    }
+    let total = |s: u64| replay(trace, Some(model.clone()), s).predicted_ns;
+    let first = total(seed);
+    if total(seed.wrapping_add(1)) == first {
+        return None;
+    }
+    let all: Vec<u64> = (0..runs as u64)
+        .map(|i| total(seed.wrapping_add(i)))
+        .collect();
+    Some(Spread {
+        runs,
+        min_ns: *all.iter().min().expect("runs >= 2"),
+        max_ns: *all.iter().max().expect("runs >= 2"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +266,35 @@ mod tests {
                 dropped: 0,
             }),
         }
+    }
+
+    #[test]
+    fn a_drawn_model_predicts_a_range_and_a_fixed_one_does_not() {
+        let calls = (0..200)
+            .map(|i| call(1, 2_000 + i * 1_000, 100, Op::Read, FileKind::MainDb))
+            .collect();
+        let t = trace(calls, 1_000_000);
+        let rule = |delay: &str| {
+            parse(
+                "m",
+                &format!("[[rule]]\nops = [\"read\"]\ndelay = {delay}\n"),
+            )
+            .unwrap()
+        };
+        let fixed = rule("{ dist = \"fixed\", value = \"1ms\" }");
+        assert_eq!(spread(&t, &fixed, 1, 20), None);
+        let drawn = rule("{ dist = \"lognormal\", p50 = \"1ms\", p99 = \"10ms\" }");
+        let r = spread(&t, &drawn, 1, 20).unwrap();
+        assert_eq!(r.runs, 20);
+        let one = replay(&t, Some(drawn.clone()), 1).predicted_ns;
+        assert!(
+            r.min_ns < r.max_ns && (r.min_ns..=r.max_ns).contains(&one),
+            "{r:?} {one}"
+        );
+        // A model that fixes its seed predicts one total.
+        let mut seeded = drawn;
+        seeded.seed = Some(3);
+        assert_eq!(spread(&t, &seeded, 1, 20), None);
     }
 
     #[test]

@@ -139,14 +139,21 @@ mod tests {
         )
         .unwrap();
         let config = dir.path().join("config");
-        std::fs::write(&config, "[default]\nregion = eu-west-1\n[profile work]\nregion=ap-south-1\n").unwrap();
+        std::fs::write(
+            &config,
+            "[default]\nregion = eu-west-1\n[profile work]\nregion=ap-south-1\n",
+        )
+        .unwrap();
         let file = |p: &Path| p.display().to_string();
         let e = env(&[
             ("AWS_SHARED_CREDENTIALS_FILE", file(&creds)),
             ("AWS_CONFIG_FILE", file(&config)),
         ]);
         let f = credentials(&e).unwrap();
-        assert_eq!((f.key.as_str(), f.secret.as_str(), f.token), ("AK1", "S1", None));
+        assert_eq!(
+            (f.key.as_str(), f.secret.as_str(), f.token),
+            ("AK1", "S1", None)
+        );
         assert_eq!(region(None, &e), "eu-west-1");
         assert_eq!(region(Some("us-west-2"), &e), "us-west-2");
         let e = env(&[

@@ -120,7 +120,10 @@ impl Server {
 
     fn open(&self) -> Result<Stream> {
         let tcp = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT).with_context(|| {
-            format!("cannot connect to {}:{} ({})", self.host, self.port, self.addr)
+            format!(
+                "cannot connect to {}:{} ({})",
+                self.host, self.port, self.addr
+            )
         })?;
         tcp.set_nodelay(true)?;
         tcp.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -301,6 +304,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 /// A response's status line and the headers calibration needs.
+#[derive(Debug)]
 struct Head {
     status: u16,
     content_length: Option<u64>,
@@ -416,13 +420,19 @@ mod tests {
     #[test]
     fn bodies_by_length_by_chunks_and_to_the_end() {
         let (h, b) = parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloXX");
-        assert_eq!((h.status, h.keep_alive, b.as_slice()), (200, true, &b"hello"[..]));
+        assert_eq!(
+            (h.status, h.keep_alive, b.as_slice()),
+            (200, true, &b"hello"[..])
+        );
         let (h, b) = parse(
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\n",
         );
         assert_eq!((h.status, b.as_slice()), (200, &b"abcde"[..]));
         let (h, b) = parse("HTTP/1.0 404 Not Found\r\n\r\ngone");
-        assert_eq!((h.status, h.keep_alive, b.as_slice()), (404, false, &b"gone"[..]));
+        assert_eq!(
+            (h.status, h.keep_alive, b.as_slice()),
+            (404, false, &b"gone"[..])
+        );
         let (h, _) = parse("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
         assert!(!h.keep_alive);
     }

@@ -7,6 +7,7 @@ mod net;
 mod s3;
 mod s3_output;
 mod samples;
+mod sigv4;
 mod store;
 
 pub use net::{net, NetOptions};

@@ -95,7 +95,10 @@ struct Times {
 
 pub fn measure(options: &S3Options, stop: &AtomicBool) -> Result<Measured> {
     if options.rounds < 2 {
-        bail!("--rounds {}: at least 2 are needed for a p99", options.rounds);
+        bail!(
+            "--rounds {}: at least 2 are needed for a p99",
+            options.rounds
+        );
     }
     let mut list_keys = options.list_keys.clone();
     list_keys.sort_unstable();
@@ -231,13 +234,20 @@ fn rounds(
         check()?;
         let r = ok(store.get(&stored)?)?;
         if r.body.len() != block.len() {
-            bail!("a GET of {} bytes answered {} bytes", block.len(), r.body.len());
+            bail!(
+                "a GET of {} bytes answered {} bytes",
+                block.len(),
+                r.body.len()
+            );
         }
         keep(&mut times.get, r.took);
         check()?;
         let r = store.get(&format!("{scratch}missing-{round}"))?;
         if r.status != 404 {
-            bail!("a GET of a key never written answered HTTP {} (expected 404 NoSuchKey)", r.status);
+            bail!(
+                "a GET of a key never written answered HTTP {} (expected 404 NoSuchKey)",
+                r.status
+            );
         }
         keep(&mut times.get_miss, r.took);
         for (i, &k) in list_keys.iter().enumerate() {

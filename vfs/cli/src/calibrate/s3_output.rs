@@ -2,10 +2,17 @@
 //! and the table, JSON and model file that carry them.
 //!
 //! A parameter is a request's time without the network: its measured p50
-//! (p99) less the round trips it took. A PUT was sent as boto3 sends it
-//! (the head, `100 Continue`, the body): two round trips, as the scenario
+//! less the round trips it took. A PUT was sent as boto3 sends it (the
+//! head, `100 Continue`, the body): two round trips, as the scenario
 //! charges. The per-key listing cost is the slope of a line fitted through
 //! the p50s at each key count; the empty listing's time its intercept.
+//!
+//! The `_p99` parameters make each time a log-normal. Its p99 is the one
+//! of the log-normal with the measured median and the measured mean (at
+//! most the measured p99): a run's total follows the mean, and a few
+//! outliers among 50 samples would give a log-normal through the measured
+//! p99 a mean far above the one measured. The measured p99s are in the
+//! table and the JSON.
 
 use super::s3::{Measured, S3Options, DELETE_MANY_KEYS};
 use super::samples::{fit_line, LineFit, Samples};
@@ -18,6 +25,9 @@ use vfscope_segment::trace::read_trace;
 
 /// The scenario the parameters are for.
 const SCENARIO: &str = "s3vfs";
+
+/// The least time a request is given, without the network.
+const MIN_TIME_NS: f64 = 1000.0;
 
 /// The s3vfs parameters, in the order printed.
 pub struct Parameters {
@@ -64,6 +74,20 @@ fn ms(ns: f64) -> String {
     format!("{:.3} ms", ns / 1e6)
 }
 
+/// z of the normal distribution's 99th percentile.
+const Z99: f64 = 2.326_347_874_040_841;
+
+/// The p99 of the log-normal with median `p50` and mean `mean`, at most
+/// `measured` (and at least the median: a fixed time when the mean is not
+/// above the median).
+fn tail_p99(p50: f64, mean: f64, measured: f64) -> f64 {
+    if mean <= p50 {
+        return p50;
+    }
+    let sigma = (2.0 * (mean / p50).ln()).sqrt();
+    (p50 * (Z99 * sigma).exp()).min(measured).max(p50)
+}
+
 /// Derives the parameters (the client from `options`, when given).
 pub fn parameters(m: &Measured, options: &S3Options) -> Result<Parameters> {
     let (rtt, rtt_from) = if m.continued.len() * 2 >= m.rounds {
@@ -71,9 +95,13 @@ pub fn parameters(m: &Measured, options: &S3Options) -> Result<Parameters> {
     } else {
         (m.connect.p50() as f64, "TCP connect")
     };
+    // At least 1 us: a log-normal needs a median above 0 (a request may
+    // take less than its round trips when the round trip was measured
+    // through a relay that is slow to forward small answers).
     let less = |s: &Samples, trips: f64| {
-        let p50 = (s.p50() as f64 - trips * rtt).max(0.0);
-        let p99 = (s.p99() as f64 - trips * rtt).max(p50);
+        let off = trips * rtt;
+        let p50 = (s.p50() as f64 - off).max(MIN_TIME_NS);
+        let p99 = tail_p99(p50, s.mean() - off, s.p99() as f64 - off);
         (p50, p99)
     };
     let put_block = &m
@@ -89,8 +117,9 @@ pub fn parameters(m: &Measured, options: &S3Options) -> Result<Parameters> {
         .map(|(k, s)| (*k as f64, s.p50() as f64))
         .collect();
     let list_fit = fit_line(&points).context("fitting the listing cost")?;
-    let list_p99_excess = m.list[0].1.p99() as f64 - m.list[0].1.p50() as f64;
-    let list = (list_fit.intercept - rtt).max(0.0);
+    let (empty_p50, empty_p99) = less(&m.list[0].1, 1.0);
+    let list_p99_excess = empty_p99 - empty_p50;
+    let list = (list_fit.intercept - rtt).max(MIN_TIME_NS);
     let (get, get_p99) = less(&m.get, 1.0);
     let (get_miss, get_miss_p99) = less(&m.get_miss, 1.0);
     let (put, put_p99) = less(put_block, put_trips);
@@ -160,29 +189,27 @@ fn client_from(path: &Path, p: &Parameters) -> Result<(f64, String)> {
 /// The table, the parameters, and last the `--latency` argument.
 pub fn text(m: &Measured, p: &Parameters) -> String {
     let mut t = String::new();
-    let made = if m.bucket_made {
-        ", and the scratch bucket,"
-    } else {
-        ""
-    };
+    let made = if m.bucket_made { " and the bucket" } else { "" };
+    let _ = writeln!(t, "S3 requests at {}, region {}", m.endpoint, m.region);
+    let _ = writeln!(t, "credentials from {}", m.credentials_from);
     let _ = writeln!(
         t,
-        "S3 requests at {} (bucket {}, region {}, credentials from {})",
-        m.endpoint, m.bucket, m.region, m.credentials_from
+        "{} rounds; the scratch prefix (its last {} objects{made} removed):\n  {}/{}\n",
+        m.rounds, m.removed, m.bucket, m.scratch
     );
     let _ = writeln!(
         t,
-        "{} rounds in the scratch prefix {}; its last {} objects{made} removed\n",
-        m.rounds, m.scratch, m.removed
+        "{:<30}{:>11}{:>11}{:>11}{:>5}",
+        "request (ms)", "p50", "mean", "p99", "n"
     );
-    let _ = writeln!(t, "{:<34}{:>12}{:>12}{:>6}", "request", "p50", "p99", "n");
     let mut row = |label: String, s: &Samples| {
         if !s.is_empty() {
             let _ = writeln!(
                 t,
-                "{label:<34}{:>12}{:>12}{:>6}",
-                ms(s.p50() as f64),
-                ms(s.p99() as f64),
+                "{label:<30}{:>11.3}{:>11.3}{:>11.3}{:>5}",
+                s.p50() as f64 / 1e6,
+                s.mean() / 1e6,
+                s.p99() as f64 / 1e6,
                 s.len()
             );
         }
@@ -205,7 +232,7 @@ pub fn text(m: &Measured, p: &Parameters) -> String {
     let f = &p.list_fit;
     let _ = writeln!(
         t,
-        "\nLIST = {} + {} per key (fit over {} key counts: r2 {:.4}, largest residual {})",
+        "\nLIST = {} + {} per key\n  (fit over {} key counts: r2 {:.4}, largest residual {})",
         ms(f.intercept),
         ms(f.slope),
         m.list.len(),
@@ -214,7 +241,7 @@ pub fn text(m: &Measured, p: &Parameters) -> String {
     );
     let _ = writeln!(
         t,
-        "\n{SCENARIO} parameters (a request's time less its round trips; rtt from {}):",
+        "\n{SCENARIO} parameters (a request's time less its round trips; rtt from {};\n_p99: the log-normal's with the measured median and mean):",
         p.rtt_from
     );
     for (name, value) in p.settings() {
@@ -227,7 +254,7 @@ pub fn text(m: &Measured, p: &Parameters) -> String {
         None => {
             let _ = writeln!(
                 t,
-                "client: not included; the real client's own time per request (its SDK, its VFS code) is\n  --client-from RECORDING (a `vfscope run --record` of it against this store) or --client D"
+                "client: not included. The real client's own time per request (its SDK,\n  its VFS code): --client-from RECORDING (`vfscope run --record` of it\n  against this store) or --client D"
             );
         }
     }
@@ -240,6 +267,7 @@ pub fn json(m: &Measured, p: &Parameters) -> serde_json::Value {
         serde_json::json!({
             "p50_ns": s.p50(),
             "p99_ns": s.p99(),
+            "mean_ns": s.mean(),
             "samples_ns": s.ns(),
         })
     };
@@ -278,7 +306,13 @@ pub fn json(m: &Measured, p: &Parameters) -> serde_json::Value {
             "max_residual_ns": p.list_fit.max_residual,
         },
         "delete_one": samples(&m.delete_one),
-        "delete_many": { "keys": DELETE_MANY_KEYS, "p50_ns": m.delete_many.p50(), "p99_ns": m.delete_many.p99(), "samples_ns": m.delete_many.ns() },
+        "delete_many": {
+            "keys": DELETE_MANY_KEYS,
+            "p50_ns": m.delete_many.p50(),
+            "p99_ns": m.delete_many.p99(),
+            "mean_ns": m.delete_many.mean(),
+            "samples_ns": m.delete_many.ns(),
+        },
         "parameters": p.settings().into_iter().map(|(n, v)| (n.to_string(), serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
         "client": p.client.as_ref().map(|(ns, from)| serde_json::json!({"ns": ns, "from": from})),
         "latency": p.spec(),
@@ -308,6 +342,18 @@ pub fn model_file(m: &Measured, p: &Parameters) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_measured_mean() {
+        // No spread above the median: a fixed time.
+        assert_eq!(tail_p99(1000.0, 900.0, 5000.0), 1000.0);
+        // A log-normal with the median and mean measured.
+        let p99 = tail_p99(1000.0, 1200.0, 1e9);
+        let d = vfscope_model::Dist::lognormal(1000.0, p99).unwrap();
+        assert!((d.mean_ns() - 1200.0).abs() < 1e-6, "{}", d.mean_ns());
+        // Never past the p99 measured.
+        assert_eq!(tail_p99(1000.0, 3000.0, 4000.0), 4000.0);
+    }
 
     #[test]
     fn durations_keep_a_tenth_of_a_microsecond() {

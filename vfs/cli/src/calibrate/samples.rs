@@ -45,6 +45,10 @@ impl Samples {
     pub fn p99(&self) -> u64 {
         self.quantile(0.99)
     }
+
+    pub fn mean(&self) -> f64 {
+        self.0.iter().map(|&n| n as f64).sum::<f64>() / self.0.len().max(1) as f64
+    }
 }
 
 /// `y = intercept + slope * x`, least squares, and how far off it is.
@@ -67,10 +71,7 @@ pub fn fit_line(points: &[(f64, f64)]) -> Option<LineFit> {
     if points.len() < 2 || sxx == 0.0 {
         return None;
     }
-    let sxy: f64 = points
-        .iter()
-        .map(|p| (p.0 - mean_x) * (p.1 - mean_y))
-        .sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
     let slope = sxy / sxx;
     let intercept = mean_y - slope * mean_x;
     let residual = |p: &(f64, f64)| p.1 - (intercept + slope * p.0);
@@ -95,7 +96,10 @@ mod tests {
     #[test]
     fn quantiles_are_nearest_rank() {
         let s = Samples::new((1..=100).rev().collect());
-        assert_eq!((s.p50(), s.p99(), s.quantile(0.0), s.quantile(1.0)), (50, 99, 1, 100));
+        assert_eq!(
+            (s.p50(), s.p99(), s.quantile(0.0), s.quantile(1.0)),
+            (50, 99, 1, 100)
+        );
         assert_eq!(Samples::default().p50(), 0);
     }
 

@@ -1,23 +1,24 @@
-//! One S3-compatible store as calibration talks to it: requests signed by
-//! rusty-s3 (SigV4 in the query string, path-style URLs), sent one at a
-//! time on one kept-alive connection, answers checked, S3 errors turned
-//! into one line that says what to fix.
+//! One S3-compatible store as calibration talks to it: path-style URLs and
+//! the XML of listings and batch deletes from rusty-s3, SigV4 in the
+//! `Authorization` header (as the SDKs send it), one request at a time on
+//! one kept-alive connection, answers checked, S3 errors turned into one
+//! line that says what to fix.
 
 use super::credentials::Found;
 use super::http::{Connection, Request, Response, Server};
+use super::sigv4::{self, Signer};
 use anyhow::{bail, Context, Result};
-use rusty_s3::actions::{ListObjectsV2, ListObjectsV2Response, ObjectIdentifier};
-use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
-use std::time::Duration;
+use rusty_s3::actions::{
+    CreateBucket, DeleteObjects, ListObjectsV2, ListObjectsV2Response, ObjectIdentifier,
+};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
 use url::Url;
-
-/// How long a signed URL stays valid (each is used at once).
-const SIGNED_FOR: Duration = Duration::from_secs(600);
 
 pub struct Store {
     conn: Connection,
     bucket: Bucket,
     credentials: Credentials,
+    signer: Signer,
 }
 
 /// An S3 error answer.
@@ -88,6 +89,12 @@ impl Store {
             conn: Connection::new(server),
             bucket,
             credentials,
+            signer: Signer {
+                key: found.key.clone(),
+                secret: found.secret.clone(),
+                token: found.token.clone(),
+                region: region.to_string(),
+            },
         })
     }
 
@@ -95,60 +102,65 @@ impl Store {
         self.conn.server()
     }
 
+    /// Signs and sends a request to `url` with `params` as its query.
     fn send(
         &mut self,
         method: &str,
-        url: &Url,
-        headers: &[(&str, String)],
+        mut url: Url,
+        params: &[(&str, &str)],
+        extra: &[(&str, String)],
         body: &[u8],
         expect_continue: bool,
     ) -> Result<Response> {
+        let query = sigv4::query(params);
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut headers: Vec<(&str, String)> = self
+            .signer
+            .sign(method, &url, extra, body, now)
+            .into_iter()
+            .collect();
+        headers.extend(extra.iter().cloned());
         self.conn.send(&Request {
             method,
-            url,
-            headers,
+            url: &url,
+            headers: &headers,
             body,
             expect_continue,
         })
     }
 
     pub fn get(&mut self, key: &str) -> Result<Response> {
-        let url = self
-            .bucket
-            .get_object(Some(&self.credentials), key)
-            .sign(SIGNED_FOR);
-        self.send("GET", &url, &[], &[], false)
+        let url = self.bucket.object_url(key);
+        self.send("GET", url, &[], &[], &[], false)
     }
 
     pub fn put(&mut self, key: &str, body: &[u8], expect_continue: bool) -> Result<Response> {
-        let url = self
-            .bucket
-            .put_object(Some(&self.credentials), key)
-            .sign(SIGNED_FOR);
-        self.send("PUT", &url, &[], body, expect_continue)
+        let url = self.bucket.object_url(key);
+        self.send("PUT", url, &[], &[], body, expect_continue)
     }
 
     pub fn delete_one(&mut self, key: &str) -> Result<Response> {
-        let url = self
-            .bucket
-            .delete_object(Some(&self.credentials), key)
-            .sign(SIGNED_FOR);
-        self.send("DELETE", &url, &[], &[], false)
+        let url = self.bucket.object_url(key);
+        self.send("DELETE", url, &[], &[], &[], false)
     }
 
     pub fn delete_many(&mut self, keys: &[String]) -> Result<Response> {
-        let objects: Vec<ObjectIdentifier> =
-            keys.iter().map(|k| ObjectIdentifier::new(k.clone())).collect();
-        let mut action = self
-            .bucket
-            .delete_objects(Some(&self.credentials), objects.iter());
+        let objects: Vec<ObjectIdentifier> = keys
+            .iter()
+            .map(|k| ObjectIdentifier::new(k.clone()))
+            .collect();
+        let mut action = DeleteObjects::new(&self.bucket, None, objects.iter());
         action.set_quiet(true);
-        let url = action.sign(SIGNED_FOR);
         let (body, md5) = action.body_with_md5();
+        let url = self.bucket.base_url().clone();
         self.send(
             "POST",
-            &url,
-            &[("Content-MD5", md5)],
+            url,
+            &[("delete", "")],
+            &[("content-md5", md5)],
             body.as_bytes(),
             false,
         )
@@ -160,13 +172,12 @@ impl Store {
         prefix: &str,
         continuation: Option<&str>,
     ) -> Result<(Response, ListObjectsV2Response)> {
-        let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
-        action.with_prefix(prefix);
+        let mut params = vec![("list-type", "2"), ("prefix", prefix)];
         if let Some(token) = continuation {
-            action.with_continuation_token(token);
+            params.push(("continuation-token", token));
         }
-        let url = action.sign(SIGNED_FOR);
-        let response = ok(self.send("GET", &url, &[], &[], false)?)?;
+        let url = self.bucket.base_url().clone();
+        let response = ok(self.send("GET", url, &params, &[], &[], false)?)?;
         let text = std::str::from_utf8(&response.body).context("a listing not in UTF-8")?;
         let listing = ListObjectsV2::parse_response(text)
             .map_err(|e| anyhow::anyhow!("a listing that does not parse: {e}"))?;
@@ -201,19 +212,16 @@ impl Store {
     }
 
     pub fn create_bucket(&mut self) -> Result<()> {
-        let action = self.bucket.create_bucket(&self.credentials);
-        let url = action.sign(SIGNED_FOR);
-        let body = action.body();
-        ok(self.send("PUT", &url, &[], body.as_bytes(), false)?)?;
+        // The location constraint for regions other than us-east-1.
+        let body = CreateBucket::new(&self.bucket, &self.credentials).body();
+        let url = self.bucket.base_url().clone();
+        ok(self.send("PUT", url, &[], &[], body.as_bytes(), false)?)?;
         Ok(())
     }
 
     pub fn delete_bucket(&mut self) -> Result<()> {
-        let url = self
-            .bucket
-            .delete_bucket(&self.credentials)
-            .sign(SIGNED_FOR);
-        ok(self.send("DELETE", &url, &[], &[], false)?)?;
+        let url = self.bucket.base_url().clone();
+        ok(self.send("DELETE", url, &[], &[], &[], false)?)?;
         Ok(())
     }
 }
@@ -221,6 +229,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn s3_errors_read_as_one_line() {
@@ -241,6 +250,9 @@ mod tests {
             took: Duration::ZERO,
             continued_after: None,
         };
-        assert_eq!(ok(bare).err().unwrap().to_string(), "HTTP 404 (no S3 error code)");
+        assert_eq!(
+            ok(bare).err().unwrap().to_string(),
+            "HTTP 404 (no S3 error code)"
+        );
     }
 }

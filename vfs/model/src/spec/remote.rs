@@ -2,8 +2,8 @@
 
 use super::schema::{ParamSpec, RemoteSpec, S};
 use super::{Compiler, ModelError};
-use crate::params::{check_default, Param};
 use crate::dist::Dist;
+use crate::params::{check_default, Param};
 use crate::remote::{Count, Remote, RequestType, Send, MAX_REQUEST_TYPES};
 use crate::Selector;
 
@@ -111,11 +111,7 @@ impl Compiler<'_> {
                     .miss_time
                     .as_ref()
                     .map(|t| {
-                        self.median_and_p99(
-                            t,
-                            q.miss_time_p99.as_ref(),
-                            "remote.request.miss_time",
-                        )
+                        self.median_and_p99(t, q.miss_time_p99.as_ref(), "remote.request.miss_time")
                     })
                     .transpose()?,
                 per_key_ns: q
