@@ -3,6 +3,7 @@
 
 use std::process::Command;
 use vfscope_tests::moto::Moto;
+use vfscope_tests::programs::moto_bin;
 use vfscope_tests::{built, succeeds};
 
 #[test]
@@ -307,4 +308,92 @@ fn calibrate_s3_errors_are_one_line_and_exit_2() {
         "{stderr}"
     );
     assert!(stderr.contains("http or https"), "{stderr}");
+}
+
+/// The real sqlite-s3vfs against moto, recorded under `vfscope run`: the
+/// scenario's requests for the recorded calls are the ones boto3 sent, by
+/// type, and `--client-from` finds the client's own time in them.
+#[test]
+fn the_real_sqlite_s3vfs_recorded_gives_its_exact_requests_and_its_client_time() {
+    let moto = Moto::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("real.trace");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/s3vfs_workload.py");
+    let out = Command::new(built("vfscope"))
+        .args(["run", "--quiet", "--dir"])
+        .arg(dir.path().join("segments"))
+        .arg("--record")
+        .arg(&trace)
+        .arg("--")
+        .arg(moto_bin().join("python"))
+        .arg(&script)
+        .arg(&moto.endpoint)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let real: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(real["rows"], 80, "{real}");
+    let json = dir.path().join("cal.json");
+    let out = calibrate_s3(
+        &moto,
+        &[
+            "--rounds",
+            "3",
+            "--list-keys",
+            "0,5",
+            "--client-from",
+            trace.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let real_total: u64 = real["requests"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let client = &cal["client"];
+    assert_eq!(client["requests"], real_total, "{client} vs {real}");
+    assert!(client["ns"].as_f64().unwrap() > 0.0, "{client}");
+    assert!(
+        cal["latency"].as_str().unwrap().contains(",client="),
+        "{cal}"
+    );
+    // The recording replayed under the calibrated scenario: the requests,
+    // type by type, are the ones sent; and a drawn model gives a range.
+    let replayed = dir.path().join("replay.json");
+    let out = succeeds(
+        Command::new(built("vfscope"))
+            .args(["replay"])
+            .arg(&trace)
+            .args(["--latency", cal["latency"].as_str().unwrap(), "--json"])
+            .arg(&replayed),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&replayed).unwrap()).unwrap();
+    for (kind, count) in real["requests"].as_object().unwrap() {
+        assert_eq!(&r["requests"][kind], count, "{kind}: {r} vs {real}");
+    }
+    let range = r["predicted_range_ns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"));
+    let (lo, hi) = (range[0].as_u64().unwrap(), range[1].as_u64().unwrap());
+    assert!(lo <= hi, "{r}");
+    assert!(text.contains("range over 20 seeds"), "{text}");
 }

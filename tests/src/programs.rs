@@ -82,9 +82,10 @@ pub fn python_with_bundled_sqlite() -> PathBuf {
 }
 
 /// The bin directory of a venv with moto's S3-compatible server
-/// (`moto_server`) and boto3, pinned, from PyPI.
+/// (`moto_server`), boto3, and the real sqlite-s3vfs on apsw, pinned, from
+/// PyPI.
 pub fn moto_bin() -> PathBuf {
-    let dir = once("moto-5.2.5", |dir| {
+    let dir = once("moto-5.2.5-s3vfs-0.0.36", |dir| {
         run(Command::new("python3")
             .args(["-m", "venv"])
             .arg(dir.join("env")));
@@ -94,6 +95,8 @@ pub fn moto_bin() -> PathBuf {
             "--disable-pip-version-check",
             "moto[server]==5.2.5",
             "boto3",
+            "sqlite-s3vfs==0.0.36",
+            "apsw==3.54.1.0",
         ]));
     });
     dir.join("env/bin")

@@ -29,6 +29,15 @@ const SCENARIO: &str = "s3vfs";
 /// The least time a request is given, without the network.
 const MIN_TIME_NS: f64 = 1000.0;
 
+/// The client's own time per request.
+pub struct Client {
+    pub ns: f64,
+    pub from: String,
+    /// From a recording: its requests, the time of the calls that sent
+    /// them, and the part of it the measured requests explain.
+    pub recorded: Option<(u64, u64, u64)>,
+}
+
 /// The s3vfs parameters, in the order printed.
 pub struct Parameters {
     /// (name, value in ns); `block` is apart.
@@ -36,8 +45,8 @@ pub struct Parameters {
     pub block: u64,
     pub rtt_from: &'static str,
     pub list_fit: LineFit,
-    /// The client's time per request and where it came from.
-    pub client: Option<(f64, String)>,
+    /// The client's time per request, and where it came from.
+    pub client: Option<Client>,
 }
 
 impl Parameters {
@@ -55,8 +64,8 @@ impl Parameters {
     pub fn settings(&self) -> Vec<(&'static str, String)> {
         let mut out: Vec<(&'static str, String)> =
             self.times.iter().map(|&(n, v)| (n, duration(v))).collect();
-        if let Some((client, _)) = &self.client {
-            out.push(("client", duration(*client)));
+        if let Some(client) = &self.client {
+            out.push(("client", duration(client.ns)));
         }
         out.push(("block", self.block.to_string()));
         out
@@ -150,7 +159,11 @@ pub fn parameters(m: &Measured, options: &S3Options) -> Result<Parameters> {
     if let Some(text) = &options.client {
         let d = vfscope_model::parse_duration(text)
             .map_err(|e| anyhow::anyhow!("--client {text:?}: {e}"))?;
-        p.client = Some((d.as_nanos() as f64, "stated (--client)".into()));
+        p.client = Some(Client {
+            ns: d.as_nanos() as f64,
+            from: "stated (--client)".into(),
+            recorded: None,
+        });
     } else if let Some(path) = &options.client_from {
         p.client = Some(client_from(path, &p)?);
     }
@@ -160,7 +173,7 @@ pub fn parameters(m: &Measured, options: &S3Options) -> Result<Parameters> {
 /// The client's own time per request, from a recording of the real system
 /// against this store: the time its request-sending calls took, less what
 /// the measured requests explain, per request.
-fn client_from(path: &Path, p: &Parameters) -> Result<(f64, String)> {
+fn client_from(path: &Path, p: &Parameters) -> Result<Client> {
     let trace = read_trace(path).with_context(|| format!("--client-from {}", path.display()))?;
     let spec = p.spec();
     let model = vfscope_model::load(&spec).map_err(|e| anyhow::anyhow!("{spec}: {e}"))?;
@@ -176,14 +189,15 @@ fn client_from(path: &Path, p: &Parameters) -> Result<(f64, String)> {
     }
     let left = predicted.charged_recorded_ns as f64 - predicted.charged_model_ns as f64;
     let per = (left / requests as f64).max(0.0);
-    let note = format!(
-        "from {}: {} requests, {} recorded in their calls, {} explained by the requests",
-        path.display(),
-        requests,
-        ms(predicted.charged_recorded_ns as f64),
-        ms(predicted.charged_model_ns as f64),
-    );
-    Ok((per, note))
+    Ok(Client {
+        ns: per,
+        from: path.display().to_string(),
+        recorded: Some((
+            requests,
+            predicted.charged_recorded_ns,
+            predicted.charged_model_ns,
+        )),
+    })
 }
 
 /// The table, the parameters, and last the `--latency` argument.
@@ -248,8 +262,20 @@ pub fn text(m: &Measured, p: &Parameters) -> String {
         let _ = writeln!(t, "  {name:<15}{value}");
     }
     match &p.client {
-        Some((_, note)) => {
-            let _ = writeln!(t, "client: {note}");
+        Some(Client {
+            from,
+            recorded: Some((requests, recorded, explained)),
+            ..
+        }) => {
+            let _ = writeln!(
+                t,
+                "client: from {from}:\n  {requests} requests; their calls took {}, the requests explain {}",
+                ms(*recorded as f64),
+                ms(*explained as f64)
+            );
+        }
+        Some(Client { from, .. }) => {
+            let _ = writeln!(t, "client: {from}");
         }
         None => {
             let _ = writeln!(
@@ -314,7 +340,13 @@ pub fn json(m: &Measured, p: &Parameters) -> serde_json::Value {
             "samples_ns": m.delete_many.ns(),
         },
         "parameters": p.settings().into_iter().map(|(n, v)| (n.to_string(), serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
-        "client": p.client.as_ref().map(|(ns, from)| serde_json::json!({"ns": ns, "from": from})),
+        "client": p.client.as_ref().map(|c| serde_json::json!({
+            "ns": c.ns,
+            "from": c.from,
+            "requests": c.recorded.map(|r| r.0),
+            "recorded_ns": c.recorded.map(|r| r.1),
+            "explained_ns": c.recorded.map(|r| r.2),
+        })),
         "latency": p.spec(),
     })
 }
