@@ -217,8 +217,10 @@ fn a_live_scenario_counts_the_requests_replay_predicts() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "delete\n202");
     let live = segment(dir.path()).model.requests;
     let names: Vec<&str> = live.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["get", "put", "list", "delete"]);
-    assert!(live.iter().all(|t| t.count > 0), "{live:?}");
+    assert_eq!(names, ["get", "put", "list", "delete", "delete_one"]);
+    // Every type but single-object deletes (a truncate's; none here).
+    assert!(live[..4].iter().all(|t| t.count > 0), "{live:?}");
+    assert_eq!(live[4].count, 0, "{live:?}");
 
     let json = dir.path().join("replay.json");
     let replayed = Command::new(built("vfscope"))

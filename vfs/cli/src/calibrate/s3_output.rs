@@ -273,6 +273,12 @@ pub fn text(m: &Measured, p: &Parameters) -> String {
                 ms(*recorded as f64),
                 ms(*explained as f64)
             );
+            if explained > recorded {
+                let _ = writeln!(
+                    t,
+                    "  note: the requests now cost more than the recorded calls took: the store\n  or this machine was slower now than then, or the recording is of another\n  store; the client is taken as 0"
+                );
+            }
         }
         Some(Client { from, .. }) => {
             let _ = writeln!(t, "client: {from}");
