@@ -97,6 +97,16 @@ WAL size and injected delay as counters, in the format ui.perfetto.dev and chrom
         after_help = "Examples:\n  vfscope latency 4242 cross-az\n  vfscope latency 4242 off"
     )]
     Latency(LatencyArgs),
+    /// From what was recorded to what to change: findings with their evidence and expected gain
+    #[command(
+        long_about = "Reads the segments of a run (a PID, a segment file, a directory; default: \
+every segment of the segment directory) or a recorded trace, and lists what to change, worst \
+first: each finding with its id, the database and processes, the evidence in numbers, the \
+change (a PRAGMA, a connection setting, a code pattern) and the expected gain computed from the \
+recording. Thresholds and formulas: README, \"vfscope doctor\".",
+        after_help = "Examples:\n  vfscope doctor\n  vfscope doctor 4242 --json findings.json\n  vfscope doctor run.trace"
+    )]
+    Doctor(DoctorArgs),
     /// Measure your own storage or network and print the --latency argument that models it
     #[command(subcommand)]
     Calibrate(CalibrateCommand),
@@ -261,6 +271,19 @@ pub struct LatencyArgs {
     /// off, a preset, a model file, or NAME:key=value,...
     #[arg(value_name = "MODEL")]
     pub model: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// A pid, a segment file, a directory of segments, or a trace file
+    #[arg(value_name = "PID|SEGMENT|DIR|TRACE")]
+    pub target: Option<String>,
+    /// Segment directory (for a pid, or the default target)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Also write the findings as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,6 +4,7 @@
 mod args;
 mod calibrate;
 mod demo;
+mod doctor;
 mod export;
 mod format;
 mod latency;
@@ -108,6 +109,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
             client_from: a.client_from,
             json: a.json,
             output: a.output,
+        })
+        .map(|()| 0),
+        Command::Doctor(a) => doctor::run(doctor::Options {
+            target: a.target,
+            dir: a.dir,
+            json: a.json,
         })
         .map(|()| 0),
         Command::Demo => demo::run().map(|()| 0),

@@ -27,13 +27,21 @@ fn trace_report(path: &std::path::Path, json: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-pub fn run(options: Options) -> Result<()> {
-    let dir = match options.dir {
+/// What a `[PID | SEGMENT | DIR | TRACE]` argument names.
+pub enum Target {
+    Trace(PathBuf),
+    /// Segment files, the filter to apply, and the directory (for errors).
+    Segments(Vec<PathBuf>, Filter, PathBuf),
+}
+
+/// Resolves `target` (none: every segment of `dir` or the default one).
+pub fn resolve(target: Option<&str>, dir: Option<PathBuf>) -> Result<Target> {
+    let dir = match dir {
         Some(dir) => dir,
         None => vfscope_segment::default_dir()?,
     };
     let mut filter = Filter::default();
-    let paths = match options.target.as_deref() {
+    let paths = match target {
         Some(pid) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => {
             filter.pid = Some(pid.parse()?);
             segments::in_dir(&dir)?
@@ -43,17 +51,25 @@ pub fn run(options: Options) -> Result<()> {
             if path.is_dir() {
                 segments::in_dir(&path)?
             } else if crate::replay::is_trace_file(&path) {
-                return trace_report(&path, options.json);
+                return Ok(Target::Trace(path));
             } else if path.exists() {
                 vec![path]
             } else {
                 bail!(
-                    "{} is neither a pid, a segment file nor a directory",
+                    "{} is neither a pid, a segment file, a directory nor a trace",
                     path.display()
                 );
             }
         }
         None => segments::in_dir(&dir)?,
+    };
+    Ok(Target::Segments(paths, filter, dir))
+}
+
+pub fn run(options: Options) -> Result<()> {
+    let (paths, filter, dir) = match resolve(options.target.as_deref(), options.dir)? {
+        Target::Trace(path) => return trace_report(&path, options.json),
+        Target::Segments(paths, filter, dir) => (paths, filter, dir),
     };
     let report = segments::report(&paths, &filter);
     if report.processes.is_empty() && report.unreadable.is_empty() {

@@ -1,0 +1,81 @@
+//! `vfscope doctor [PID | SEGMENT | DIR | TRACE]`: the findings of a run,
+//! worst first (the rules are in the vfscope-doctor crate).
+
+use crate::show::{resolve, Target};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use vfscope_doctor::evidence::Segment;
+use vfscope_doctor::{diagnose, render, Evidence};
+use vfscope_segment::{ErrorKind, SegmentReader};
+
+/// "2 processes (pid 1, 2)".
+fn processes(pids: &[String]) -> String {
+    format!(
+        "{} process{} (pid {})",
+        pids.len(),
+        if pids.len() == 1 { "" } else { "es" },
+        pids.join(", ")
+    )
+}
+
+pub struct Options {
+    pub target: Option<String>,
+    pub dir: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+}
+
+/// The evidence a target holds.
+fn evidence(target: Target) -> Result<Evidence> {
+    Ok(match target {
+        Target::Trace(path) => {
+            let trace = vfscope_segment::trace::read_trace(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Evidence::from_trace(&trace, &format!("trace {}", path.display()))
+        }
+        Target::Segments(paths, filter, dir) => {
+            let mut read = Vec::new();
+            let mut unreadable = None;
+            for path in &paths {
+                match SegmentReader::open(path) {
+                    Ok(r) if filter.pid.is_none_or(|pid| pid == r.meta().pid) => {
+                        let ring = r.transactions_since(0);
+                        read.push(Segment {
+                            snapshot: r.snapshot(),
+                            transactions: ring.entries,
+                            lost: ring.lost,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::NotOwned => {}
+                    Err(e) => unreadable = unreadable.or(Some((path.clone(), e.to_string()))),
+                }
+            }
+            if read.is_empty() {
+                match (filter.pid, unreadable) {
+                    (_, Some((path, why))) => bail!("cannot read {}: {why}", path.display()),
+                    (Some(pid), None) => bail!("no segment of pid {pid} in {}", dir.display()),
+                    (None, None) => bail!("no vfscope segments in {}", dir.display()),
+                }
+            }
+            read.sort_by_key(|s| s.snapshot.meta.start_realtime_ns);
+            let pids: Vec<String> = read
+                .iter()
+                .map(|s| s.snapshot.meta.pid.to_string())
+                .collect();
+            Evidence::from_segments(&read, &processes(&pids))
+        }
+    })
+}
+
+pub fn run(options: Options) -> Result<()> {
+    let target = resolve(options.target.as_deref(), options.dir)?;
+    let evidence = evidence(target)?;
+    let diagnosis = diagnose(&evidence);
+    if let Some(path) = &options.json {
+        let json = render::json(&diagnosis, &evidence.source);
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print!("{}", render::text(&diagnosis, &evidence.source));
+    Ok(())
+}

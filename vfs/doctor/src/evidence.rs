@@ -1,0 +1,382 @@
+//! What the findings read: per database, the calls by op and file kind,
+//! its transactions as the locks show them, its WAL commits, its lock
+//! waits and the processes that used it; summed over every process that
+//! recorded, from their segments or from a recorded trace.
+
+use std::collections::BTreeMap;
+use vfscope_segment::trace::Trace;
+use vfscope_segment::{
+    FileKind, LockLevel, LockSnapshot, Op, ResultClass, ShapeStats, Snapshot, Transaction, DB_NONE,
+    DB_OVERFLOW,
+};
+
+/// One process's segment: its snapshot, the transactions still in its
+/// ring, and how many finished before those (overwritten).
+pub struct Segment {
+    pub snapshot: Snapshot,
+    pub transactions: Vec<Transaction>,
+    pub lost: u64,
+}
+
+/// Calls of one op on one file kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Calls {
+    pub calls: u64,
+    pub time_ns: u64,
+    pub bytes: u64,
+    pub busy: u64,
+}
+
+/// A process that used a database.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Process {
+    pub pid: u32,
+    pub command: String,
+    /// Its write transactions on this database (rollback commits or WAL
+    /// write locks).
+    pub writes: u64,
+    /// BUSY answers it got from this database's locks.
+    pub busy: u64,
+    /// xSleep calls it made (SQLite's busy handler sleeps between tries;
+    /// none with no busy timeout).
+    pub sleeps: u64,
+}
+
+/// One database (by path), or the temporary files (path empty).
+#[derive(Clone, Debug, Default)]
+pub struct Database {
+    pub path: String,
+    pub page_size: u32,
+    pub calls: BTreeMap<(Op, FileKind), Calls>,
+    /// Lock transitions into EXCLUSIVE on the database file: rollback-mode
+    /// commits (and hot-journal rollbacks, rare).
+    pub rollback_commits: u64,
+    /// NONE -> SHARED on the database file: rollback-mode transactions.
+    pub rollback_transactions: u64,
+    /// Commit frames appended to the WAL (None: not known, from a trace).
+    pub wal_commits: Option<u64>,
+    pub wal_frames: Option<u64>,
+    /// WAL-index read-lock acquisitions: WAL-mode transactions.
+    pub wal_transactions: u64,
+    /// BUSY answers to xLock (and to the WAL-index write lock).
+    pub busy: u64,
+    /// Waits given up without the lock (the statement failed).
+    pub waits_abandoned: u64,
+    /// Waits that ended with the lock, and their summed time.
+    pub waits: u64,
+    pub wait_ns: u64,
+    pub processes: Vec<Process>,
+    /// From the segments' transaction rings (None from a trace): every
+    /// transaction, and the write transactions with the pages they wrote,
+    /// by journal mode (scaled up when a ring lost its oldest entries).
+    pub transactions: Option<Transactions>,
+}
+
+/// Transactions of one database, as the rings show them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Transactions {
+    pub all: f64,
+    pub rollback_writes: f64,
+    pub rollback_pages: f64,
+    pub wal_writes: f64,
+    pub wal_pages: f64,
+}
+
+impl Database {
+    pub fn name(&self) -> &str {
+        if self.path.is_empty() {
+            return "(temporary files)";
+        }
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    pub fn get(&self, op: Op, kind: FileKind) -> Calls {
+        self.calls.get(&(op, kind)).copied().unwrap_or_default()
+    }
+
+    /// Time over the calls `keep` accepts.
+    pub fn time(&self, keep: impl Fn(Op, FileKind) -> bool) -> u64 {
+        self.calls
+            .iter()
+            .filter(|((op, kind), _)| keep(*op, *kind))
+            .map(|(_, c)| c.time_ns)
+            .sum()
+    }
+
+    /// Calls `keep` accepts.
+    pub fn count(&self, keep: impl Fn(Op, FileKind) -> bool) -> u64 {
+        self.calls
+            .iter()
+            .filter(|((op, kind), _)| keep(*op, *kind))
+            .map(|(_, c)| c.calls)
+            .sum()
+    }
+
+    /// Every call's time.
+    pub fn total_ns(&self) -> u64 {
+        self.time(|_, _| true)
+    }
+
+    /// Rollback-journal commits and the database pages they wrote: from
+    /// the transaction rings, else (a trace) EXCLUSIVE locks taken with a
+    /// journal written (a WAL database takes EXCLUSIVE only to checkpoint
+    /// at its last close) and the database writes.
+    pub fn journal_commits(&self) -> (u64, u64) {
+        if let Some(t) = &self.transactions {
+            return (
+                t.rollback_writes.round() as u64,
+                t.rollback_pages.round() as u64,
+            );
+        }
+        if self.get(Op::Write, FileKind::MainJournal).calls == 0 {
+            return (0, 0);
+        }
+        (
+            self.rollback_commits,
+            self.get(Op::Write, FileKind::MainDb).calls,
+        )
+    }
+
+    /// WAL commits and the frames they wrote (None: not known): the commit
+    /// frames the segment counted (a WAL write lock is also taken to
+    /// checkpoint at close, which the transaction ring cannot tell apart).
+    pub fn wal_commits(&self) -> Option<(u64, u64)> {
+        Some((self.wal_commits?, self.wal_frames?))
+    }
+
+    /// Transactions in either mode (None: not known).
+    pub fn transaction_count(&self) -> Option<u64> {
+        match &self.transactions {
+            Some(t) => Some(t.all.round() as u64),
+            None => {
+                (self.count(|_, k| k == FileKind::Wal) == 0).then_some(self.rollback_transactions)
+            }
+        }
+    }
+
+    fn add_transactions(&mut self, ring: &[&Transaction], scale: f64) {
+        let t = self.transactions.get_or_insert_with(Transactions::default);
+        for x in ring {
+            t.all += scale;
+            if x.wrote {
+                if x.wal {
+                    t.wal_writes += scale;
+                    t.wal_pages += scale * x.pages_written as f64;
+                } else {
+                    t.rollback_writes += scale;
+                    t.rollback_pages += scale * x.pages_written as f64;
+                }
+            }
+        }
+    }
+
+    fn add_locks(&mut self, l: &LockSnapshot) {
+        self.rollback_commits += (0..LockLevel::COUNT)
+            .map(|from| l.transitions[from][LockLevel::Exclusive.index()])
+            .sum::<u64>();
+        self.rollback_transactions += l.transition(LockLevel::None, LockLevel::Shared);
+        self.busy += l.busy.iter().sum::<u64>() + l.shm_busy[0];
+        self.waits_abandoned += l.waits_abandoned;
+        self.waits += l.wait.count();
+        self.wait_ns += l
+            .wait
+            .0
+            .iter()
+            .map(|&(b, n)| vfscope_segment::bucket_midpoint(b as usize) * n)
+            .sum::<u64>();
+        let read_slots = 3..vfscope_segment::ShmSlot::COUNT;
+        self.wal_transactions += read_slots
+            .map(|s| l.shm_acquired[s][0] + l.shm_acquired[s][1])
+            .sum::<u64>();
+    }
+
+    fn add_shape(&mut self, s: &ShapeStats) {
+        if s.kind == Some(FileKind::Wal) {
+            *self.wal_commits.get_or_insert(0) += s.wal_commits;
+            *self.wal_frames.get_or_insert(0) += s.wal_frames;
+        }
+    }
+
+    fn process(&mut self, pid: u32, command: &str) -> &mut Process {
+        let i = match self.processes.iter().position(|p| p.pid == pid) {
+            Some(i) => i,
+            None => {
+                self.processes.push(Process {
+                    pid,
+                    command: command.to_string(),
+                    writes: 0,
+                    busy: 0,
+                    sleeps: 0,
+                });
+                self.processes.len() - 1
+            }
+        };
+        &mut self.processes[i]
+    }
+}
+
+/// Temporary files: SQLite's own (sorts, temp tables, statement journals).
+pub fn is_temporary(kind: FileKind) -> bool {
+    matches!(
+        kind,
+        FileKind::TempDb | FileKind::TempJournal | FileKind::TransientDb | FileKind::Subjournal
+    )
+}
+
+/// Everything recorded, by database.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    pub databases: Vec<Database>,
+    /// Where it came from, for the output's first line.
+    pub source: String,
+    /// Whether WAL commits are known (segments count them; traces do not).
+    pub from_trace: bool,
+}
+
+impl Evidence {
+    fn database(&mut self, path: &str) -> &mut Database {
+        let i = match self.databases.iter().position(|d| d.path == path) {
+            Some(i) => i,
+            None => {
+                self.databases.push(Database {
+                    path: path.to_string(),
+                    ..Database::default()
+                });
+                self.databases.len() - 1
+            }
+        };
+        &mut self.databases[i]
+    }
+
+    /// The path a call of `kind` on db `index` counts under (temporary
+    /// files together, whatever database opened them).
+    fn path_of(dbs: &[(u16, String)], index: u16, kind: FileKind) -> Option<String> {
+        if is_temporary(kind) {
+            return Some(String::new());
+        }
+        if index == DB_NONE || index == DB_OVERFLOW {
+            return None;
+        }
+        dbs.iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// From the segments of a run (one per process).
+    pub fn from_segments(segments: &[Segment], source: &str) -> Evidence {
+        let mut e = Evidence {
+            source: source.to_string(),
+            ..Evidence::default()
+        };
+        for segment in segments {
+            let s = &segment.snapshot;
+            let kept = segment.transactions.len() as f64;
+            let scale = if kept > 0.0 {
+                (kept + segment.lost as f64) / kept
+            } else {
+                1.0
+            };
+            let dbs: Vec<(u16, String)> = s.dbs.iter().map(|d| (d.index, d.path.clone())).collect();
+            for c in &s.cells {
+                let Some(path) = Self::path_of(&dbs, c.db, c.kind) else {
+                    continue;
+                };
+                let db = e.database(&path);
+                let entry = db.calls.entry((c.op, c.kind)).or_default();
+                entry.calls += c.calls();
+                entry.time_ns += c.total_ns;
+                entry.bytes += c.bytes;
+                entry.busy += c.result(ResultClass::Busy);
+                db.process(s.meta.pid, &s.meta.cmdline);
+            }
+            let sleeps = s.calls(Op::Sleep, FileKind::None);
+            for info in &s.dbs {
+                let db = e.database(&info.path);
+                db.page_size = db.page_size.max(info.page_size);
+                if let Some(l) = s.locks.iter().find(|l| l.db == info.index) {
+                    let (commits, busy) = (db.rollback_commits, db.busy);
+                    db.add_locks(l);
+                    let writes = db.rollback_commits - commits + l.shm_acquired[0][1];
+                    let busy = db.busy - busy;
+                    let p = db.process(s.meta.pid, &s.meta.cmdline);
+                    p.writes += writes;
+                    p.busy += busy;
+                }
+                if db.processes.iter().any(|p| p.pid == s.meta.pid) {
+                    db.process(s.meta.pid, &s.meta.cmdline).sleeps = sleeps;
+                }
+                for shape in s.shapes.iter().filter(|x| x.db == info.index) {
+                    db.add_shape(shape);
+                }
+                let ring: Vec<&Transaction> = segment
+                    .transactions
+                    .iter()
+                    .filter(|t| t.db == info.index)
+                    .collect();
+                db.add_transactions(&ring, scale);
+            }
+        }
+        e.databases.retain(|d| !d.calls.is_empty());
+        e
+    }
+
+    /// From a recorded trace: its calls, and lock transitions from its
+    /// xLock calls. WAL commits are not in a trace (they are counted from
+    /// the frames' contents), so those stay unknown.
+    pub fn from_trace(trace: &Trace, source: &str) -> Evidence {
+        let mut e = Evidence {
+            source: source.to_string(),
+            from_trace: true,
+            ..Evidence::default()
+        };
+        let command = format!("(trace of pid {})", trace.header.pid);
+        // Lock level per thread and database.
+        let mut levels: BTreeMap<(u32, u16), LockLevel> = BTreeMap::new();
+        for c in &trace.calls {
+            let Some(path) = Self::path_of(&trace.dbs, c.db, c.kind) else {
+                continue;
+            };
+            let db = e.database(&path);
+            let entry = db.calls.entry((c.op, c.kind)).or_default();
+            entry.calls += 1;
+            entry.time_ns += c.latency_ns;
+            if c.rc == 0 && matches!(c.op, Op::Read | Op::Write) {
+                entry.bytes += c.size as u64;
+            }
+            let busy = ResultClass::of_rc(c.rc) == ResultClass::Busy;
+            entry.busy += busy as u64;
+            if c.kind == FileKind::MainDb && matches!(c.op, Op::Lock | Op::Unlock) {
+                let to = LockLevel::from_index(c.offset as usize).unwrap_or(LockLevel::None);
+                let level = levels.entry((c.tid, c.db)).or_insert(LockLevel::None);
+                if busy {
+                    db.busy += 1;
+                } else if c.rc == 0 {
+                    if to == LockLevel::Exclusive && *level != LockLevel::Exclusive {
+                        db.rollback_commits += 1;
+                    }
+                    if *level == LockLevel::None && to == LockLevel::Shared {
+                        db.rollback_transactions += 1;
+                    }
+                    *level = to;
+                }
+            }
+            if db.processes.is_empty() {
+                db.process(trace.header.pid, &command);
+            }
+        }
+        let sleeps = trace.calls.iter().filter(|c| c.op == Op::Sleep).count() as u64;
+        for db in &mut e.databases {
+            let (writes, busy) = (db.rollback_commits, db.busy);
+            let p = &mut db.processes[0];
+            p.writes = writes;
+            p.busy = busy;
+            p.sleeps = sleeps;
+        }
+        e
+    }
+
+    /// Every call's time, over the databases.
+    pub fn total_ns(&self) -> u64 {
+        self.databases.iter().map(Database::total_ns).sum()
+    }
+}

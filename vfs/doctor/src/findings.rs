@@ -1,0 +1,485 @@
+//! The findings: each a rule over one database's evidence, with its
+//! threshold, its change and the formula of its expected gain (README,
+//! "vfscope doctor", says each in words).
+
+use crate::evidence::{Database, Evidence, Process};
+use serde_json::{json, Value};
+use vfscope_segment::{FileKind, Op};
+
+/// Write transactions needed before the journal mode is judged.
+pub const MIN_COMMITS: u64 = 20;
+/// Pages per commit up to which a commit counts as small.
+pub const SMALL_COMMIT_PAGES: f64 = 16.0;
+/// Commits needed before "one row per commit" is judged.
+pub const MIN_ROW_COMMITS: u64 = 50;
+/// Pages per commit up to which a commit is about one row.
+pub const ROW_COMMIT_PAGES: f64 = 3.0;
+/// The batch size the sync-per-row gain assumes.
+pub const BATCH_ROWS: f64 = 100.0;
+/// Opens of a database needed before churn is judged.
+pub const MIN_OPENS: u64 = 20;
+/// Opens per transaction from which connections count as churned (a
+/// connection per statement shows 0.3-0.5: each open adds a schema read,
+/// and in WAL mode a checkpoint at close; a kept connection, far below).
+pub const CHURN_OPENS_PER_TRANSACTION: f64 = 0.2;
+/// Bytes written to temporary files from which a spill is reported.
+pub const TEMP_MIN_BYTES: u64 = 1 << 20;
+/// A finding whose gain is at least this share of the time in the VFS is
+/// a warning; below it, information.
+pub const WARN_SHARE: f64 = 0.10;
+/// Below this many commits a rule says nothing, not even a note.
+const NOTE_COMMITS: u64 = 5;
+/// BUSY answers without a wait needed to report them (a WAL checkpoint
+/// at close answers BUSY quietly when another connection is busy).
+pub const MIN_BUSY_AT_ONCE: u64 = 3;
+/// Pages between WAL checkpoints (SQLite's default wal_autocheckpoint).
+const CHECKPOINT_PAGES: f64 = 1000.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Warn,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warn => "warn",
+        }
+    }
+}
+
+/// What the change is expected to save, from the recording.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gain {
+    pub saved_ns: u64,
+    /// Relative uncertainty (0.3: the gain is within ±30 %).
+    pub uncertainty: f64,
+    /// The time it is a share of (the database's time in the VFS).
+    pub of_ns: u64,
+    /// How it was computed, in words.
+    pub how: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub database: String,
+    pub path: String,
+    pub processes: Vec<Process>,
+    /// The numbers, by name (JSON), and in words (text).
+    pub evidence: Value,
+    pub evidence_text: String,
+    pub change: String,
+    pub gain: Option<Gain>,
+    /// What the change avoids when it is not time (failed statements).
+    pub avoids: Option<String>,
+}
+
+impl Finding {
+    /// Order: warnings first, then by the time saved.
+    fn rank(&self) -> (Severity, u64) {
+        (
+            self.severity,
+            self.gain.as_ref().map_or(u64::MAX, |g| g.saved_ns),
+        )
+    }
+}
+
+/// The findings, worst first, and what was looked at but too weak to say.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnosis {
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+}
+
+pub fn ms(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.2} s", ns / 1e9)
+    } else {
+        format!("{:.1} ms", ns / 1e6)
+    }
+}
+
+fn severity(saved: u64, of: u64) -> Severity {
+    if of > 0 && saved as f64 >= WARN_SHARE * of as f64 {
+        Severity::Warn
+    } else {
+        Severity::Info
+    }
+}
+
+fn finding(
+    db: &Database,
+    id: &'static str,
+    evidence: Value,
+    text: String,
+    change: &str,
+    gain: Gain,
+) -> Finding {
+    Finding {
+        id,
+        severity: severity(gain.saved_ns, gain.of_ns),
+        database: db.name().to_string(),
+        path: db.path.clone(),
+        processes: db.processes.clone(),
+        evidence,
+        evidence_text: text,
+        change: change.to_string(),
+        gain: Some(gain),
+        avoids: None,
+    }
+}
+
+/// Rollback-journal mode with many small write transactions.
+fn rollback_small_commits(db: &Database, d: &mut Diagnosis) {
+    let (commits, committed_pages) = db.journal_commits();
+    if commits == 0 {
+        return;
+    }
+    let pages = db.get(Op::Write, FileKind::MainDb);
+    let per_commit = committed_pages as f64 / commits as f64;
+    if commits < MIN_COMMITS {
+        if commits < NOTE_COMMITS {
+            return;
+        }
+        d.notes.push(format!(
+            "{}: {commits} rollback-journal commits: too few to judge the journal mode (rollback-small-commits needs {MIN_COMMITS})",
+            db.name()
+        ));
+        return;
+    }
+    if per_commit > SMALL_COMMIT_PAGES {
+        return;
+    }
+    let journal_ns = db.time(|_, k| k == FileKind::MainJournal);
+    let journal_calls = db.count(|_, k| k == FileKind::MainJournal);
+    let syncs = db.get(Op::Sync, FileKind::MainDb);
+    let mean_sync = if syncs.calls > 0 {
+        syncs.time_ns as f64 / syncs.calls as f64
+    } else {
+        0.0
+    };
+    let checkpoints = (pages.calls as f64 / CHECKPOINT_PAGES).ceil();
+    let saved = journal_ns as f64 + syncs.time_ns as f64
+        - pages.time_ns as f64
+        - checkpoints * 2.0 * mean_sync;
+    if saved <= 0.0 {
+        return;
+    }
+    let of = db.total_ns();
+    let text = format!(
+        "{commits} write transactions in rollback-journal mode, {per_commit:.1} pages each; per commit {:.1} journal calls and {:.1} database syncs; the journal and the database syncs took {} of the {} in the VFS ({:.0} %)",
+        journal_calls as f64 / commits as f64,
+        syncs.calls as f64 / commits as f64,
+        ms((journal_ns + syncs.time_ns) as f64),
+        ms(of as f64),
+        100.0 * (journal_ns + syncs.time_ns) as f64 / of.max(1) as f64
+    );
+    d.findings.push(finding(
+        db,
+        "rollback-small-commits",
+        json!({
+            "commits": commits,
+            "pages_per_commit": per_commit,
+            "journal_calls": journal_calls,
+            "journal_ns": journal_ns,
+            "database_syncs": syncs.calls,
+            "database_sync_ns": syncs.time_ns,
+            "database_write_ns": pages.time_ns,
+            "vfs_ns": of,
+        }),
+        text,
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; (the journal mode stays with the database file; synchronous is set per connection)",
+        Gain {
+            saved_ns: saved as u64,
+            uncertainty: 0.3,
+            of_ns: of,
+            how: format!(
+                "the journal's calls and the database syncs, less the WAL's own appends (taken as the database writes' {}) and a WAL and database sync per {CHECKPOINT_PAGES} pages at checkpoints",
+                ms(pages.time_ns as f64)
+            ),
+        },
+    ));
+}
+
+/// About one row per transaction (autocommit statements).
+fn sync_per_row(db: &Database, d: &mut Diagnosis) {
+    let (commits, pages) = match (db.journal_commits(), db.wal_commits()) {
+        ((r, pages), _) if r > 0 => (r, pages),
+        (_, Some((w, frames))) if w > 0 => (w, frames),
+        _ => return,
+    };
+    let per_commit = pages as f64 / commits as f64;
+    if per_commit > ROW_COMMIT_PAGES {
+        return;
+    }
+    if commits < MIN_ROW_COMMITS {
+        if commits < NOTE_COMMITS {
+            return;
+        }
+        d.notes.push(format!(
+            "{}: {commits} commits of {per_commit:.1} pages: too few to call it one row per commit (sync-per-row needs {MIN_ROW_COMMITS})",
+            db.name()
+        ));
+        return;
+    }
+    // What every commit pays: all but the reads (and temporary files).
+    let commit_ns = db.time(|op, k| {
+        !(matches!(op, Op::Read | Op::Fetch) && matches!(k, FileKind::MainDb | FileKind::Wal))
+    });
+    let saved = commit_ns as f64 * (1.0 - 1.0 / BATCH_ROWS);
+    let of = db.total_ns();
+    let text = format!(
+        "{commits} commits of {per_commit:.1} pages each: about one row per transaction; the calls every commit makes (writes, syncs, journal, locks) took {} of the {} in the VFS",
+        ms(commit_ns as f64),
+        ms(of as f64)
+    );
+    d.findings.push(finding(
+        db,
+        "sync-per-row",
+        json!({
+            "commits": commits,
+            "pages_per_commit": per_commit,
+            "commit_path_ns": commit_ns,
+            "vfs_ns": of,
+        }),
+        text,
+        "batch the rows into transactions: BEGIN; ... a hundred rows or more ...; COMMIT (Python: executemany inside `with con:`; a connection in autocommit mode commits each statement)",
+        Gain {
+            saved_ns: saved as u64,
+            uncertainty: 0.25,
+            of_ns: of,
+            how: format!("the commit path's time x (1 - 1/{BATCH_ROWS}): commits of {BATCH_ROWS} rows"),
+        },
+    ));
+}
+
+/// BUSY answers with no waiting (no busy timeout), or waits given up.
+fn busy_without_timeout(db: &Database, d: &mut Diagnosis) {
+    // A process that got BUSY and never slept has no busy handler: each
+    // BUSY failed a statement at once. One that slept waited, and failed
+    // only where a wait was given up.
+    let victims: Vec<&Process> = db
+        .processes
+        .iter()
+        .filter(|p| p.busy > 0 && p.sleeps == 0)
+        .collect();
+    let failed: u64 = victims.iter().map(|p| p.busy).sum();
+    let (failed, timeout_ran_out) = if failed >= MIN_BUSY_AT_ONCE {
+        (failed, false)
+    } else if db.waits_abandoned > 0 {
+        (db.waits_abandoned, true)
+    } else {
+        if db.busy > 0 {
+            d.notes.push(format!(
+                "{}: {} BUSY answers ({failed} with no wait, under the {MIN_BUSY_AT_ONCE} busy-without-timeout needs; a WAL checkpoint at close answers BUSY quietly); {} waits ended with the lock, {} in all",
+                db.name(),
+                db.busy,
+                db.waits,
+                ms(db.wait_ns as f64)
+            ));
+        }
+        return;
+    };
+    let who = |p: &Process| format!("pid {} ({})", p.pid, short(&p.command));
+    let holders: Vec<String> = db
+        .processes
+        .iter()
+        .filter(|p| p.writes > 0 && !victims.iter().any(|v| v.pid == p.pid))
+        .map(|p| format!("{}, {} write transactions", who(p), p.writes))
+        .collect();
+    let text = format!(
+        "{} BUSY answers to lock requests; {}; the lock was held by the writers: {}",
+        db.busy,
+        if timeout_ran_out {
+            format!(
+                "{} waits given up after the busy timeout ran out",
+                db.waits_abandoned
+            )
+        } else {
+            format!(
+                "{} answered at once, with no wait (no busy timeout: not one xSleep): {}",
+                failed,
+                victims
+                    .iter()
+                    .map(|p| who(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        if holders.is_empty() {
+            "none recorded (a process not traced held it)".to_string()
+        } else {
+            holders.join("; ")
+        }
+    );
+    d.findings.push(Finding {
+        id: "busy-without-timeout",
+        severity: Severity::Warn,
+        database: db.name().to_string(),
+        path: db.path.clone(),
+        processes: db.processes.clone(),
+        evidence: json!({
+            "busy": db.busy,
+            "failed_at_once": if timeout_ran_out { 0 } else { failed },
+            "waits_abandoned": db.waits_abandoned,
+            "waits": db.waits,
+            "wait_ns": db.wait_ns,
+            "without_timeout": victims.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            "writers": db.processes.iter().filter(|p| p.writes > 0).map(|p| json!({"pid": p.pid, "command": p.command, "writes": p.writes})).collect::<Vec<_>>(),
+        }),
+        evidence_text: text,
+        change: if timeout_ran_out {
+            "shorter write transactions in the writers named, or a longer busy_timeout".into()
+        } else {
+            "PRAGMA busy_timeout=5000; (Python: sqlite3.connect(..., timeout=5.0); apsw: con.set_busy_timeout(5000)) in the processes named, and short write transactions in the writers".into()
+        },
+        gain: None,
+        avoids: Some(format!(
+            "about {failed} statements that failed with SQLITE_BUSY would wait for the lock instead"
+        )),
+    });
+}
+
+/// A command line cut to fit a line.
+pub fn short(command: &str) -> String {
+    let one_line: String = command.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= 60 {
+        one_line
+    } else {
+        one_line.chars().take(57).collect::<String>() + "..."
+    }
+}
+
+/// Temporary files written: sorts, temp tables, statement journals.
+fn temp_spill(db: &Database, all_ns: u64, d: &mut Diagnosis) {
+    if !db.path.is_empty() {
+        return;
+    }
+    let written = db
+        .calls
+        .iter()
+        .filter(|((op, _), _)| *op == Op::Write)
+        .map(|(_, c)| c.bytes)
+        .sum::<u64>();
+    let read = db
+        .calls
+        .iter()
+        .filter(|((op, _), _)| *op == Op::Read)
+        .map(|(_, c)| c.bytes)
+        .sum::<u64>();
+    let time = db.total_ns();
+    if written < TEMP_MIN_BYTES {
+        if written > 0 {
+            d.notes.push(format!(
+                "temporary files: {} KiB written: under the {} KiB temp-spill reports",
+                written / 1024,
+                TEMP_MIN_BYTES / 1024
+            ));
+        }
+        return;
+    }
+    let kinds: Vec<String> = db
+        .calls
+        .iter()
+        .filter(|((op, _), c)| *op == Op::Write && c.bytes > 0)
+        .map(|((_, k), c)| format!("{} {} KiB", k.name(), c.bytes / 1024))
+        .collect();
+    let text = format!(
+        "temporary files written to disk: {} KiB written and {} KiB read back ({}), {} in their calls",
+        written / 1024,
+        read / 1024,
+        kinds.join(", "),
+        ms(time as f64)
+    );
+    d.findings.push(finding(
+        db,
+        "temp-spill",
+        json!({ "bytes_written": written, "bytes_read": read, "time_ns": time }),
+        text,
+        "PRAGMA temp_store=MEMORY; (sorts, temp tables, transient indexes and statement journals in memory), or a larger PRAGMA cache_size so sorts spill later",
+        Gain {
+            saved_ns: time,
+            uncertainty: 0.25,
+            of_ns: all_ns,
+            how: "every call on the temporary files".into(),
+        },
+    ));
+}
+
+/// A connection per transaction or statement.
+fn connection_churn(db: &Database, d: &mut Diagnosis) {
+    if db.path.is_empty() {
+        return;
+    }
+    let opens = db.get(Op::Open, FileKind::MainDb).calls;
+    let Some(transactions) = db.transaction_count().filter(|&t| t > 0) else {
+        return;
+    };
+    if opens < MIN_OPENS {
+        return;
+    }
+    let per = opens as f64 / transactions as f64;
+    if per < CHURN_OPENS_PER_TRANSACTION {
+        return;
+    }
+    let setup = |op: Op| {
+        matches!(
+            op,
+            Op::Open
+                | Op::Close
+                | Op::Access
+                | Op::FileSize
+                | Op::ShmMap
+                | Op::ShmUnmap
+                | Op::FileControl
+                | Op::SectorSize
+                | Op::DeviceCharacteristics
+        )
+    };
+    let setup_ns = db.time(|op, _| setup(op));
+    let saved = setup_ns as f64 * (1.0 - 1.0 / opens as f64);
+    let of = db.total_ns();
+    let text = format!(
+        "{opens} opens of the database for {transactions} transactions ({per:.2} per transaction); opening and closing (open, close, existence checks, sizes, WAL-index mapping) took {} of the {} in the VFS",
+        ms(setup_ns as f64),
+        ms(of as f64)
+    );
+    d.findings.push(finding(
+        db,
+        "connection-churn",
+        json!({ "opens": opens, "transactions": transactions, "opens_per_transaction": per, "setup_ns": setup_ns, "vfs_ns": of }),
+        text,
+        "keep connections open and reuse them (one per thread, or a pool) instead of connecting per statement or transaction",
+        Gain {
+            saved_ns: saved as u64,
+            uncertainty: 0.25,
+            of_ns: of,
+            how: "the open-and-close calls of all opens but one; a reused connection also keeps its page cache, which this does not count (a lower bound)".into(),
+        },
+    ));
+}
+
+/// Runs every rule over every database.
+pub fn diagnose(e: &Evidence) -> Diagnosis {
+    let mut d = Diagnosis::default();
+    let all_ns = e.total_ns();
+    for db in &e.databases {
+        rollback_small_commits(db, &mut d);
+        sync_per_row(db, &mut d);
+        busy_without_timeout(db, &mut d);
+        temp_spill(db, all_ns, &mut d);
+        connection_churn(db, &mut d);
+        if e.from_trace && db.count(|_, k| k == FileKind::Wal) > 0 {
+            d.notes.push(format!(
+                "{}: WAL commits and transactions are not in a trace (the segment counts them): sync-per-row and connection-churn were judged on rollback mode only",
+                db.name()
+            ));
+        }
+    }
+    d.findings.sort_by(|a, b| b.rank().cmp(&a.rank()));
+    d
+}
