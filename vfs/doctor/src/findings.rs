@@ -480,6 +480,6 @@ pub fn diagnose(e: &Evidence) -> Diagnosis {
             ));
         }
     }
-    d.findings.sort_by(|a, b| b.rank().cmp(&a.rank()));
+    d.findings.sort_by_key(|f| std::cmp::Reverse(f.rank()));
     d
 }
