@@ -24,9 +24,10 @@ pub const MIN_OPENS: u64 = 20;
 pub const CHURN_OPENS_PER_TRANSACTION: f64 = 0.2;
 /// Bytes written to temporary files from which a spill is reported.
 pub const TEMP_MIN_BYTES: u64 = 1 << 20;
-/// A finding whose gain is at least this share of the time in the VFS is
-/// a warning; below it, information.
+/// A finding whose gain is at least this share of the time in the VFS,
+/// and at least `WARN_NS`, is a warning; below either, information.
 pub const WARN_SHARE: f64 = 0.10;
+pub const WARN_NS: u64 = 10_000_000;
 /// Below this many commits a rule says nothing, not even a note.
 const NOTE_COMMITS: u64 = 5;
 /// BUSY answers without a wait needed to report them (a WAL checkpoint
@@ -104,7 +105,7 @@ pub fn ms(ns: f64) -> String {
 }
 
 fn severity(saved: u64, of: u64) -> Severity {
-    if of > 0 && saved as f64 >= WARN_SHARE * of as f64 {
+    if of > 0 && saved as f64 >= WARN_SHARE * of as f64 && saved >= WARN_NS {
         Severity::Warn
     } else {
         Severity::Info
@@ -207,11 +208,15 @@ fn rollback_small_commits(db: &Database, d: &mut Diagnosis) {
 
 /// About one row per transaction (autocommit statements).
 fn sync_per_row(db: &Database, d: &mut Diagnosis) {
-    let (commits, pages) = match (db.journal_commits(), db.wal_commits()) {
-        ((r, pages), _) if r > 0 => (r, pages),
-        (_, Some((w, frames))) if w > 0 => (w, frames),
-        _ => return,
+    // The journal mode most commits were made in.
+    let rollback = db.journal_commits();
+    let (commits, pages) = match db.wal_commits() {
+        Some(wal) if wal.0 > rollback.0 => wal,
+        _ => rollback,
     };
+    if commits == 0 {
+        return;
+    }
     let per_commit = pages as f64 / commits as f64;
     if per_commit > ROW_COMMIT_PAGES {
         return;
@@ -270,14 +275,15 @@ fn busy_without_timeout(db: &Database, d: &mut Diagnosis) {
     let failed: u64 = victims.iter().map(|p| p.busy).sum();
     let (failed, timeout_ran_out) = if failed >= MIN_BUSY_AT_ONCE {
         (failed, false)
-    } else if db.waits_abandoned > 0 {
+    } else if db.waits_abandoned >= MIN_BUSY_AT_ONCE {
         (db.waits_abandoned, true)
     } else {
         if db.busy > 0 {
             d.notes.push(format!(
-                "{}: {} BUSY answers ({failed} with no wait, under the {MIN_BUSY_AT_ONCE} busy-without-timeout needs; a WAL checkpoint at close answers BUSY quietly); {} waits ended with the lock, {} in all",
+                "{}: {} BUSY answers ({failed} with no wait, {} waits given up: under the {MIN_BUSY_AT_ONCE} busy-without-timeout needs; a WAL checkpoint at close gives up quietly); {} waits ended with the lock, {} in all",
                 db.name(),
                 db.busy,
+                db.waits_abandoned,
                 db.waits,
                 ms(db.wait_ns as f64)
             ));

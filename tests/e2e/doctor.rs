@@ -1,0 +1,163 @@
+//! `vfscope doctor` on real programs with each problem (Python's sqlite3,
+//! and apsw with its own SQLite), then on the same programs with the change
+//! the finding names: the finding is reported with the program's own
+//! numbers, and gone after the change. Well-behaved workloads get none.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use vfscope_tests::programs::python_with_bundled_sqlite;
+use vfscope_tests::{built, succeeds};
+
+/// Runs `doctor_cases.py CASE VARIANT` under `vfscope run` (its own segment
+/// directory), then `vfscope doctor --json` on it: the program's JSON line
+/// and the findings.
+fn diagnose(dir: &Path, case: &str, variant: &str, binding: &str) -> (Value, Value) {
+    let run = dir.join(format!("{case}-{variant}-{binding}"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/doctor_cases.py");
+    let out = succeeds(
+        Command::new(built("vfscope"))
+            .args(["run", "--quiet", "--keep", "--dir"])
+            .arg(run.join("segments"))
+            .arg("--")
+            .arg(python_with_bundled_sqlite())
+            .arg(&script)
+            .args([case, variant])
+            .arg(run.join("test.db"))
+            .args(["--binding", binding]),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let program: Value = serde_json::from_str(stdout.lines().last().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let json = run.join("doctor.json");
+    let out = succeeds(
+        Command::new(built("vfscope"))
+            .arg("doctor")
+            .arg(run.join("segments"))
+            .arg("--json")
+            .arg(&json),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 80),
+        "over 80 columns:\n{text}"
+    );
+    let findings: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(findings["schema"], "vfscope-doctor/1");
+    (program, findings)
+}
+
+fn ids(findings: &Value) -> Vec<&str> {
+    findings["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect()
+}
+
+fn finding<'a>(findings: &'a Value, id: &str) -> &'a Value {
+    findings["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}: {findings:#}"))
+}
+
+#[test]
+fn autocommit_rows_in_rollback_mode_are_found_in_both_bindings_and_gone_when_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    for binding in ["sqlite3", "apsw"] {
+        let (_, found) = diagnose(dir.path(), "autocommit", "problem", binding);
+        // 300 single-row INSERTs, each its own transaction, plus CREATE
+        // TABLE: 301 commits, 1-3 pages each.
+        for id in ["sync-per-row", "rollback-small-commits"] {
+            let f = finding(&found, id);
+            let commits = f["evidence"]["commits"].as_u64().unwrap();
+            assert!((300..=302).contains(&commits), "{binding} {id}: {f:#}");
+            let pages = f["evidence"]["pages_per_commit"].as_f64().unwrap();
+            assert!((1.0..=3.0).contains(&pages), "{binding} {id}: {f:#}");
+            assert_eq!(f["severity"], "warn");
+            assert_eq!(f["database"], "test.db");
+            let gain = &f["gain"];
+            assert!(gain["saved_ns"].as_u64().unwrap() > 0, "{f:#}");
+            assert!(gain["saved_ns"].as_u64() <= gain["of_ns"].as_u64(), "{f:#}");
+            assert!(gain["low_ns"].as_u64() < gain["high_ns"].as_u64(), "{f:#}");
+        }
+        let (_, wal) = diagnose(dir.path(), "autocommit", "fixed", binding);
+        assert!(
+            !ids(&wal).contains(&"rollback-small-commits"),
+            "{binding}: {wal:#}"
+        );
+        // Still one row per commit (WAL does not batch), but cheap now.
+        let rows = finding(&wal, "sync-per-row");
+        assert!(
+            rows["evidence"]["commits"].as_u64().unwrap() >= 300,
+            "{rows:#}"
+        );
+        assert_eq!(rows["severity"], "info", "{rows:#}");
+        let (_, batched) = diagnose(dir.path(), "autocommit", "batched", binding);
+        assert_eq!(ids(&batched), Vec::<&str>::new(), "{binding}: {batched:#}");
+    }
+}
+
+#[test]
+fn sorts_spilled_to_temporary_files_are_found_and_gone_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, found) = diagnose(dir.path(), "temp-spill", "problem", "sqlite3");
+    let f = finding(&found, "temp-spill");
+    assert!(
+        f["evidence"]["bytes_written"].as_u64().unwrap() >= 1 << 20,
+        "{f:#}"
+    );
+    assert_eq!(f["database"], "(temporary files)");
+    let (_, fixed) = diagnose(dir.path(), "temp-spill", "fixed", "sqlite3");
+    assert!(!ids(&fixed).contains(&"temp-spill"), "{fixed:#}");
+}
+
+#[test]
+fn a_connection_per_statement_is_found_and_gone_when_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    for binding in ["sqlite3", "apsw"] {
+        let (_, found) = diagnose(dir.path(), "churn", "problem", binding);
+        let f = finding(&found, "connection-churn");
+        // 200 connections for a statement each, and the setup's.
+        assert_eq!(f["evidence"]["opens"], 201, "{binding}: {f:#}");
+        let (_, kept) = diagnose(dir.path(), "churn", "fixed", binding);
+        assert_eq!(ids(&kept), Vec::<&str>::new(), "{binding}: {kept:#}");
+    }
+}
+
+#[test]
+fn busy_answers_without_a_timeout_name_the_writer_and_go_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (program, found) = diagnose(dir.path(), "busy", "problem", "sqlite3");
+    let failed = program["failed"].as_u64().unwrap();
+    assert!(failed > 0, "the holder never got in the way: {program}");
+    let f = finding(&found, "busy-without-timeout");
+    let at_once = f["evidence"]["failed_at_once"].as_u64().unwrap();
+    // Each failed INSERT is one BUSY answer (a WAL checkpoint at close may
+    // add one more).
+    assert!(
+        (failed..=failed + 2).contains(&at_once),
+        "{failed} failed: {f:#}"
+    );
+    let writers = f["evidence"]["writers"].as_array().unwrap();
+    assert!(
+        writers
+            .iter()
+            .any(|w| w["command"].as_str().unwrap().contains("BEGIN IMMEDIATE")),
+        "the holder is named: {f:#}"
+    );
+    let (program, fixed) = diagnose(dir.path(), "busy", "fixed", "sqlite3");
+    assert_eq!(program["failed"], 0, "{program}");
+    assert!(!ids(&fixed).contains(&"busy-without-timeout"), "{fixed:#}");
+}
+
+#[test]
+fn a_batched_wal_writer_gets_no_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, found) = diagnose(dir.path(), "wal-batched", "problem", "sqlite3");
+    assert_eq!(ids(&found), Vec::<&str>::new(), "{found:#}");
+}
