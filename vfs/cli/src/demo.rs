@@ -40,6 +40,11 @@ pub fn run() -> Result<()> {
         Vec::new(),
     );
     print!("{}", crate::report::text::render(&report));
+    if let Some(path) = registration.segment_path() {
+        let (findings, _) =
+            crate::doctor::of_run(&[path.to_path_buf()], &crate::segments::Filter::default());
+        print!("\n{findings}");
+    }
     Ok(())
 }
 

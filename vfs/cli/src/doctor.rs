@@ -1,6 +1,7 @@
 //! `vfscope doctor [PID | SEGMENT | DIR | TRACE]`: the findings of a run,
 //! worst first (the rules are in the vfscope-doctor crate).
 
+use crate::segments::Filter;
 use crate::show::{resolve, Target};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -24,6 +25,54 @@ pub struct Options {
     pub json: Option<PathBuf>,
 }
 
+/// The segments `filter` keeps, with their transaction rings, oldest
+/// process first; and the first that could not be read (other users'
+/// are left out).
+pub fn segments(paths: &[PathBuf], filter: &Filter) -> (Vec<Segment>, Option<(PathBuf, String)>) {
+    let mut read = Vec::new();
+    let mut unreadable = None;
+    for path in paths {
+        match SegmentReader::open(path) {
+            Ok(r) => {
+                let meta = r.meta();
+                if filter.pid.is_some_and(|pid| pid != meta.pid)
+                    || filter
+                        .since_ns
+                        .is_some_and(|since| meta.start_realtime_ns < since)
+                {
+                    continue;
+                }
+                let ring = r.transactions_since(0);
+                read.push(Segment {
+                    snapshot: r.snapshot(),
+                    transactions: ring.entries,
+                    lost: ring.lost,
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::NotOwned => {}
+            Err(e) => unreadable = unreadable.or(Some((path.clone(), e.to_string()))),
+        }
+    }
+    read.sort_by_key(|s| s.snapshot.meta.start_realtime_ns);
+    (read, unreadable)
+}
+
+/// The findings of the segments `filter` keeps: their text (with a
+/// heading for a report's end) and JSON.
+pub fn of_run(paths: &[PathBuf], filter: &Filter) -> (String, serde_json::Value) {
+    let (read, _) = segments(paths, filter);
+    let pids: Vec<String> = read
+        .iter()
+        .map(|s| s.snapshot.meta.pid.to_string())
+        .collect();
+    let evidence = Evidence::from_segments(&read, &processes(&pids));
+    let diagnosis = diagnose(&evidence);
+    (
+        render::text(&diagnosis, &evidence.source),
+        render::json(&diagnosis, &evidence.source),
+    )
+}
+
 /// The evidence a target holds.
 fn evidence(target: Target) -> Result<Evidence> {
     Ok(match target {
@@ -33,23 +82,7 @@ fn evidence(target: Target) -> Result<Evidence> {
             Evidence::from_trace(&trace, &format!("trace {}", path.display()))
         }
         Target::Segments(paths, filter, dir) => {
-            let mut read = Vec::new();
-            let mut unreadable = None;
-            for path in &paths {
-                match SegmentReader::open(path) {
-                    Ok(r) if filter.pid.is_none_or(|pid| pid == r.meta().pid) => {
-                        let ring = r.transactions_since(0);
-                        read.push(Segment {
-                            snapshot: r.snapshot(),
-                            transactions: ring.entries,
-                            lost: ring.lost,
-                        });
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.kind() == ErrorKind::NotOwned => {}
-                    Err(e) => unreadable = unreadable.or(Some((path.clone(), e.to_string()))),
-                }
-            }
+            let (read, unreadable) = segments(&paths, &filter);
             if read.is_empty() {
                 match (filter.pid, unreadable) {
                     (_, Some((path, why))) => bail!("cannot read {}: {why}", path.display()),
@@ -57,7 +90,6 @@ fn evidence(target: Target) -> Result<Evidence> {
                     (None, None) => bail!("no vfscope segments in {}", dir.display()),
                 }
             }
-            read.sort_by_key(|s| s.snapshot.meta.start_realtime_ns);
             let pids: Vec<String> = read
                 .iter()
                 .map(|s| s.snapshot.meta.pid.to_string())

@@ -110,21 +110,24 @@ pub fn run(options: Options) -> Result<u8> {
         }
         status
     };
-    let report = segments::report(
-        &segments::in_dir(&dir)?,
-        &Filter {
-            since_ns: Some(started),
-            ..Filter::default()
-        },
-    );
+    let paths = segments::in_dir(&dir)?;
+    let filter = Filter {
+        since_ns: Some(started),
+        ..Filter::default()
+    };
+    let report = segments::report(&paths, &filter);
+    let (findings_text, findings_json) = crate::doctor::of_run(&paths, &filter);
     // The JSON first: a closed stderr (`2>&1 | head -1`) must not lose it.
     if let Some(path) = &options.json {
-        std::fs::write(path, crate::report::json::render(&report))
+        let mut json: serde_json::Value =
+            serde_json::from_str(&crate::report::json::render(&report))?;
+        json["findings"] = findings_json;
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("cannot write the JSON report to {}", path.display()))?;
     }
     if !options.quiet {
         let text = format!(
-            "\nvfscope: {}\n{}",
+            "\nvfscope: {}\n{}\n{findings_text}",
             describe(&status),
             crate::report::text::render(&report)
         );

@@ -172,7 +172,7 @@ fn rollback_small_commits(db: &Database, d: &mut Diagnosis) {
     }
     let of = db.total_ns();
     let text = format!(
-        "{commits} write transactions in rollback-journal mode, {per_commit:.1} pages each; per commit {:.1} journal calls and {:.1} database syncs; the journal and the database syncs took {} of the {} in the VFS ({:.0} %)",
+        "{commits} write transactions in rollback-journal mode, {per_commit:.1} pages each; per commit {:.1} journal calls and {:.1} database syncs; the journal and the database syncs took {} of the {} in the VFS ({:.0}%)",
         journal_calls as f64 / commits as f64,
         syncs.calls as f64 / commits as f64,
         ms((journal_ns + syncs.time_ns) as f64),

@@ -30,7 +30,7 @@ fn wrap(text: &str, first: &str, indent: usize, width: usize) -> String {
 fn gain_text(f: &Finding) -> String {
     match (&f.gain, &f.avoids) {
         (Some(g), _) => format!(
-            "about {} ({:.0} % of the {} in the VFS), ±{:.0} %: {}",
+            "about {} ({:.0}% of the {} in the VFS), ±{:.0}%: {}",
             ms(g.saved_ns as f64),
             100.0 * g.saved_ns as f64 / g.of_ns.max(1) as f64,
             ms(g.of_ns as f64),
