@@ -31,8 +31,7 @@ ROWS = [
 
 
 def run(vfscope, python, scratch, case, variant, binding, i):
-    base = os.path.join(scratch, f"{case}-{variant}-{binding}-{i}")
-    os.makedirs(base)
+    base = tempfile.mkdtemp(prefix=f"{case}-{variant}-{binding}-{i}-", dir=scratch)
     report = os.path.join(base, "report.json")
     out = subprocess.run(
         [vfscope, "run", "--quiet", "--dir", os.path.join(base, "seg"), "--json", report, "--",
