@@ -185,7 +185,21 @@ mod tests {
 
     #[test]
     fn tsc_clock_tracks_monotonic_time() {
+        // Off tsc the clock is CLOCK_MONOTONIC itself: comparing it with
+        // itself would prove nothing. Such a machine is not CI's.
+        if !kernel_trusts_tsc() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the clocksource is not tsc: the TSC clock cannot be checked here"
+            );
+            eprintln!("skipped: the clocksource is not tsc");
+            return;
+        }
         start();
+        assert!(
+            !CALIBRATION.load(Acquire).is_null(),
+            "the TSC clock was not set up"
+        );
         let (a, m) = reading();
         assert!((a as f64 - m).abs() < 1e6, "{a} vs {m}");
         std::thread::sleep(std::time::Duration::from_millis(20));
