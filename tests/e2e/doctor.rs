@@ -161,3 +161,56 @@ fn a_batched_wal_writer_gets_no_finding() {
     let (_, found) = diagnose(dir.path(), "wal-batched", "problem", "sqlite3");
     assert_eq!(ids(&found), Vec::<&str>::new(), "{found:#}");
 }
+
+#[test]
+fn a_trace_under_a_latency_model_shows_what_would_dominate() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("run.trace");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/doctor_cases.py");
+    succeeds(
+        Command::new(built("vfscope"))
+            .args(["run", "--quiet", "--dir"])
+            .arg(dir.path().join("segments"))
+            .arg("--record")
+            .arg(&trace)
+            .arg("--")
+            .arg(python_with_bundled_sqlite())
+            .arg(&script)
+            .args(["autocommit", "problem"])
+            .arg(dir.path().join("test.db")),
+    );
+    let json = dir.path().join("doctor.json");
+    succeeds(
+        Command::new(built("vfscope"))
+            .arg("doctor")
+            .arg(&trace)
+            .args(["--latency", "cross-az", "--json"])
+            .arg(&json),
+    );
+    let found: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let risk = finding(&found, "remote-risk");
+    let e = &risk["evidence"];
+    assert!(
+        e["predicted_ns"].as_u64() > e["recorded_ns"].as_u64(),
+        "{risk:#}"
+    );
+    // Every commit syncs the journal twice and the database once: syncs
+    // are what a cross-AZ round trip per sync makes dominate.
+    assert_eq!(e["top"][0]["op"], "sync", "{risk:#}");
+    // The trace's own findings are there too, from its calls.
+    assert!(ids(&found).contains(&"rollback-small-commits"), "{found:#}");
+    // A latency model needs a trace.
+    let out = Command::new(built("vfscope"))
+        .arg("doctor")
+        .arg(dir.path().join("segments"))
+        .args(["--latency", "cross-az"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (out.status.code(), stderr.lines().count()),
+        (Some(2), 1),
+        "{stderr}"
+    );
+    assert!(stderr.contains("needs a trace"), "{stderr}");
+}

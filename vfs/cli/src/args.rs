@@ -104,7 +104,7 @@ every segment of the segment directory) or a recorded trace, and lists what to c
 first: each finding with its id, the database and processes, the evidence in numbers, the \
 change (a PRAGMA, a connection setting, a code pattern) and the expected gain computed from the \
 recording. Thresholds and formulas: README, \"vfscope doctor\".",
-        after_help = "Examples:\n  vfscope doctor\n  vfscope doctor 4242 --json findings.json\n  vfscope doctor run.trace"
+        after_help = "Examples:\n  vfscope doctor\n  vfscope doctor 4242 --json findings.json\n  vfscope doctor run.trace --latency cross-az"
     )]
     Doctor(DoctorArgs),
     /// Measure your own storage or network and print the --latency argument that models it
@@ -284,6 +284,9 @@ pub struct DoctorArgs {
     /// Also write the findings as JSON to FILE
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// With a trace: the remote risk under MODEL (which calls dominate, what the run would take)
+    #[arg(long, value_name = "MODEL")]
+    pub latency: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -23,6 +23,8 @@ pub struct Options {
     pub target: Option<String>,
     pub dir: Option<PathBuf>,
     pub json: Option<PathBuf>,
+    /// A latency model to judge the remote risk under (a trace only).
+    pub latency: Option<String>,
 }
 
 /// The segments `filter` keeps, with their transaction rings, oldest
@@ -101,8 +103,22 @@ fn evidence(target: Target) -> Result<Evidence> {
 
 pub fn run(options: Options) -> Result<()> {
     let target = resolve(options.target.as_deref(), options.dir)?;
+    let trace = match (&target, &options.latency) {
+        (Target::Trace(path), Some(_)) => Some(path.clone()),
+        (_, Some(_)) => bail!(
+            "--latency needs a trace (`vfscope run --record FILE`): the remote risk is a replay of its calls"
+        ),
+        _ => None,
+    };
     let evidence = evidence(target)?;
-    let diagnosis = diagnose(&evidence);
+    let mut diagnosis = diagnose(&evidence);
+    if let (Some(path), Some(spec)) = (trace, &options.latency) {
+        let model = vfscope_model::load(spec).map_err(|e| anyhow::anyhow!("latency model: {e}"))?;
+        let trace = vfscope_segment::trace::read_trace(&path)?;
+        let seed = model.seed.unwrap_or(1);
+        let p = vfscope_model::replay::replay(&trace, Some(model), seed);
+        vfscope_doctor::remote_risk(&p, spec, &mut diagnosis);
+    }
     if let Some(path) = &options.json {
         let json = render::json(&diagnosis, &evidence.source);
         std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")

@@ -115,6 +115,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             target: a.target,
             dir: a.dir,
             json: a.json,
+            latency: a.latency,
         })
         .map(|()| 0),
         Command::Demo => demo::run().map(|()| 0),

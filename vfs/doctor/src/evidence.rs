@@ -329,7 +329,7 @@ impl Evidence {
             from_trace: true,
             ..Evidence::default()
         };
-        let command = format!("(trace of pid {})", trace.header.pid);
+        let command = "recorded in the trace".to_string();
         // Lock level per thread and database.
         let mut levels: BTreeMap<(u32, u16), LockLevel> = BTreeMap::new();
         for c in &trace.calls {

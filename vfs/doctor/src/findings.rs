@@ -493,6 +493,79 @@ pub fn diagnose(e: &Evidence) -> Diagnosis {
             ));
         }
     }
-    d.findings.sort_by_key(|f| std::cmp::Reverse(f.rank()));
+    d.sort();
     d
+}
+
+impl Diagnosis {
+    /// Worst first: warnings, then by the time saved (failed statements
+    /// and risks first among equals).
+    pub fn sort(&mut self) {
+        self.findings.sort_by_key(|f| std::cmp::Reverse(f.rank()));
+    }
+}
+
+/// Under a latency model the user names: which calls dominate, and what
+/// the recorded run would take there (a replay of its trace).
+pub fn remote_risk(p: &vfscope_model::replay::Prediction, model: &str, d: &mut Diagnosis) {
+    let added = p.predicted_ns as i64 - p.recorded_ns as i64;
+    if added <= 0 {
+        d.notes
+            .push(format!("under {model} the recorded run takes no longer"));
+        return;
+    }
+    let mut ops: Vec<_> = p.by_op.iter().filter(|(_, a)| a.added_ns > 0).collect();
+    ops.sort_by_key(|(_, a)| std::cmp::Reverse(a.added_ns));
+    let total_added: i64 = ops.iter().map(|(_, a)| a.added_ns).sum();
+    let top: Vec<String> = ops
+        .iter()
+        .take(3)
+        .map(|((op, kind), a)| {
+            format!(
+                "{} on {} {} ({} calls, {:.0}%)",
+                op.name(),
+                kind.name(),
+                ms(a.added_ns as f64),
+                a.charged,
+                100.0 * a.added_ns as f64 / total_added.max(1) as f64
+            )
+        })
+        .collect();
+    let Some(((op, kind), _)) = ops.first() else {
+        return;
+    };
+    let change = match (op, kind) {
+        (Op::Read | Op::Fetch, _) => "reads dominate: a larger page cache (PRAGMA cache_size, mmap_size), fewer cold connections, or a read replica near the reader",
+        (Op::Sync, _) | (Op::Write, FileKind::Wal | FileKind::MainJournal) => "commits dominate: fewer, larger transactions (batch rows), WAL with synchronous=NORMAL",
+        (Op::Write, _) => "writes dominate: fewer, larger transactions, so each page is sent once per batch",
+        (Op::Lock | Op::Unlock, _) => "locks dominate: fewer write transactions, and reads outside them",
+        _ => "metadata calls dominate (opens, sizes, existence checks): keep connections open, avoid a connection per statement",
+    };
+    let ratio = p.predicted_ns as f64 / p.recorded_ns.max(1) as f64;
+    d.findings.push(Finding {
+        id: "remote-risk",
+        severity: if ratio >= 2.0 { Severity::Warn } else { Severity::Info },
+        database: "(all)".into(),
+        path: String::new(),
+        processes: Vec::new(),
+        evidence: json!({
+            "model": model,
+            "recorded_ns": p.recorded_ns,
+            "predicted_ns": p.predicted_ns,
+            "top": ops.iter().take(3).map(|((op, kind), a)| json!({"op": op.name(), "file_kind": kind.name(), "calls": a.charged, "added_ns": a.added_ns})).collect::<Vec<_>>(),
+        }),
+        evidence_text: format!(
+            "under {model} the recorded run would take {} instead of {} ({ratio:.1}x); the time it adds: {}",
+            ms(p.predicted_ns as f64),
+            ms(p.recorded_ns as f64),
+            top.join(", ")
+        ),
+        change: change.into(),
+        gain: None,
+        avoids: Some(format!(
+            "of the {} {model} adds, the change shortens the part of the calls it names",
+            ms(added as f64)
+        )),
+    });
+    d.sort();
 }

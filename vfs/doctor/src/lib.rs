@@ -9,4 +9,4 @@ pub mod findings;
 pub mod render;
 
 pub use evidence::Evidence;
-pub use findings::{diagnose, Diagnosis, Finding, Gain, Severity};
+pub use findings::{diagnose, remote_risk, Diagnosis, Finding, Gain, Severity};

@@ -63,7 +63,9 @@ pub fn text(d: &Diagnosis, source: &str) -> String {
             .iter()
             .map(|p| format!("{} ({})", p.pid, crate::findings::short(&p.command)))
             .collect();
-        out.push_str(&wrap(&pids.join(", "), "   processes: ", 14, 80));
+        if !pids.is_empty() {
+            out.push_str(&wrap(&pids.join(", "), "   processes:", 14, 80));
+        }
         out.push_str(&wrap(&f.evidence_text, "   evidence:", 14, 80));
         out.push_str(&wrap(&f.change, "   change:", 14, 80));
         out.push_str(&wrap(&gain_text(f), "   gain:", 14, 80));
