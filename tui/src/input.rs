@@ -130,7 +130,11 @@ fn step<T: Copy + PartialEq>(all: &[T], current: T, by: usize) -> T {
 
 fn move_selection(state: &mut State, delta: isize) {
     if state.in_detail {
-        let rows = state.rows().len();
+        let rows = if state.view == View::Findings {
+            crate::view::findings_text(state).lines().count()
+        } else {
+            state.rows().len()
+        };
         state.row = state
             .row
             .saturating_add_signed(delta)

@@ -229,12 +229,30 @@ fn locks_view_lists_open_files_and_wal_index_holders() {
 
 #[test]
 fn slow_calls_pane_shows_the_threshold() {
-    let (screen, _) = drive(&mut Workload::new(), (110, 24), 2, &[KeyCode::BackTab]);
+    let keys = [KeyCode::BackTab, KeyCode::BackTab];
+    let (screen, _) = drive(&mut Workload::new(), (110, 24), 2, &keys);
     assert!(screen.contains("slow calls ≥ 10ms"), "{screen}");
     assert!(
         screen.contains("sync") && screen.contains("25ms"),
         "{screen}"
     );
+}
+
+#[test]
+fn findings_view_shows_what_the_doctor_finds() {
+    // The workload's WAL commits are 10-20 per refresh, each a WAL write
+    // and a 0.9 ms sync, one page each: one row per commit.
+    let (screen, state) = drive(&mut Workload::new(), (110, 40), 6, &[KeyCode::BackTab]);
+    assert_eq!(state.view, vfstop::state::View::Findings);
+    assert!(
+        screen.contains("findings, as vfscope doctor gives them"),
+        "{screen}"
+    );
+    assert!(screen.contains("vfscope doctor:"), "{screen}");
+    // The text is the doctor's own, for the processes in scope.
+    let text = vfstop::view::findings_text(&state);
+    assert!(text.starts_with("vfscope doctor: "), "{text}");
+    assert!(screen.contains(text.lines().next().unwrap()), "{screen}");
 }
 
 #[test]

@@ -128,10 +128,17 @@ pub enum View {
     Latency,
     Locks,
     Slow,
+    Findings,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Operations, View::Latency, View::Locks, View::Slow];
+    pub const ALL: [View; 5] = [
+        View::Operations,
+        View::Latency,
+        View::Locks,
+        View::Slow,
+        View::Findings,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -139,6 +146,7 @@ impl View {
             View::Latency => "latency",
             View::Locks => "locks",
             View::Slow => "slow calls",
+            View::Findings => "findings",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Drawing: the whole screen from `&State`. One file per screen.
 
+mod findings;
 mod fmt;
 mod help;
 pub mod latency;
@@ -9,6 +10,8 @@ mod processes;
 mod slow;
 
 use crate::state::{Mode, State, View};
+
+pub use findings::text as findings_text;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -31,6 +34,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         View::Latency => latency::draw(frame, detail, state),
         View::Locks => locks::draw(frame, detail, state),
         View::Slow => slow::draw(frame, detail, state),
+        View::Findings => findings::draw(frame, detail, state),
     }
     frame.render_widget(footer_line(state), footer);
     if state.help {

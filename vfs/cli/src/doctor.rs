@@ -47,8 +47,7 @@ pub fn segments(paths: &[PathBuf], filter: &Filter) -> (Vec<Segment>, Option<(Pa
                 let ring = r.transactions_since(0);
                 read.push(Segment {
                     snapshot: r.snapshot(),
-                    transactions: ring.entries,
-                    lost: ring.lost,
+                    transactions: Some((ring.entries, ring.lost)),
                 });
             }
             Err(e) if e.kind() == ErrorKind::NotOwned => {}

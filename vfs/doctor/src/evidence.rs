@@ -10,12 +10,11 @@ use vfscope_segment::{
     DB_OVERFLOW,
 };
 
-/// One process's segment: its snapshot, the transactions still in its
-/// ring, and how many finished before those (overwritten).
+/// One process's segment: its snapshot, and (when read) the transactions
+/// still in its ring with how many finished before those (overwritten).
 pub struct Segment {
     pub snapshot: Snapshot,
-    pub transactions: Vec<Transaction>,
-    pub lost: u64,
+    pub transactions: Option<(Vec<Transaction>, u64)>,
 }
 
 /// Calls of one op on one file kind.
@@ -270,11 +269,11 @@ impl Evidence {
         };
         for segment in segments {
             let s = &segment.snapshot;
-            let kept = segment.transactions.len() as f64;
-            let scale = if kept > 0.0 {
-                (kept + segment.lost as f64) / kept
-            } else {
-                1.0
+            let scale = match &segment.transactions {
+                Some((kept, lost)) if !kept.is_empty() => {
+                    (kept.len() as f64 + *lost as f64) / kept.len() as f64
+                }
+                _ => 1.0,
             };
             let dbs: Vec<(u16, String)> = s.dbs.iter().map(|d| (d.index, d.path.clone())).collect();
             for c in &s.cells {
@@ -308,12 +307,11 @@ impl Evidence {
                 for shape in s.shapes.iter().filter(|x| x.db == info.index) {
                     db.add_shape(shape);
                 }
-                let ring: Vec<&Transaction> = segment
-                    .transactions
-                    .iter()
-                    .filter(|t| t.db == info.index)
-                    .collect();
-                db.add_transactions(&ring, scale);
+                if let Some((kept, _)) = &segment.transactions {
+                    let ring: Vec<&Transaction> =
+                        kept.iter().filter(|t| t.db == info.index).collect();
+                    db.add_transactions(&ring, scale);
+                }
             }
         }
         e.databases.retain(|d| !d.calls.is_empty());
