@@ -526,7 +526,9 @@ fn family_list(scrape: &Scrape) -> Vec<Family> {
         otlp_exports,
         otlp_spans,
     ]
-    .into()
+    .into_iter()
+    .chain(crate::findings::families(scrape.live))
+    .collect()
 }
 
 /// Lock hold and wait times are kept as histograms only; their sum is

@@ -16,6 +16,7 @@
 mod collect;
 pub mod families;
 mod family;
+mod findings;
 mod http;
 pub mod otlp;
 

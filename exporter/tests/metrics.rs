@@ -160,3 +160,39 @@ fn run_directories_are_read_and_emptied_ones_removed() {
     collector.render();
     assert!(!run.exists(), "the emptied run directory is removed");
 }
+
+#[test]
+fn a_live_process_s_findings_are_info_series_with_their_gain() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = writer(dir.path(), 4343);
+    let l = w.layout();
+    let db = l.db_index(b"/data/ledger.db");
+    // 60 rollback-journal commits of one page each, as autocommit inserts
+    // make them: journal written, synced twice, deleted; a database page
+    // written and synced.
+    for _ in 0..60 {
+        l.record_call(Op::Write, FileKind::MainJournal, db, 0, 512, 2_000);
+        l.record_call(Op::Sync, FileKind::MainJournal, db, 0, 0, 400_000);
+        l.record_call(Op::Sync, FileKind::MainJournal, db, 0, 0, 400_000);
+        l.record_call(Op::Write, FileKind::MainDb, db, 4096, 4096, 2_000);
+        l.record_call(Op::Sync, FileKind::MainDb, db, 0, 0, 300_000);
+        l.record_call(Op::Delete, FileKind::MainJournal, db, 0, 0, 100_000);
+    }
+    let text = SegmentCollector::new(&dir.path().join("segs")).render();
+    for finding in ["sync-per-row", "rollback-small-commits"] {
+        let info = format!(
+            r#"vfscope_finding_info{{pid="4343",finding="{finding}",severity="warn",db="ledger.db"}}"#
+        );
+        assert_eq!(value(&text, &info), 1.0, "{finding}");
+        let gain = value(
+            &text,
+            &format!(
+                r#"vfscope_finding_gain_seconds{{pid="4343",finding="{finding}",db="ledger.db"}}"#
+            ),
+        );
+        // The journal's calls and the syncs: 60 x 1.2 ms, less the WAL's
+        // appends and checkpoint syncs (rollback-small-commits) or x 0.99
+        // (sync-per-row).
+        assert!(gain > 0.06 && gain < 0.0733, "{finding}: {gain}");
+    }
+}

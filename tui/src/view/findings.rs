@@ -16,7 +16,7 @@ pub fn text(state: &State) -> String {
         .latest()
         .into_iter()
         .map(|(_, s)| Segment {
-            snapshot: s.clone(),
+            snapshot: s,
             transactions: None,
         })
         .collect();

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use vfscope_doctor::evidence::Segment;
 use vfscope_doctor::{diagnose, render, Evidence};
-use vfscope_segment::{ErrorKind, SegmentReader};
+use vfscope_segment::{ErrorKind, SegmentReader, Snapshot, Transaction};
 
 /// "2 processes (pid 1, 2)".
 fn processes(pids: &[String]) -> String {
@@ -27,10 +27,14 @@ pub struct Options {
     pub latency: Option<String>,
 }
 
+/// A segment read: its snapshot, its transaction ring and how many of
+/// the ring's entries were overwritten.
+pub type Read = (Snapshot, Vec<Transaction>, u64);
+
 /// The segments `filter` keeps, with their transaction rings, oldest
 /// process first; and the first that could not be read (other users'
 /// are left out).
-pub fn segments(paths: &[PathBuf], filter: &Filter) -> (Vec<Segment>, Option<(PathBuf, String)>) {
+pub fn segments(paths: &[PathBuf], filter: &Filter) -> (Vec<Read>, Option<(PathBuf, String)>) {
     let mut read = Vec::new();
     let mut unreadable = None;
     for path in paths {
@@ -45,28 +49,34 @@ pub fn segments(paths: &[PathBuf], filter: &Filter) -> (Vec<Segment>, Option<(Pa
                     continue;
                 }
                 let ring = r.transactions_since(0);
-                read.push(Segment {
-                    snapshot: r.snapshot(),
-                    transactions: Some((ring.entries, ring.lost)),
-                });
+                read.push((r.snapshot(), ring.entries, ring.lost));
             }
             Err(e) if e.kind() == ErrorKind::NotOwned => {}
             Err(e) => unreadable = unreadable.or(Some((path.clone(), e.to_string()))),
         }
     }
-    read.sort_by_key(|s| s.snapshot.meta.start_realtime_ns);
+    read.sort_by_key(|(s, ..)| s.meta.start_realtime_ns);
     (read, unreadable)
+}
+
+/// The evidence of segments read.
+fn of_read(read: &[Read]) -> Evidence {
+    let pids: Vec<String> = read.iter().map(|(s, ..)| s.meta.pid.to_string()).collect();
+    let segments: Vec<Segment> = read
+        .iter()
+        .map(|(snapshot, ring, lost)| Segment {
+            snapshot,
+            transactions: Some((ring, *lost)),
+        })
+        .collect();
+    Evidence::from_segments(&segments, &processes(&pids))
 }
 
 /// The findings of the segments `filter` keeps: their text (with a
 /// heading for a report's end) and JSON.
 pub fn of_run(paths: &[PathBuf], filter: &Filter) -> (String, serde_json::Value) {
     let (read, _) = segments(paths, filter);
-    let pids: Vec<String> = read
-        .iter()
-        .map(|s| s.snapshot.meta.pid.to_string())
-        .collect();
-    let evidence = Evidence::from_segments(&read, &processes(&pids));
+    let evidence = of_read(&read);
     let diagnosis = diagnose(&evidence);
     (
         render::text(&diagnosis, &evidence.source),
@@ -91,11 +101,7 @@ fn evidence(target: Target) -> Result<Evidence> {
                     (None, None) => bail!("no vfscope segments in {}", dir.display()),
                 }
             }
-            let pids: Vec<String> = read
-                .iter()
-                .map(|s| s.snapshot.meta.pid.to_string())
-                .collect();
-            Evidence::from_segments(&read, &processes(&pids))
+            of_read(&read)
         }
     })
 }

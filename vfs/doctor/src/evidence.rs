@@ -12,9 +12,9 @@ use vfscope_segment::{
 
 /// One process's segment: its snapshot, and (when read) the transactions
 /// still in its ring with how many finished before those (overwritten).
-pub struct Segment {
-    pub snapshot: Snapshot,
-    pub transactions: Option<(Vec<Transaction>, u64)>,
+pub struct Segment<'a> {
+    pub snapshot: &'a Snapshot,
+    pub transactions: Option<(&'a [Transaction], u64)>,
 }
 
 /// Calls of one op on one file kind.
@@ -127,13 +127,27 @@ impl Database {
                 t.rollback_pages.round() as u64,
             );
         }
-        if self.get(Op::Write, FileKind::MainJournal).calls == 0 {
-            return (0, 0);
-        }
-        (
-            self.rollback_commits,
-            self.get(Op::Write, FileKind::MainDb).calls,
-        )
+        // A rollback commit ends its journal: deleted (DELETE mode),
+        // truncated (TRUNCATE) or its header zeroed (PERSIST: an EXCLUSIVE
+        // lock per commit, counted only when the journal was written).
+        let ended = self
+            .get(Op::Delete, FileKind::MainJournal)
+            .calls
+            .max(self.get(Op::Truncate, FileKind::MainJournal).calls);
+        let commits = if ended > 0 {
+            ended
+        } else if self.get(Op::Write, FileKind::MainJournal).calls > 0 {
+            self.rollback_commits
+        } else {
+            0
+        };
+        // A WAL database's own writes are checkpoints, not commits.
+        let pages = if self.wal_commits.unwrap_or(0) > 0 {
+            0
+        } else {
+            self.get(Op::Write, FileKind::MainDb).calls
+        };
+        (commits, pages)
     }
 
     /// WAL commits and the frames they wrote (None: not known): the commit
@@ -262,13 +276,13 @@ impl Evidence {
     }
 
     /// From the segments of a run (one per process).
-    pub fn from_segments(segments: &[Segment], source: &str) -> Evidence {
+    pub fn from_segments(segments: &[Segment<'_>], source: &str) -> Evidence {
         let mut e = Evidence {
             source: source.to_string(),
             ..Evidence::default()
         };
         for segment in segments {
-            let s = &segment.snapshot;
+            let s = segment.snapshot;
             let scale = match &segment.transactions {
                 Some((kept, lost)) if !kept.is_empty() => {
                     (kept.len() as f64 + *lost as f64) / kept.len() as f64
