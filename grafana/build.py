@@ -154,6 +154,10 @@ def overview():
            (f"sum(vfscope_segment_read_errors{{{SEL}}})", "unreadable")], kind="stat", width=8)
     b.add("Bounded tables overflowed", "Uses of a full table's overflow row and internal faults: anything above 0 means some numbers are shared or recording stopped.", "short",
           [(f"sum by (table) (vfscope_table_overflow_total{{{SEL}}})", "{{table}}")], kind="stat", width=16)
+    b.add("Findings (vfscope doctor)", "What to change, per live process: each finding's id, severity and database, from the process's counters. `vfscope doctor PID` gives the evidence and the change.", "short",
+          [(f"vfscope_finding_info{{{SEL}}}", "{{pid}} {{finding}} [{{severity}}] {{db}}")], kind="table", width=12)
+    b.add("Expected gain of each finding", "The time each finding's change would have saved so far (a lower bound for temp-spill and connection-churn).", "s",
+          [(f"vfscope_finding_gain_seconds{{{SEL}}}", "{{pid}} {{finding}} {{db}}")], width=12)
     b.add("vfscope version", "Versions of `vfscope serve` answering.", "short",
           [(f'count by (version) (vfscope_build_info{{job=~"$job",instance=~"$instance"}})', "{{version}}")], kind="stat", width=8)
     return b

@@ -214,3 +214,47 @@ fn a_trace_under_a_latency_model_shows_what_would_dominate() {
     );
     assert!(stderr.contains("needs a trace"), "{stderr}");
 }
+
+#[test]
+fn pages_read_again_and_again_are_found_and_gone_with_a_cache_that_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for binding in ["sqlite3", "apsw"] {
+        let (_, found) = diagnose(dir.path(), "cache-rereads", "problem", binding);
+        let f = finding(&found, "cache-rereads");
+        // 20 full scans of the table through a 10-page cache: each page
+        // about 20 times (and the database file's size is known).
+        let times = f["evidence"]["times_read"].as_f64().unwrap();
+        assert!((15.0..=25.0).contains(&times), "{binding}: {f:#}");
+        let size = f["evidence"]["database_bytes"].as_u64().unwrap();
+        assert!((3 << 20..6 << 20).contains(&size), "{binding}: {f:#}");
+        let (_, fixed) = diagnose(dir.path(), "cache-rereads", "fixed", binding);
+        assert!(
+            !ids(&fixed).contains(&"cache-rereads"),
+            "{binding}: {fixed:#}"
+        );
+    }
+}
+
+#[test]
+fn a_wal_a_reader_keeps_from_checkpoints_is_found_with_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, found) = diagnose(dir.path(), "wal-starved", "problem", "sqlite3");
+    let f = finding(&found, "wal-checkpoint-starved");
+    // 6,000 rows of 3,900 bytes (a page each), the reader holding its mark
+    // all along: about 24 MiB of WAL, over 4x the 3.9 MiB checkpoint size.
+    let wal = f["evidence"]["wal_bytes"].as_u64().unwrap();
+    assert!(wal > 20 << 20, "{f:#}");
+    assert!(
+        f["evidence"]["read_mark_hold_ns"].as_u64().unwrap() > 0,
+        "{f:#}"
+    );
+    assert!(
+        f["evidence"]["read_mark_holder"].as_u64().is_some(),
+        "{f:#}"
+    );
+    let (_, fixed) = diagnose(dir.path(), "wal-starved", "fixed", "sqlite3");
+    assert!(
+        !ids(&fixed).contains(&"wal-checkpoint-starved"),
+        "{fixed:#}"
+    );
+}

@@ -3,7 +3,8 @@ with the change it names applied. Python's stdlib sqlite3 (the Debian
 SQLite), or apsw (its own SQLite) for `--binding apsw`.
 
 usage: doctor_cases.py CASE VARIANT DB [--binding sqlite3|apsw]
-  CASE     autocommit | temp-spill | churn | busy | wal-batched
+  CASE     autocommit | temp-spill | churn | busy | wal-batched |
+           cache-rereads | wal-starved
   VARIANT  problem | fixed (the change the finding names) | batched
 Prints {"elapsed_s": the workload's time, ...} as its last line.
 """
@@ -136,6 +137,54 @@ def busy(n=20):
     return elapsed, failed
 
 
+def cache_rereads(scans=20):
+    """Full scans of a 4 MiB table through a 10-page cache; the change:
+    a cache that holds the database."""
+    con = Con(db)
+    con.run("PRAGMA journal_mode=WAL")
+    con.run("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB)")
+    con.run("BEGIN")
+    con.run("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+            "INSERT INTO t(v) SELECT randomblob(3500) FROM n")
+    con.run("COMMIT")
+    con.run("PRAGMA cache_size=" + ("-65536" if variant == "fixed" else "10"))
+    start = time.monotonic()
+    for _ in range(scans):
+        con.run("SELECT sum(length(v)) FROM t")
+    elapsed = time.monotonic() - start
+    con.close()
+    return elapsed
+
+
+def wal_starved(rows=6000):
+    """A reader keeps a read transaction open while a writer commits 24 MiB
+    in small transactions: checkpoints cannot reset the WAL. The change:
+    the reader ends its read transaction at once."""
+    setup = Con(db)
+    setup.run("PRAGMA journal_mode=WAL")
+    setup.run("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB)")
+    setup.run("INSERT INTO t(v) VALUES (x'00')")
+    setup.close()
+    reader = Con(db)
+    reader.run("BEGIN")
+    reader.run("SELECT count(*) FROM t")
+    if variant == "fixed":
+        reader.run("COMMIT")
+    writer = Con(db)
+    start = time.monotonic()
+    for b in range(0, rows, 100):
+        writer.run("BEGIN")
+        for _ in range(100):
+            writer.run("INSERT INTO t(v) VALUES (randomblob(3900))")
+        writer.run("COMMIT")
+    elapsed = time.monotonic() - start
+    if variant != "fixed":
+        reader.run("COMMIT")
+    reader.close()
+    writer.close()
+    return elapsed
+
+
 def wal_batched(n=3000):
     con = Con(db)
     con.run("PRAGMA journal_mode=WAL")
@@ -165,6 +214,10 @@ elif case == "busy":
     out["elapsed_s"], out["failed"] = busy()
 elif case == "wal-batched":
     out["elapsed_s"] = wal_batched()
+elif case == "cache-rereads":
+    out["elapsed_s"] = cache_rereads()
+elif case == "wal-starved":
+    out["elapsed_s"] = wal_starved()
 else:
     sys.exit(f"unknown case {case!r}")
 print(json.dumps(out))

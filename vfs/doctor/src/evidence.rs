@@ -69,6 +69,12 @@ pub struct Database {
     /// transaction, and the write transactions with the pages they wrote,
     /// by journal mode (scaled up when a ring lost its oldest entries).
     pub transactions: Option<Transactions>,
+    /// The largest sizes the database file and its WAL reached (0:
+    /// unknown).
+    pub db_bytes: u64,
+    pub wal_bytes: u64,
+    /// The longest a WAL read mark was held (ns, at least), and by whom.
+    pub read_mark_hold: Option<(u64, u32)>,
 }
 
 /// Transactions of one database, as the rings show them.
@@ -204,9 +210,28 @@ impl Database {
     }
 
     fn add_shape(&mut self, s: &ShapeStats) {
-        if s.kind == Some(FileKind::Wal) {
-            *self.wal_commits.get_or_insert(0) += s.wal_commits;
-            *self.wal_frames.get_or_insert(0) += s.wal_frames;
+        match s.kind {
+            Some(FileKind::Wal) => {
+                *self.wal_commits.get_or_insert(0) += s.wal_commits;
+                *self.wal_frames.get_or_insert(0) += s.wal_frames;
+                self.wal_bytes = self.wal_bytes.max(s.size_high_water);
+            }
+            Some(FileKind::MainDb) => self.db_bytes = self.db_bytes.max(s.size_high_water),
+            _ => {}
+        }
+    }
+
+    /// The longest read-mark hold in `l` (the lower edge of its highest
+    /// bucket), held by `pid`.
+    fn add_read_marks(&mut self, l: &LockSnapshot, pid: u32) {
+        let longest = (3..vfscope_segment::ShmSlot::COUNT)
+            .filter_map(|slot| l.shm_hold[slot].0.iter().map(|&(b, _)| b).max())
+            .max()
+            .map(|b| vfscope_segment::bucket_range(b as usize).0);
+        if let Some(ns) = longest {
+            if self.read_mark_hold.is_none_or(|(old, _)| ns > old) {
+                self.read_mark_hold = Some((ns, pid));
+            }
         }
     }
 
@@ -314,6 +339,7 @@ impl Evidence {
                     let p = db.process(s.meta.pid, &s.meta.cmdline);
                     p.writes += writes;
                     p.busy += busy;
+                    db.add_read_marks(l, s.meta.pid);
                 }
                 if db.processes.iter().any(|p| p.pid == s.meta.pid) {
                     db.process(s.meta.pid, &s.meta.cmdline).sleeps = sleeps;
@@ -357,6 +383,18 @@ impl Evidence {
             }
             let busy = ResultClass::of_rc(c.rc) == ResultClass::Busy;
             entry.busy += busy as u64;
+            if c.rc == 0 {
+                let size = match c.op {
+                    Op::Write => c.offset + c.size as u64,
+                    Op::FileSize => c.offset,
+                    _ => 0,
+                };
+                match c.kind {
+                    FileKind::MainDb => db.db_bytes = db.db_bytes.max(size),
+                    FileKind::Wal => db.wal_bytes = db.wal_bytes.max(size),
+                    _ => {}
+                }
+            }
             if c.kind == FileKind::MainDb && matches!(c.op, Op::Lock | Op::Unlock) {
                 let to = LockLevel::from_index(c.offset as usize).unwrap_or(LockLevel::None);
                 let level = levels.entry((c.tid, c.db)).or_insert(LockLevel::None);

@@ -33,6 +33,14 @@ const NOTE_COMMITS: u64 = 5;
 /// BUSY answers without a wait needed to report them (a WAL checkpoint
 /// at close answers BUSY quietly when another connection is busy).
 pub const MIN_BUSY_AT_ONCE: u64 = 3;
+/// Reads of the database file, as a multiple of its size, from which its
+/// pages count as read again and again.
+pub const REREAD_FACTOR: f64 = 4.0;
+/// Database reads needed before re-reads are judged.
+pub const MIN_REREADS: u64 = 1000;
+/// A WAL this many times its checkpoint size (autocheckpoint pages x
+/// page size) counts as starved of checkpoints.
+pub const STARVED_WAL_FACTOR: u64 = 4;
 /// Pages between WAL checkpoints (SQLite's default wal_autocheckpoint).
 const CHECKPOINT_PAGES: f64 = 1000.0;
 
@@ -476,6 +484,103 @@ fn connection_churn(db: &Database, d: &mut Diagnosis) {
     ));
 }
 
+/// The same database pages read again and again.
+fn cache_rereads(db: &Database, d: &mut Diagnosis) {
+    let reads = db.get(Op::Read, FileKind::MainDb);
+    if db.path.is_empty() || db.db_bytes == 0 || reads.calls < MIN_REREADS {
+        return;
+    }
+    let factor = reads.bytes as f64 / db.db_bytes as f64;
+    if factor < REREAD_FACTOR {
+        return;
+    }
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let saved = reads.time_ns as f64 * (1.0 - 1.0 / factor);
+    let of = db.total_ns();
+    let text = format!(
+        "{} reads brought {:.1} MiB of a {:.1} MiB database file: each page about {factor:.0} times; the reads took {} of the {} in the VFS",
+        reads.calls,
+        mib(reads.bytes),
+        mib(db.db_bytes),
+        ms(reads.time_ns as f64),
+        ms(of as f64)
+    );
+    let kib = db.db_bytes.div_ceil(1024);
+    d.findings.push(finding(
+        db,
+        "cache-rereads",
+        json!({ "reads": reads.calls, "bytes_read": reads.bytes, "database_bytes": db.db_bytes, "times_read": factor, "read_ns": reads.time_ns, "vfs_ns": of }),
+        text,
+        &format!("a page cache that holds the database: PRAGMA cache_size=-{kib} (KiB) on a kept connection, or PRAGMA mmap_size={} (pages read in place)", db.db_bytes.next_power_of_two()),
+        Gain {
+            saved_ns: saved as u64,
+            uncertainty: 0.3,
+            lower_bound: false,
+            of_ns: of,
+            how: "the reads' time x (1 - 1/times read): each page read once".into(),
+        },
+    ));
+}
+
+/// A WAL far past its checkpoint size: checkpoints cannot reset it.
+fn wal_checkpoint_starved(db: &Database, d: &mut Diagnosis) {
+    let page = if db.page_size > 0 {
+        db.page_size as u64
+    } else {
+        4096
+    };
+    let normal = CHECKPOINT_PAGES as u64 * page;
+    if db.wal_bytes < STARVED_WAL_FACTOR * normal {
+        return;
+    }
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let pinned = match db.read_mark_hold {
+        Some((ns, pid)) => {
+            let who = db
+                .processes
+                .iter()
+                .find(|p| p.pid == pid)
+                .map_or(String::new(), |p| format!(" ({})", short(&p.command)));
+            format!(
+                "the longest read transaction held its WAL read mark at least {}: pid {pid}{who}",
+                ms(ns as f64)
+            )
+        }
+        None => {
+            "no read mark hold was recorded (a reader outside vfscope, or a process gone)".into()
+        }
+    };
+    let text = format!(
+        "the WAL reached {:.1} MiB, {:.0}x the {:.1} MiB at which checkpoints reset it ({} pages of {} bytes): checkpoints could not finish; {pinned}",
+        mib(db.wal_bytes),
+        db.wal_bytes as f64 / normal as f64,
+        mib(normal),
+        CHECKPOINT_PAGES,
+        page
+    );
+    d.findings.push(Finding {
+        id: "wal-checkpoint-starved",
+        severity: Severity::Warn,
+        database: db.name().to_string(),
+        path: db.path.clone(),
+        processes: db.processes.clone(),
+        evidence: json!({
+            "wal_bytes": db.wal_bytes,
+            "checkpoint_bytes": normal,
+            "read_mark_hold_ns": db.read_mark_hold.map(|h| h.0),
+            "read_mark_holder": db.read_mark_hold.map(|h| h.1),
+        }),
+        evidence_text: text,
+        change: "end read transactions sooner in the process named (finish or reset statements; no BEGIN left open across work), then PRAGMA wal_checkpoint(TRUNCATE) when readers are idle; PRAGMA journal_size_limit shrinks the WAL after".into(),
+        gain: None,
+        avoids: Some(format!(
+            "a WAL back near {:.1} MiB instead of {:.1} MiB (every reader walks the WAL index; the disk holds it)",
+            mib(normal),
+            mib(db.wal_bytes)
+        )),
+    });
+}
+
 /// Runs every rule over every database.
 pub fn diagnose(e: &Evidence) -> Diagnosis {
     let mut d = Diagnosis::default();
@@ -486,6 +591,8 @@ pub fn diagnose(e: &Evidence) -> Diagnosis {
         busy_without_timeout(db, &mut d);
         temp_spill(db, all_ns, &mut d);
         connection_churn(db, &mut d);
+        cache_rereads(db, &mut d);
+        wal_checkpoint_starved(db, &mut d);
         if e.from_trace && db.count(|_, k| k == FileKind::Wal) > 0 {
             d.notes.push(format!(
                 "{}: WAL commits and transactions are not in a trace (the segment counts them): sync-per-row and connection-churn were judged on rollback mode only",

@@ -292,7 +292,11 @@ pub struct Shape {
     pub fetch_mapped: AtomicU64,
     pub opens: AtomicU64,
     pub closes: AtomicU64,
-    pub _reserved: [AtomicU64; 3],
+    /// The largest size a file of this kind and database reached (end of
+    /// a write, or a size xFileSize returned), in bytes; 0 unknown. Taken
+    /// from a slot reserved in layout 8: segments written before it read 0.
+    pub size_high_water: AtomicU64,
+    pub _reserved: [AtomicU64; 2],
 }
 
 /// One slow call, guarded by a sequence number (odd while being written).

@@ -135,6 +135,7 @@ fn describe_layout() -> String {
             fetch_mapped,
             opens,
             closes,
+            size_high_water,
             _reserved,
         }
     );

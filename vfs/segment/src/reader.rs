@@ -449,6 +449,7 @@ fn shapes(l: &Layout, cells: &[CellStats]) -> Vec<ShapeStats> {
                 wal_commits: n(&s.wal_commits),
                 wal_frame_bytes: n(&s.wal_frame_bytes),
                 fetch_mapped: n(&s.fetch_mapped),
+                size_high_water: n(&s.size_high_water),
             };
             if stats
                 != (ShapeStats {

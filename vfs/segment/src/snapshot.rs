@@ -257,6 +257,9 @@ pub struct ShapeStats {
     pub wal_commits: u64,
     pub wal_frame_bytes: u64,
     pub fetch_mapped: u64,
+    /// The largest size a file of this kind and database reached, bytes
+    /// (0: unknown, or a segment older than this field).
+    pub size_high_water: u64,
 }
 
 impl ShapeStats {
@@ -277,6 +280,7 @@ impl ShapeStats {
         self.wal_commits += s.wal_commits;
         self.wal_frame_bytes += s.wal_frame_bytes;
         self.fetch_mapped += s.fetch_mapped;
+        self.size_high_water = self.size_high_water.max(s.size_high_water);
     }
 
     /// Files of this kind open now.

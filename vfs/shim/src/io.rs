@@ -162,7 +162,7 @@ pub unsafe extern "C" fn x_truncate(file: *mut sqlite3_file, size: i64) -> c_int
         with_layout(|layout| {
             state.record(layout, Op::Truncate, call, 0, size as u64, 0);
             if call.rc == SQLITE_OK {
-                state.sized(size.max(0) as u64);
+                state.sized(layout, size.max(0) as u64);
             }
         });
     });
@@ -217,7 +217,7 @@ pub unsafe extern "C" fn x_file_size(file: *mut sqlite3_file, size: *mut i64) ->
             // The trace's offset of a file size is the size returned.
             state.record(layout, Op::FileSize, call, 0, known.unwrap_or(0), 0);
             if let Some(known) = known {
-                state.sized(known);
+                state.sized(layout, known);
             }
         });
     });

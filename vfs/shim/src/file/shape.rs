@@ -67,7 +67,10 @@ impl FileState {
         }
         self.last_write_end = end;
         self.txn.wrote(amount, self.moves_pages(amount));
-        self.high_water = self.high_water.max(end);
+        if end > self.high_water {
+            self.high_water = end;
+            note_size(shape, end);
+        }
         let extra = Self::alignment(shape, page, offset, amount);
         if extra != 0 {
             shape.block_extra_written.fetch_add(extra, Relaxed);
@@ -113,8 +116,18 @@ impl FileState {
     }
 
     /// The file is now known to be `size` bytes long.
-    pub fn sized(&mut self, size: u64) {
+    pub fn sized(&mut self, layout: &Layout, size: u64) {
         self.high_water = size;
+        note_size(layout.shape(self.kind, self.db), size);
+    }
+}
+
+/// Raises the largest size the shape has seen: a load, and a store only
+/// when the file is larger than every file of its kind and database was.
+#[inline(always)]
+fn note_size(shape: &Shape, size: u64) {
+    if size > shape.size_high_water.load(Relaxed) {
+        shape.size_high_water.fetch_max(size, Relaxed);
     }
 }
 
