@@ -31,7 +31,7 @@ fn gain_text(f: &Finding) -> String {
     match (&f.gain, &f.avoids) {
         (Some(g), _) => format!(
             "{} {} ({:.0}% of the {} in the VFS), ±{:.0}%: {}",
-            if g.lower_bound { "at least" } else { "about" },
+            g.bound.name(),
             ms(g.saved_ns as f64),
             100.0 * g.saved_ns as f64 / g.of_ns.max(1) as f64,
             ms(g.of_ns as f64),
@@ -98,8 +98,8 @@ pub fn json(d: &Diagnosis, source: &str) -> Value {
             "gain": f.gain.as_ref().map(|g| json!({
                 "saved_ns": g.saved_ns,
                 "low_ns": (g.saved_ns as f64 * (1.0 - g.uncertainty)) as u64,
-                "high_ns": (!g.lower_bound).then_some((g.saved_ns as f64 * (1.0 + g.uncertainty)) as u64),
-                "lower_bound": g.lower_bound,
+                "high_ns": (g.bound != crate::findings::Bound::AtLeast).then_some((g.saved_ns as f64 * (1.0 + g.uncertainty)) as u64),
+                "bound": g.bound.name(),
                 "of_ns": g.of_ns,
                 "how": g.how,
             })),
