@@ -64,9 +64,11 @@ def main(vfscope, python):
                     continue
                 if f["gain"]:
                     predicted.append(f["gain"]["saved_ns"] / 1e9)
-                else:
+                elif finding == "busy-without-timeout":
                     avoided.append(f["evidence"]["failed_at_once"])
                     failed.append(program["failed"])
+                else:
+                    wal.append(f["evidence"]["wal_bytes"] / 2**20)
                 program, findings = run(vfscope, python, scratch, case, fixed, binding, i)
                 after.append(program["elapsed_s"])
                 left.append(any(f["id"] == finding and f["severity"] == "warn" for f in findings))
