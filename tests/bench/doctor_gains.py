@@ -75,7 +75,7 @@ def main(vfscope, python):
             name = f"{case} ({binding}), change: {fixed}"
             if missed:
                 name += f" (no finding in {len(missed)} of 3 problem runs; their failed statements: {missed})"
-            gone = "none" if not any(left) else "still a warning"
+            gone = "none" if not any(left) else f"still a warning in {sum(left)} of {len(left)} runs"
             if not (predicted or wal or avoided):
                 print(f"| {finding} | {name} | - | - | - | - |")
             elif predicted:

@@ -132,16 +132,23 @@ fn a_connection_per_statement_is_found_and_gone_when_kept() {
 #[test]
 fn busy_answers_without_a_timeout_name_the_writer_and_go_with_one() {
     let dir = tempfile::tempdir().unwrap();
-    let (program, found) = diagnose(dir.path(), "busy", "problem", "sqlite3");
+    for binding in ["sqlite3", "apsw"] {
+        busy_case(dir.path(), binding);
+    }
+}
+
+fn busy_case(dir: &Path, binding: &str) {
+    let (program, found) = diagnose(dir, "busy", "problem", binding);
     let failed = program["failed"].as_u64().unwrap();
     assert!(failed > 0, "the holder never got in the way: {program}");
     let f = finding(&found, "busy-without-timeout");
     let at_once = f["evidence"]["failed_at_once"].as_u64().unwrap();
-    // Each failed INSERT is one BUSY answer (a WAL checkpoint at close may
-    // add one more).
+    // Each failed INSERT got at least one BUSY answer: Python's sqlite3
+    // one (and a WAL checkpoint at close may add one), apsw's statement
+    // retry after a schema check sometimes two.
     assert!(
-        (failed..=failed + 2).contains(&at_once),
-        "{failed} failed: {f:#}"
+        (failed..=failed + failed / 2 + 2).contains(&at_once),
+        "{binding}: {failed} failed: {f:#}"
     );
     let writers = f["evidence"]["writers"].as_array().unwrap();
     assert!(
@@ -150,9 +157,19 @@ fn busy_answers_without_a_timeout_name_the_writer_and_go_with_one() {
             .any(|w| w["command"].as_str().unwrap().contains("BEGIN IMMEDIATE")),
         "the holder is named: {f:#}"
     );
-    let (program, fixed) = diagnose(dir.path(), "busy", "fixed", "sqlite3");
-    assert_eq!(program["failed"], 0, "{program}");
-    assert!(!ids(&fixed).contains(&"busy-without-timeout"), "{fixed:#}");
+    // apsw's SQLite is built with SQLITE_ENABLE_SETLK_TIMEOUT: with a busy
+    // timeout it waits for the WAL write lock in blocking lock calls, not
+    // in xSleep, which a VFS cannot tell from no timeout (README, known
+    // limits). Its fixed variant is not judged.
+    if binding == "apsw" {
+        return;
+    }
+    let (program, fixed) = diagnose(dir, "busy", "fixed", binding);
+    assert_eq!(program["failed"], 0, "{binding}: {program}");
+    assert!(
+        !ids(&fixed).contains(&"busy-without-timeout"),
+        "{binding}: {fixed:#}"
+    );
 }
 
 #[test]
@@ -238,7 +255,13 @@ fn pages_read_again_and_again_are_found_and_gone_with_a_cache_that_holds_them() 
 #[test]
 fn a_wal_a_reader_keeps_from_checkpoints_is_found_with_the_reader() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, found) = diagnose(dir.path(), "wal-starved", "problem", "sqlite3");
+    for binding in ["sqlite3", "apsw"] {
+        wal_starved_case(dir.path(), binding);
+    }
+}
+
+fn wal_starved_case(dir: &Path, binding: &str) {
+    let (_, found) = diagnose(dir, "wal-starved", "problem", binding);
     let f = finding(&found, "wal-checkpoint-starved");
     // 6,000 rows of 3,900 bytes (a page each), the reader holding its mark
     // all along: about 24 MiB of WAL, over 4x the 3.9 MiB checkpoint size.
@@ -252,9 +275,69 @@ fn a_wal_a_reader_keeps_from_checkpoints_is_found_with_the_reader() {
         f["evidence"]["read_mark_holder"].as_u64().is_some(),
         "{f:#}"
     );
-    let (_, fixed) = diagnose(dir.path(), "wal-starved", "fixed", "sqlite3");
+    let (_, fixed) = diagnose(dir, "wal-starved", "fixed", binding);
     assert!(
         !ids(&fixed).contains(&"wal-checkpoint-starved"),
-        "{fixed:#}"
+        "{binding}: {fixed:#}"
     );
+}
+
+#[test]
+fn a_run_report_carries_its_findings_and_doctor_reads_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/doctor_cases.py");
+    let out = succeeds(
+        Command::new(built("vfscope"))
+            .args(["run", "--dir"])
+            .arg(dir.path().join("segments"))
+            .arg("--json")
+            .arg(&report)
+            .arg("--")
+            .arg(python_with_bundled_sqlite())
+            .arg(&script)
+            .args(["autocommit", "problem"])
+            .arg(dir.path().join("test.db")),
+    );
+    // The run's own report ends with the findings.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1. sync-per-row [warn] test.db"),
+        "{stderr}"
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let back = dir.path().join("back.json");
+    let out = succeeds(
+        Command::new(built("vfscope"))
+            .arg("doctor")
+            .arg(&report)
+            .arg("--json")
+            .arg(&back),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let back: Value = serde_json::from_str(&std::fs::read_to_string(&back).unwrap()).unwrap();
+    assert_eq!(back, json["findings"]);
+    assert!(
+        text.contains("rollback-small-commits [warn] test.db"),
+        "{text}"
+    );
+    assert!(
+        stderr.contains(text.lines().nth(2).unwrap()),
+        "the same text:\n{text}"
+    );
+    // A JSON file without findings is refused in one line.
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, "{}").unwrap();
+    let out = Command::new(built("vfscope"))
+        .arg("doctor")
+        .arg(&other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (out.status.code(), stderr.lines().count()),
+        (Some(2), 1),
+        "{stderr}"
+    );
+    assert!(stderr.contains("holds no findings"), "{stderr}");
 }

@@ -275,8 +275,9 @@ pub struct LatencyArgs {
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
-    /// A pid, a segment file, a directory of segments, or a trace file
-    #[arg(value_name = "PID|SEGMENT|DIR|TRACE")]
+    /// A pid, a segment file, a directory of segments, a trace file, or a
+    /// `vfscope run --json` report (its findings)
+    #[arg(value_name = "PID|SEGMENT|DIR|TRACE|REPORT.json")]
     pub target: Option<String>,
     /// Segment directory (for a pid, or the default target)
     #[arg(long, value_name = "DIR")]

@@ -106,7 +106,39 @@ fn evidence(target: Target) -> Result<Evidence> {
     })
 }
 
+/// The findings a `vfscope run --json` report carries.
+fn from_report(path: &std::path::Path, options: &Options) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let report: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let findings = &report["findings"];
+    if findings["schema"] != "vfscope-doctor/1" {
+        bail!(
+            "{} holds no findings (a report written before vfscope doctor, or not a `vfscope run --json` report): run vfscope doctor on the run's segments or trace",
+            path.display()
+        );
+    }
+    if options.latency.is_some() {
+        bail!("--latency needs a trace (`vfscope run --record FILE`), not a report");
+    }
+    if let Some(out) = &options.json {
+        std::fs::write(out, serde_json::to_string_pretty(findings)? + "\n")
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    print!("{}", render::text_of_json(findings));
+    Ok(())
+}
+
 pub fn run(options: Options) -> Result<()> {
+    if let Some(path) = options
+        .target
+        .as_deref()
+        .map(std::path::Path::new)
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && p.is_file())
+    {
+        return from_report(path, &options);
+    }
     let target = resolve(options.target.as_deref(), options.dir)?;
     let trace = match (&target, &options.latency) {
         (Target::Trace(path), Some(_)) => Some(path.clone()),

@@ -43,40 +43,58 @@ fn gain_text(f: &Finding) -> String {
     }
 }
 
+/// The findings as text: rendered from their JSON, so a diagnosis and a
+/// report's `findings` read back read the same.
 pub fn text(d: &Diagnosis, source: &str) -> String {
+    text_of_json(&json(d, source))
+}
+
+/// Text from JSON of schema `vfscope-doctor/1`.
+pub fn text_of_json(v: &Value) -> String {
+    let str_of = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
+    let findings = v["findings"].as_array().cloned().unwrap_or_default();
     let mut out = format!(
-        "vfscope doctor: {} finding{} ({source})\n",
-        d.findings.len(),
-        if d.findings.len() == 1 { "" } else { "s" }
+        "vfscope doctor: {} finding{} ({})\n",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
+        str_of(v, "source")
     );
-    for (i, f) in d.findings.iter().enumerate() {
+    for (i, f) in findings.iter().enumerate() {
         out.push('\n');
         out.push_str(&format!(
             "{}. {} [{}] {}\n",
             i + 1,
-            f.id,
-            f.severity.name(),
-            f.database
+            str_of(f, "id"),
+            str_of(f, "severity"),
+            str_of(f, "database")
         ));
-        let pids: Vec<String> = f
-            .processes
-            .iter()
-            .map(|p| format!("{} ({})", p.pid, crate::findings::short(&p.command)))
+        let pids: Vec<String> = f["processes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{} ({})",
+                    p["pid"],
+                    crate::findings::short(&str_of(p, "command"))
+                )
+            })
             .collect();
         if !pids.is_empty() {
             out.push_str(&wrap(&pids.join(", "), "   processes:", 14, 80));
         }
-        out.push_str(&wrap(&f.evidence_text, "   evidence:", 14, 80));
-        out.push_str(&wrap(&f.change, "   change:", 14, 80));
-        out.push_str(&wrap(&gain_text(f), "   gain:", 14, 80));
+        out.push_str(&wrap(&str_of(f, "evidence_text"), "   evidence:", 14, 80));
+        out.push_str(&wrap(&str_of(f, "change"), "   change:", 14, 80));
+        out.push_str(&wrap(&str_of(f, "gain_text"), "   gain:", 14, 80));
     }
-    if d.findings.is_empty() {
+    if findings.is_empty() {
         out.push_str("\nnothing to change that the recording shows.\n");
     }
-    if !d.notes.is_empty() {
+    let notes = v["notes"].as_array().cloned().unwrap_or_default();
+    if !notes.is_empty() {
         out.push_str("\nlooked at, too weak to say:\n");
-        for note in &d.notes {
-            out.push_str(&wrap(note, "  - ", 4, 80));
+        for note in &notes {
+            out.push_str(&wrap(note.as_str().unwrap_or_default(), "  - ", 4, 80));
         }
     }
     out
@@ -95,6 +113,7 @@ pub fn json(d: &Diagnosis, source: &str) -> Value {
             "evidence": f.evidence,
             "evidence_text": f.evidence_text,
             "change": f.change,
+            "gain_text": gain_text(f),
             "gain": f.gain.as_ref().map(|g| json!({
                 "saved_ns": g.saved_ns,
                 "low_ns": (g.saved_ns as f64 * (1.0 - g.uncertainty)) as u64,
