@@ -90,13 +90,19 @@ fn autocommit_rows_in_rollback_mode_are_found_in_both_bindings_and_gone_when_fix
             !ids(&wal).contains(&"rollback-small-commits"),
             "{binding}: {wal:#}"
         );
-        // Still one row per commit (WAL does not batch), but cheap now.
+        // Still one row per commit (WAL does not batch), but the commits
+        // cost a fraction of what they did.
         let rows = finding(&wal, "sync-per-row");
         assert!(
             rows["evidence"]["commits"].as_u64().unwrap() >= 300,
             "{rows:#}"
         );
-        assert_eq!(rows["severity"], "info", "{rows:#}");
+        let before = finding(&found, "sync-per-row")["evidence"]["commit_path_ns"].as_u64();
+        let after = rows["evidence"]["commit_path_ns"].as_u64();
+        assert!(
+            after.unwrap() * 5 < before.unwrap(),
+            "{binding}: {before:?} -> {after:?}"
+        );
         let (_, batched) = diagnose(dir.path(), "autocommit", "batched", binding);
         assert_eq!(ids(&batched), Vec::<&str>::new(), "{binding}: {batched:#}");
     }

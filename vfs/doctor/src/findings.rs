@@ -307,12 +307,12 @@ fn sync_per_row(db: &Database, d: &mut Diagnosis) {
 fn busy_without_timeout(db: &Database, d: &mut Diagnosis) {
     // SQLite's busy handler sleeps before each retry: a process with one
     // sleeps about once per BUSY answer. A process that got BUSY and slept
-    // far less has none (the few sleeps are the WAL's own read retries):
-    // each BUSY failed a statement at once.
+    // under a quarter as often has none (its few sleeps are the WAL's own
+    // read retries): each BUSY failed a statement at once.
     let victims: Vec<&Process> = db
         .processes
         .iter()
-        .filter(|p| p.busy > 0 && p.sleeps * 2 < p.busy)
+        .filter(|p| p.busy >= p.sleeps + MIN_BUSY_AT_ONCE && p.sleeps * 4 < p.busy)
         .collect();
     let failed: u64 = victims.iter().map(|p| p.busy).sum();
     let (failed, timeout_ran_out) = if failed >= MIN_BUSY_AT_ONCE {
@@ -349,7 +349,7 @@ fn busy_without_timeout(db: &Database, d: &mut Diagnosis) {
             )
         } else {
             format!(
-                "{} answered at once, with no wait (no busy timeout: fewer xSleep calls than half the BUSY answers): {}",
+                "{} answered at once, with no wait (no busy timeout: under a quarter as many xSleep calls as BUSY answers): {}",
                 failed,
                 victims
                     .iter()
