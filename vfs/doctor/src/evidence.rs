@@ -34,8 +34,10 @@ pub struct Process {
     /// Its write transactions on this database (rollback commits or WAL
     /// write locks).
     pub writes: u64,
-    /// BUSY answers it got from this database's locks.
+    /// BUSY answers it got from this database's locks, and of those to
+    /// EXCLUSIVE requests.
     pub busy: u64,
+    pub busy_exclusive: u64,
     /// xSleep calls it made (SQLite's busy handler sleeps between tries;
     /// none with no busy timeout).
     pub sleeps: u64,
@@ -57,8 +59,10 @@ pub struct Database {
     pub wal_frames: Option<u64>,
     /// WAL-index read-lock acquisitions: WAL-mode transactions.
     pub wal_transactions: u64,
-    /// BUSY answers to xLock (and to the WAL-index write lock).
+    /// BUSY answers to xLock (and to the WAL-index write lock), and of
+    /// those to EXCLUSIVE requests.
     pub busy: u64,
+    pub busy_exclusive: u64,
     /// Waits given up without the lock (the statement failed).
     pub waits_abandoned: u64,
     /// Waits that ended with the lock, and their summed time.
@@ -127,33 +131,51 @@ impl Database {
     /// journal written (a WAL database takes EXCLUSIVE only to checkpoint
     /// at its last close) and the database writes.
     pub fn journal_commits(&self) -> (u64, u64) {
-        if let Some(t) = &self.transactions {
-            return (
-                t.rollback_writes.round() as u64,
-                t.rollback_pages.round() as u64,
-            );
-        }
-        // A rollback commit ends its journal: deleted (DELETE mode),
-        // truncated (TRUNCATE) or its header zeroed (PERSIST: an EXCLUSIVE
-        // lock per commit, counted only when the journal was written).
+        // Counters, exact over the whole run (a transaction ring keeps only
+        // each process's last 1,024). A rollback commit ends its journal:
+        // deleted (DELETE mode) or truncated (TRUNCATE); in PERSIST mode
+        // (header zeroed) the ring, else EXCLUSIVE locks with a journal
+        // written, count them.
         let ended = self
             .get(Op::Delete, FileKind::MainJournal)
             .calls
             .max(self.get(Op::Truncate, FileKind::MainJournal).calls);
+        let ring = self.transactions.filter(|t| t.rollback_writes > 0.0);
         let commits = if ended > 0 {
             ended
+        } else if let Some(t) = ring {
+            t.rollback_writes.round() as u64
         } else if self.get(Op::Write, FileKind::MainJournal).calls > 0 {
             self.rollback_commits
         } else {
             0
         };
-        // A WAL database's own writes are checkpoints, not commits.
-        let pages = if self.wal_commits.unwrap_or(0) > 0 {
-            0
-        } else {
+        // In rollback mode every database write is a committed page; a WAL
+        // database's own writes are checkpoints (the ring's pages then).
+        let pages = if !self.is_wal() {
             self.get(Op::Write, FileKind::MainDb).calls
+        } else {
+            ring.map_or(0, |t| {
+                (t.rollback_pages / t.rollback_writes * commits as f64).round() as u64
+            })
         };
         (commits, pages)
+    }
+
+    /// Whether the database ran in WAL mode (its WAL was written).
+    pub fn is_wal(&self) -> bool {
+        self.get(Op::Write, FileKind::Wal).calls > 0
+    }
+
+    /// BUSY answers that a statement can get: in WAL mode an EXCLUSIVE
+    /// lock on the database file is only a checkpoint at close, which
+    /// gives up quietly.
+    pub fn statement_busy(&self) -> u64 {
+        if self.is_wal() {
+            self.busy - self.busy_exclusive
+        } else {
+            self.busy
+        }
     }
 
     /// WAL commits and the frames they wrote (None: not known): the commit
@@ -195,6 +217,7 @@ impl Database {
             .sum::<u64>();
         self.rollback_transactions += l.transition(LockLevel::None, LockLevel::Shared);
         self.busy += l.busy.iter().sum::<u64>() + l.shm_busy[0];
+        self.busy_exclusive += l.busy[LockLevel::Exclusive.index()];
         self.waits_abandoned += l.waits_abandoned;
         self.waits += l.wait.count();
         self.wait_ns += l
@@ -244,6 +267,7 @@ impl Database {
                     command: command.to_string(),
                     writes: 0,
                     busy: 0,
+                    busy_exclusive: 0,
                     sleeps: 0,
                 });
                 self.processes.len() - 1
@@ -339,6 +363,7 @@ impl Evidence {
                     let p = db.process(s.meta.pid, &s.meta.cmdline);
                     p.writes += writes;
                     p.busy += busy;
+                    p.busy_exclusive += l.busy[LockLevel::Exclusive.index()];
                     db.add_read_marks(l, s.meta.pid);
                 }
                 if db.processes.iter().any(|p| p.pid == s.meta.pid) {
@@ -400,6 +425,7 @@ impl Evidence {
                 let level = levels.entry((c.tid, c.db)).or_insert(LockLevel::None);
                 if busy {
                     db.busy += 1;
+                    db.busy_exclusive += (to == LockLevel::Exclusive) as u64;
                 } else if c.rc == 0 {
                     if to == LockLevel::Exclusive && *level != LockLevel::Exclusive {
                         db.rollback_commits += 1;
@@ -416,10 +442,11 @@ impl Evidence {
         }
         let sleeps = trace.calls.iter().filter(|c| c.op == Op::Sleep).count() as u64;
         for db in &mut e.databases {
-            let (writes, busy) = (db.rollback_commits, db.busy);
+            let (writes, busy, exclusive) = (db.rollback_commits, db.busy, db.busy_exclusive);
             let p = &mut db.processes[0];
             p.writes = writes;
             p.busy = busy;
+            p.busy_exclusive = exclusive;
             p.sleeps = sleeps;
         }
         e
