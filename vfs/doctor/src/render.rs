@@ -76,7 +76,7 @@ pub fn text_of_json(v: &Value) -> String {
                 format!(
                     "{} ({})",
                     p["pid"],
-                    crate::findings::short(&str_of(p, "command"))
+                    crate::rules::short(&str_of(p, "command"))
                 )
             })
             .collect();
