@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use vfscope_doctor::evidence::Segment;
 use vfscope_doctor::{diagnose, render, Evidence};
-use vfscope_segment::{ErrorKind, SegmentReader, Snapshot, Transaction};
+use vfscope_segment::{Snapshot, Transaction};
 
 /// "2 processes (pid 1, 2)".
 fn processes(pids: &[String]) -> String {
@@ -32,31 +32,13 @@ pub struct Options {
 pub type Read = (Snapshot, Vec<Transaction>, u64);
 
 /// The segments `filter` keeps, with their transaction rings, oldest
-/// process first; and the first that could not be read (other users'
-/// are left out).
+/// process first; and the first that could not be read.
 pub fn segments(paths: &[PathBuf], filter: &Filter) -> (Vec<Read>, Option<(PathBuf, String)>) {
-    let mut read = Vec::new();
-    let mut unreadable = None;
-    for path in paths {
-        match SegmentReader::open(path) {
-            Ok(r) => {
-                let meta = r.meta();
-                if filter.pid.is_some_and(|pid| pid != meta.pid)
-                    || filter
-                        .since_ns
-                        .is_some_and(|since| meta.start_realtime_ns < since)
-                {
-                    continue;
-                }
-                let ring = r.transactions_since(0);
-                read.push((r.snapshot(), ring.entries, ring.lost));
-            }
-            Err(e) if e.kind() == ErrorKind::NotOwned => {}
-            Err(e) => unreadable = unreadable.or(Some((path.clone(), e.to_string()))),
-        }
-    }
-    read.sort_by_key(|(s, ..)| s.meta.start_realtime_ns);
-    (read, unreadable)
+    let (read, unreadable) = crate::segments::read(paths, filter, |r| {
+        let ring = r.transactions_since(0);
+        (r.snapshot(), ring.entries, ring.lost)
+    });
+    (read, unreadable.into_iter().next())
 }
 
 /// The evidence of segments read.

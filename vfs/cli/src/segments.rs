@@ -16,7 +16,18 @@ pub struct Filter {
 /// Reads `paths` (segment files) into one report. Other users' files are
 /// ignored; files that cannot be read are listed in the report.
 pub fn report(paths: &[PathBuf], filter: &Filter) -> Report {
-    let mut snapshots = Vec::new();
+    let (snapshots, unreadable) = read(paths, filter, |r| (r.snapshot(), r.liveness()));
+    Report::new(&snapshots, unreadable)
+}
+
+/// `take` of each segment `filter` keeps, oldest process first, and the
+/// files that could not be read (other users' are left out).
+pub fn read<T>(
+    paths: &[PathBuf],
+    filter: &Filter,
+    take: impl Fn(&SegmentReader) -> T,
+) -> (Vec<T>, Vec<(PathBuf, String)>) {
+    let mut kept = Vec::new();
     let mut unreadable = Vec::new();
     for path in paths {
         match SegmentReader::open(path) {
@@ -29,14 +40,14 @@ pub fn report(paths: &[PathBuf], filter: &Filter) -> Report {
                 {
                     continue;
                 }
-                snapshots.push((reader.snapshot(), reader.liveness()));
+                kept.push((meta.start_realtime_ns, take(&reader)));
             }
             Err(e) if e.kind() == ErrorKind::NotOwned => {}
             Err(e) => unreadable.push((path.clone(), e.to_string())),
         }
     }
-    snapshots.sort_by_key(|(s, _)| s.meta.start_realtime_ns);
-    Report::new(&snapshots, unreadable)
+    kept.sort_by_key(|(start, _)| *start);
+    (kept.into_iter().map(|(_, t)| t).collect(), unreadable)
 }
 
 /// The segment files in `dir` (none if it does not exist).

@@ -23,7 +23,6 @@ pub struct Calls {
     pub calls: u64,
     pub time_ns: u64,
     pub bytes: u64,
-    pub busy: u64,
 }
 
 /// A process that used a database.
@@ -57,8 +56,6 @@ pub struct Database {
     /// Commit frames appended to the WAL (None: not known, from a trace).
     pub wal_commits: Option<u64>,
     pub wal_frames: Option<u64>,
-    /// WAL-index read-lock acquisitions: WAL-mode transactions.
-    pub wal_transactions: u64,
     /// BUSY answers to xLock (and to the WAL-index write lock), and of
     /// those to EXCLUSIVE requests.
     pub busy: u64,
@@ -70,8 +67,8 @@ pub struct Database {
     pub wait_ns: u64,
     pub processes: Vec<Process>,
     /// From the segments' transaction rings (None from a trace): every
-    /// transaction, and the write transactions with the pages they wrote,
-    /// by journal mode (scaled up when a ring lost its oldest entries).
+    /// transaction, and the rollback-journal write transactions with the
+    /// pages they wrote (scaled up when a ring lost its oldest entries).
     pub transactions: Option<Transactions>,
     /// The largest sizes the database file and its WAL reached (0:
     /// unknown).
@@ -81,14 +78,14 @@ pub struct Database {
     pub read_mark_hold: Option<(u64, u32)>,
 }
 
-/// Transactions of one database, as the rings show them.
+/// Transactions of one database, as the rings show them (WAL commits
+/// come from the commit frames instead: a checkpoint at close also takes
+/// the WAL write lock).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Transactions {
     pub all: f64,
     pub rollback_writes: f64,
     pub rollback_pages: f64,
-    pub wal_writes: f64,
-    pub wal_pages: f64,
 }
 
 impl Database {
@@ -199,14 +196,9 @@ impl Database {
         let t = self.transactions.get_or_insert_with(Transactions::default);
         for x in ring {
             t.all += scale;
-            if x.wrote {
-                if x.wal {
-                    t.wal_writes += scale;
-                    t.wal_pages += scale * x.pages_written as f64;
-                } else {
-                    t.rollback_writes += scale;
-                    t.rollback_pages += scale * x.pages_written as f64;
-                }
+            if x.wrote && !x.wal {
+                t.rollback_writes += scale;
+                t.rollback_pages += scale * x.pages_written as f64;
             }
         }
     }
@@ -225,10 +217,6 @@ impl Database {
             .0
             .iter()
             .map(|&(b, n)| vfscope_segment::bucket_midpoint(b as usize) * n)
-            .sum::<u64>();
-        let read_slots = 3..vfscope_segment::ShmSlot::COUNT;
-        self.wal_transactions += read_slots
-            .map(|s| l.shm_acquired[s][0] + l.shm_acquired[s][1])
             .sum::<u64>();
     }
 
@@ -348,7 +336,6 @@ impl Evidence {
                 entry.calls += c.calls();
                 entry.time_ns += c.total_ns;
                 entry.bytes += c.bytes;
-                entry.busy += c.result(ResultClass::Busy);
                 db.process(s.meta.pid, &s.meta.cmdline);
             }
             let sleeps = s.calls(Op::Sleep, FileKind::None);
@@ -407,7 +394,6 @@ impl Evidence {
                 entry.bytes += c.size as u64;
             }
             let busy = ResultClass::of_rc(c.rc) == ResultClass::Busy;
-            entry.busy += busy as u64;
             if c.rc == 0 {
                 let size = match c.op {
                     Op::Write => c.offset + c.size as u64,
