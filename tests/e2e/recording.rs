@@ -78,6 +78,17 @@ fn a_recorded_trace_holds_every_call_the_segment_counted() {
             cell.kind
         );
     }
+    // Every WAL frame header is in the trace with its page, and the
+    // commit frames are the segment's commits (its own reading of them).
+    let frames: Vec<_> = trace.calls.iter().filter_map(|c| c.frame).collect();
+    let wal = snapshot.shape(vfscope_segment::FileKind::Wal);
+    assert!(wal.wal_commits >= 3, "{wal:?}");
+    assert_eq!(frames.len() as u64, wal.wal_frames);
+    assert_eq!(
+        frames.iter().filter(|f| f.is_commit()).count() as u64,
+        wal.wal_commits
+    );
+    assert!(frames.iter().all(|f| f.page >= 1 && f.page <= 200));
     // Replay without a model is the recording itself.
     let p = vfscope_model::replay::replay(&trace, None, 1);
     assert_eq!(p.predicted_ns, p.recorded_ns);
@@ -101,7 +112,7 @@ fn a_recorded_trace_holds_every_call_the_segment_counted() {
     let replayed = Command::new(built("vfscope"))
         .args(["replay"])
         .arg(&trace_path)
-        .args(["--latency", "quorum-wal", "--json"])
+        .args(["--latency", "raft-wal", "--json"])
         .arg(&json)
         .output()
         .unwrap();

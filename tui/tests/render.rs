@@ -407,6 +407,7 @@ fn a_trace_plays_back_as_a_process() {
             op: Op::Read,
             kind: FileKind::MainDb,
             db: 0,
+            frame: None,
         })
         .unwrap();
     }

@@ -4,6 +4,7 @@ use crate::cache::Lru;
 use crate::model::*;
 use crate::rng::Rng;
 use std::collections::{HashMap, HashSet};
+use vfscope_segment::trace::WalFrame;
 use vfscope_segment::{FileKind, LockLevel, Op};
 
 /// One VFS call, as the model sees it.
@@ -21,6 +22,8 @@ pub struct Call {
     pub lock: Option<(LockLevel, LockLevel)>,
     /// When the call starts, on the clock the model's start was read from.
     pub now_ns: u64,
+    /// For the write of a WAL frame's header: the frame.
+    pub frame: Option<WalFrame>,
 }
 
 /// What the model does to one call.
@@ -215,11 +218,14 @@ impl Engine {
         if !matches!(c.kind, FileKind::Wal | FileKind::MainJournal) {
             return;
         }
+        let commits = match commit.at {
+            CommitAt::Sync => c.op == Op::Sync,
+            CommitAt::WalCommit => c.frame.is_some_and(|f| f.is_commit()),
+        };
         if c.op == Op::Write {
             *self.pending.entry(c.db).or_default() += c.amount;
-            return;
         }
-        if c.op != Op::Sync {
+        if !commits {
             return;
         }
         let mut rtts: Vec<u64> = (0..commit.replicas)
@@ -227,6 +233,10 @@ impl Engine {
             .collect();
         rtts.sort_unstable();
         let mut cost = rtts[commit.quorum as usize - 1];
+        cost += commit
+            .overhead
+            .as_ref()
+            .map_or(0, |o| o.sample(&mut self.rng));
         let shipped = self.pending.remove(&c.db).unwrap_or(0);
         if let Some(rate) = commit.bandwidth {
             cost += (shipped as f64 / rate * 1e9) as u64;
@@ -311,6 +321,7 @@ mod tests {
             page_size: 4096,
             lock: None,
             now_ns,
+            frame: None,
         }
     }
 

@@ -58,9 +58,24 @@ pub enum Replication {
     Async,
 }
 
-/// The cost of a commit (a sync of the WAL or rollback journal).
+/// Which call a commit is charged to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitAt {
+    /// A sync of the WAL or rollback journal (a design that ships what the
+    /// database made durable).
+    Sync,
+    /// The write of a WAL commit frame (a design that ships each
+    /// transaction's frames itself and need not sync, as Raft's log does);
+    /// rollback-journal transactions are not charged.
+    WalCommit,
+}
+
+/// The cost of a commit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Commit {
+    pub at: CommitAt,
+    /// Work per commit beyond the round trips (log writes, apply).
+    pub overhead: Option<Dist>,
     pub rtt: Dist,
     pub replicas: u32,
     /// Acknowledgements waited for: the commit costs the `quorum`-th

@@ -159,6 +159,7 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
                 page_size: page,
                 lock,
                 now_ns: (c.start_ns as i64 + *ahead).max(0) as u64,
+                frame: c.frame,
             });
             match d.cache_hit {
                 Some(true) => p.cache_hits += 1,
@@ -247,6 +248,7 @@ mod tests {
             op,
             kind,
             db: 0,
+            frame: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! known workload replayed in virtual time.
 
 use vfscope_model::replay::{replay, Prediction};
-use vfscope_segment::trace::{Trace, TraceEnd, TraceHeader, TracedCall};
+use vfscope_segment::trace::{Trace, TraceEnd, TraceHeader, TracedCall, WalFrame};
 use vfscope_segment::{FileKind, LockLevel, Op};
 
 fn call(start_ns: u64, op: Op, kind: FileKind, offset: u64, size: u32) -> TracedCall {
@@ -17,6 +17,7 @@ fn call(start_ns: u64, op: Op, kind: FileKind, offset: u64, size: u32) -> Traced
         op,
         kind,
         db: 0,
+        frame: None,
     }
 }
 
@@ -238,15 +239,49 @@ fn libsql_replica_pays_the_primary_at_write_start_and_commit() {
     assert!(p.lag_ns.is_empty());
 }
 
+/// Three WAL transactions as SQLite writes them (each frame a 24-byte
+/// header, then its page), the last two frames of each a commit; two
+/// syncs and a journal sync that a Raft design does not pay.
+fn wal_transactions() -> Trace {
+    let mut trace = workload();
+    trace.calls.clear();
+    let mut t = 10_000;
+    let mut at = |c: TracedCall| {
+        t += 10_000;
+        trace.calls.push(TracedCall { start_ns: t, ..c });
+    };
+    let mut offset = 32;
+    for txn in 0..3u32 {
+        for (page, commit_size) in [(2, 0), (5, 9 + txn)] {
+            at(TracedCall {
+                frame: Some(WalFrame { page, commit_size }),
+                ..call(0, Op::Write, FileKind::Wal, offset, 24)
+            });
+            at(call(0, Op::Write, FileKind::Wal, offset + 24, 4096));
+            offset += 24 + 4096;
+        }
+        at(call(0, Op::Read, FileKind::MainDb, 4096, 4096));
+    }
+    at(call(0, Op::Sync, FileKind::Wal, 0, 0));
+    at(call(0, Op::Sync, FileKind::MainJournal, 0, 0));
+    trace
+}
+
 #[test]
-fn quorum_wal_waits_at_every_commit_only() {
-    let p = run("quorum-wal");
-    assert_eq!(charged(&p, Op::Sync), 3);
+fn raft_wal_waits_at_every_wal_commit_only() {
+    let model = vfscope_model::load("raft-wal:rtt=4ms,overhead=1ms").unwrap();
+    let p = replay(&wal_transactions(), Some(model), 7);
+    let wal_writes = &p.by_op[&(Op::Write, FileKind::Wal)];
+    assert_eq!(wal_writes.charged, 3, "one charge per commit frame");
+    // Fixed times: the faster of 2 round trips (4 ms) and the work (1 ms).
+    assert_eq!(wal_writes.added_ns, 3 * (5_000_000 - 1_000));
     let others: u64 = p
         .by_op
         .iter()
-        .filter(|((op, _), _)| *op != Op::Sync)
+        .filter(|(key, _)| **key != (Op::Write, FileKind::Wal))
         .map(|(_, a)| a.charged)
         .sum();
-    assert_eq!(others, 0);
+    assert_eq!(others, 0, "no sync, read or journal is charged");
+    let e = vfscope_model::load("quorum-wal").unwrap_err();
+    assert!(e.message.contains("raft-wal"), "{e}");
 }

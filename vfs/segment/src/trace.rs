@@ -1,14 +1,20 @@
 //! The trace file: every VFS call of one process, for `vfscope replay`,
 //! `vfscope report FILE` and `vfstop --replay`.
 //!
-//! Version 1, little-endian. A 64-byte header (magic `VFSTRACE`, version,
+//! Version 2, little-endian. A 64-byte header (magic `VFSTRACE`, version,
 //! header length, pid, process start on CLOCK_REALTIME and
 //! CLOCK_MONOTONIC, SQLite version), then records, each a tag byte and a
 //! payload:
 //! - `1` call, 48 bytes: start (monotonic ns), latency ns, offset, injected
 //!   delay ns, size u32, rc i32, tid u32, op u8, file kind u8, db u16;
 //! - `2` database: index u16, path length u16, the path;
-//! - `3` end: monotonic ns at the end, calls written u64, calls dropped u64.
+//! - `3` end: monotonic ns at the end, calls written u64, calls dropped u64;
+//! - `4` WAL frame (version 2), 8 bytes, just before the call that wrote
+//!   the frame's 24-byte header: the frame's page number u32 and, for a
+//!   commit frame, the database's size in pages after the commit u32 (0
+//!   otherwise), as the header says them.
+//!
+//! Version 1 traces (no frame records) read as version 2 without frames.
 //!
 //! A trace without its end record was cut short (the process was killed);
 //! the reader keeps every whole record before the cut and says so.
@@ -19,11 +25,12 @@ use std::io::{self, Write};
 use std::path::Path;
 
 pub const TRACE_MAGIC: [u8; 8] = *b"VFSTRACE";
-pub const TRACE_VERSION: u32 = 1;
+pub const TRACE_VERSION: u32 = 2;
 const HEADER_LEN: usize = 64;
 const TAG_CALL: u8 = 1;
 const TAG_DB: u8 = 2;
 const TAG_END: u8 = 3;
+const TAG_FRAME: u8 = 4;
 const CALL_LEN: usize = 48;
 
 /// The process a trace belongs to.
@@ -50,6 +57,51 @@ pub struct TracedCall {
     pub op: Op,
     pub kind: FileKind,
     pub db: u16,
+    /// The WAL frame whose header this call wrote.
+    pub frame: Option<WalFrame>,
+}
+
+/// A WAL frame, from the 24-byte header SQLite writes before its page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalFrame {
+    /// The database page the frame holds (never 0).
+    pub page: u32,
+    /// For a transaction's last frame (its commit), the database's size in
+    /// pages after it; 0 for the others.
+    pub commit_size: u32,
+}
+
+impl WalFrame {
+    /// The frame a write of `header` (a WAL frame's 24-byte header) starts.
+    pub fn from_header(header: &[u8]) -> Option<WalFrame> {
+        let be = |at: usize| {
+            header
+                .get(at..at + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let page = be(0).filter(|&p| p != 0)?;
+        Some(WalFrame {
+            page,
+            commit_size: be(4)?,
+        })
+    }
+
+    pub fn is_commit(&self) -> bool {
+        self.commit_size != 0
+    }
+
+    /// Packed into one word (0: no frame; a frame's page is never 0).
+    pub fn pack(frame: Option<WalFrame>) -> u64 {
+        frame.map_or(0, |f| (f.page as u64) << 32 | f.commit_size as u64)
+    }
+
+    pub fn unpack(word: u64) -> Option<WalFrame> {
+        let page = (word >> 32) as u32;
+        (page != 0).then_some(WalFrame {
+            page,
+            commit_size: word as u32,
+        })
+    }
 }
 
 impl TracedCall {
@@ -131,6 +183,13 @@ impl<W: Write> TraceWriter<W> {
     }
 
     pub fn call(&mut self, c: &TracedCall) -> io::Result<()> {
+        if let Some(f) = c.frame {
+            let mut r = [0u8; 9];
+            r[0] = TAG_FRAME;
+            r[1..5].copy_from_slice(&f.page.to_le_bytes());
+            r[5..9].copy_from_slice(&f.commit_size.to_le_bytes());
+            self.out.write_all(&r)?;
+        }
         let mut r = [0u8; 1 + CALL_LEN];
         r[0] = TAG_CALL;
         r[1..9].copy_from_slice(&c.start_ns.to_le_bytes());
@@ -232,6 +291,8 @@ pub struct TraceReader<R: io::Read> {
     input: R,
     header: TraceHeader,
     done: bool,
+    /// A frame record read, for the call record that follows it.
+    frame: Option<WalFrame>,
 }
 
 impl TraceReader<io::BufReader<std::fs::File>> {
@@ -254,9 +315,9 @@ impl<R: io::Read> TraceReader<R> {
             return bad("not a vfscope trace (no VFSTRACE header)".into());
         }
         let version = u32_at(&h, 8);
-        if version != TRACE_VERSION {
+        if !(1..=TRACE_VERSION).contains(&version) {
             return bad(format!(
-                "trace format version {version}; this build reads version {TRACE_VERSION}"
+                "trace format version {version}; this build reads versions 1 to {TRACE_VERSION}"
             ));
         }
         let header_len = u32_at(&h, 12) as usize;
@@ -282,6 +343,7 @@ impl<R: io::Read> TraceReader<R> {
                 sqlite_version: String::from_utf8_lossy(&version_bytes[..end]).into_owned(),
             },
             done: false,
+            frame: None,
         })
     }
 
@@ -328,7 +390,22 @@ impl<R: io::Read> TraceReader<R> {
                     op,
                     kind,
                     db: u16_at(&r, 46),
+                    frame: self.frame.take(),
                 })))
+            }
+            TAG_FRAME => {
+                let mut r = [0u8; 8];
+                if read_full(&mut self.input, &mut r)? < 8 {
+                    return Ok(None);
+                }
+                // A frame belongs to the call after it: a second frame
+                // first, or page 0, is damage.
+                let frame = WalFrame::unpack((u32_at(&r, 0) as u64) << 32 | u32_at(&r, 4) as u64);
+                if frame.is_none() || self.frame.is_some() {
+                    return Ok(None);
+                }
+                self.frame = frame;
+                self.read_record()
             }
             TAG_DB => {
                 let mut r = [0u8; 4];
@@ -388,6 +465,10 @@ mod tests {
             op: Op::ALL[(i as usize) % Op::COUNT],
             kind: FileKind::ALL[(i as usize) % FileKind::COUNT],
             db: (i % 5) as u16,
+            frame: (i % 4 == 1).then_some(WalFrame {
+                page: i as u32 + 1,
+                commit_size: if i % 8 == 1 { 0 } else { 40 },
+            }),
         }
     }
 
@@ -424,6 +505,42 @@ mod tests {
                 dropped: 3
             })
         );
+    }
+
+    #[test]
+    fn version_1_traces_read_without_frames() {
+        let mut w = TraceWriter::new(Vec::new(), &header()).unwrap();
+        let plain = |i| TracedCall {
+            frame: None,
+            ..call(i)
+        };
+        for i in 0..10 {
+            w.call(&plain(i)).unwrap();
+        }
+        let mut bytes = w.finish(99_999, 0).unwrap();
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let t = parse_trace(&bytes).unwrap();
+        assert_eq!(t.calls, (0..10).map(plain).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_frame_header_says_its_page_and_whether_it_commits() {
+        let mut header = [0u8; 24];
+        header[..4].copy_from_slice(&7u32.to_be_bytes());
+        assert_eq!(
+            WalFrame::from_header(&header),
+            Some(WalFrame {
+                page: 7,
+                commit_size: 0
+            })
+        );
+        header[4..8].copy_from_slice(&12u32.to_be_bytes());
+        let f = WalFrame::from_header(&header).unwrap();
+        assert!(f.is_commit() && f.commit_size == 12);
+        assert_eq!(WalFrame::unpack(WalFrame::pack(Some(f))), Some(f));
+        assert_eq!(WalFrame::unpack(WalFrame::pack(None)), None);
+        assert_eq!(WalFrame::from_header(&[0u8; 24]), None);
+        assert_eq!(WalFrame::from_header(&header[..6]), None);
     }
 
     #[test]

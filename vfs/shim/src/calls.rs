@@ -5,6 +5,7 @@ use crate::clock::now_ticks;
 use crate::{clock, latency, recorder, txn};
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use vfscope_segment::trace::WalFrame;
 use vfscope_segment::{CellRef, FileKind, Layout, Op, SlowCall};
 
 /// Start and end of one forwarded call in clock ticks, its result, and
@@ -175,7 +176,22 @@ fn trace_call(op: Op, kind: FileKind, db: u16, call: Timed, latency: u64, offset
             op,
             kind,
             db,
+            frame: WalFrame::unpack(FRAME.replace(0)),
         });
+    }
+}
+
+thread_local! {
+    /// The WAL frame the xWrite being recorded on this thread wrote the
+    /// header of (packed, 0: none), for its trace record.
+    static FRAME: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Says which WAL frame the current xWrite wrote the header of: its trace
+/// record (written by [`detour`], always taken while tracing) carries it.
+pub fn note_frame(frame: WalFrame) {
+    if crate::trace::tracer().is_some() {
+        FRAME.set(WalFrame::pack(Some(frame)));
     }
 }
 

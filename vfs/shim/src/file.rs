@@ -15,7 +15,9 @@ use crate::txn::TxnTracker;
 use crate::vfs::VfsState;
 use crate::wait::LockWait;
 use crate::{clock, recorder};
+use std::os::raw::{c_int, c_void};
 use vfscope_segment::layout::{Cell, Hist};
+use vfscope_segment::trace::WalFrame;
 use vfscope_segment::{
     CellRef, FileKind, Layout, LockLevel, Op, ResultClass, DB_NONE, DB_OVERFLOW, NO_ENTRY,
 };
@@ -296,6 +298,24 @@ impl FileState {
         self.lock
     }
 
+    /// The WAL frame a write starts, when it is a frame's 24-byte header.
+    ///
+    /// # Safety
+    /// `buf` holds `amount` bytes.
+    #[inline(always)]
+    pub unsafe fn wal_frame(
+        &self,
+        buf: *const c_void,
+        amount: c_int,
+        offset: i64,
+    ) -> Option<WalFrame> {
+        if self.kind != FileKind::Wal || amount != 24 || offset < 32 {
+            return None;
+        }
+        // SAFETY: the caller's promise: 24 bytes.
+        WalFrame::from_header(unsafe { std::slice::from_raw_parts(buf as *const u8, 24) })
+    }
+
     /// This file's call as the latency model sees it.
     pub fn model_call(
         &self,
@@ -316,6 +336,7 @@ impl FileState {
                 .unwrap_or(4096),
             lock,
             now_ns,
+            frame: None,
         }
     }
 

@@ -8,7 +8,7 @@
 //! `catch_unwind`. An internal fault switches vfscope to plain passthrough
 //! and never changes a result or unwinds into SQLite.
 
-use crate::calls::guarded;
+use crate::calls::{self, guarded};
 use crate::calls::{timed, timed_modelled, Timed};
 use crate::clock::now_ticks;
 use crate::ffi::*;
@@ -126,9 +126,18 @@ pub unsafe extern "C" fn x_write(
         // SAFETY: see `parts`.
         let (state, real, methods) = unsafe { parts(file) };
         let Some(write) = methods.xWrite else { return };
+        // SAFETY: SQLite's buffer holds `amount` bytes for the whole call.
+        let frame = unsafe { state.wal_frame(buf, amount, offset) };
+        if let Some(frame) = frame {
+            calls::note_frame(frame);
+        }
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed_modelled(
-            |now| state.model_call(Op::Write, offset as u64, amount as u64, None, now),
+            |now| {
+                let mut c = state.model_call(Op::Write, offset as u64, amount as u64, None, now);
+                c.frame = frame;
+                c
+            },
             || unsafe { write(real, buf, amount, offset) },
         );
         rc = call.rc;

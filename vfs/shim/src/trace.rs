@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
 use std::sync::Mutex;
 use std::time::Duration;
-use vfscope_segment::trace::{TraceHeader, TraceWriter, TracedCall};
+use vfscope_segment::trace::{TraceHeader, TraceWriter, TracedCall, WalFrame};
 use vfscope_segment::{monotonic_ns, FileKind, Layout, Op, ProcessMeta};
 
 struct Slot {
     seq: AtomicU64,
-    words: [AtomicU64; 6],
+    words: [AtomicU64; 7],
 }
 
 pub struct Tracer {
@@ -75,6 +75,7 @@ impl Tracer {
                             | (c.kind as u64) << 40
                             | (c.db as u64) << 48;
                         w[5].store(key, Relaxed);
+                        w[6].store(WalFrame::pack(c.frame), Relaxed);
                         slot.seq.store(pos + 1, Release);
                         return;
                     }
@@ -110,6 +111,7 @@ impl Tracer {
                 op: Op::from_index((key >> 32 & 0xff) as usize).unwrap_or(Op::Open),
                 kind: FileKind::from_index((key >> 40 & 0xff) as usize).unwrap_or(FileKind::Other),
                 db: (key >> 48) as u16,
+                frame: WalFrame::unpack(w[6].load(Relaxed)),
             };
             slot.seq.store(sink.tail + self.mask + 1, Release);
             sink.tail += 1;

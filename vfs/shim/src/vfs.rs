@@ -141,6 +141,7 @@ unsafe extern "C" fn x_open(
                 page_size: 4096,
                 lock: None,
                 now_ns: now,
+                frame: None,
             },
             // SAFETY: forwarding SQLite's own arguments, with the real
             // file's memory in place of `file` (and, for a main database
@@ -259,6 +260,7 @@ fn path_model_call(op: Op, name: *const c_char, now_ns: u64) -> vfscope_model::C
         page_size: 4096,
         lock: None,
         now_ns,
+        frame: None,
     }
 }
 

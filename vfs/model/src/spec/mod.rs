@@ -383,7 +383,24 @@ impl Compiler<'_> {
                         )
                     }
                 };
+                let at = match c.at.as_ref().map(|r| (r.get_ref().as_str(), r.span())) {
+                    None | Some(("sync", _)) => CommitAt::Sync,
+                    Some(("wal-commit", _)) => CommitAt::WalCommit,
+                    Some((other, span)) => {
+                        return self.error(
+                            span,
+                            "commit.at",
+                            format!("{other:?}: expected sync or wal-commit"),
+                        )
+                    }
+                };
                 Some(Commit {
+                    at,
+                    overhead: c
+                        .overhead
+                        .as_ref()
+                        .map(|d| self.dist(d, "commit.overhead"))
+                        .transpose()?,
                     rtt: self.dist(&c.rtt, "commit.rtt")?,
                     replicas: replicas as u32,
                     quorum: quorum as u32,

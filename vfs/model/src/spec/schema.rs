@@ -131,6 +131,8 @@ pub(super) struct CommitSpec {
     pub(super) quorum: Option<Spanned<i64>>,
     pub(super) replication: Option<S>,
     pub(super) bandwidth: Option<S>,
+    pub(super) at: Option<S>,
+    pub(super) overhead: Option<DistSpec>,
 }
 
 #[derive(Deserialize)]
