@@ -5,7 +5,9 @@
 
 use crate::copies::same_output_as_bare;
 use vfscope_tests::json_calls;
-use vfscope_tests::programs::{dlopen_race_program, vfs_lifecycle_program};
+use vfscope_tests::programs::{
+    dlopen_race_program, own_file_pointer_program, vfs_lifecycle_program,
+};
 
 /// The program prints what it sees (the default VFS and the VFS list after
 /// each step, what its VFSes were asked, the `vfs=` its VFS reads back from
@@ -40,6 +42,36 @@ fn a_program_freeing_and_reregistering_its_vfses_runs_as_bare_on_libsqlite3_so()
 #[test]
 fn a_program_freeing_and_reregistering_its_vfses_runs_as_bare_on_libsqlite3_a() {
     lifecycle_is_transparent(false);
+}
+
+/// A VFS that recognises its files by their method table, as Litestream's
+/// does from a connection hook: under vfscope, `sqlite3_file_control`
+/// still hands it its own file (its table, its id), its own VFS and the
+/// journal's file, so its connections open and read back their ids as
+/// bare; and its files are still recorded through vfscope's wrapper.
+fn own_file_pointers_are_seen(shared: bool) {
+    let program = own_file_pointer_program(shared);
+    let (stdout, report) = same_output_as_bare(&[program.to_str().unwrap(), "."]);
+    for seen in [
+        "db 0: file id 42",
+        "db 2: file id 44",
+        "db 2: journal the default VFS's",
+        "db 2: 1 row",
+        "plain: ok",
+    ] {
+        assert!(stdout.contains(seen), "{seen:?} not in\n{stdout}");
+    }
+    assert_eq!(json_calls(&report, "open", "main_db"), 4);
+}
+
+#[test]
+fn an_extension_checking_its_own_file_pointers_sees_them_on_libsqlite3_so() {
+    own_file_pointers_are_seen(true);
+}
+
+#[test]
+fn an_extension_checking_its_own_file_pointers_sees_them_on_libsqlite3_a() {
+    own_file_pointers_are_seen(false);
 }
 
 /// Sixteen threads dlopen Debian's libsqlite3 at once (the program does

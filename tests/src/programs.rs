@@ -182,6 +182,16 @@ pub fn vfs_lifecycle_program(shared: bool) -> PathBuf {
     dir.join(if shared { "shared" } else { "static" })
 }
 
+/// `tests/programs/own_file_pointer.c`, linked with Debian's
+/// libsqlite3.so (`shared`) or its libsqlite3.a.
+pub fn own_file_pointer_program(shared: bool) -> PathBuf {
+    let dir = c_program(
+        "own_file_pointer.c",
+        &[("shared", &["-lsqlite3"]), ("static", LIBSQLITE3_A)],
+    );
+    dir.join(if shared { "shared" } else { "static" })
+}
+
 /// `tests/programs/own_open_database.c` linked with Debian's
 /// `libsqlite3.a`: a program with a function of its own named
 /// `openDatabase`.

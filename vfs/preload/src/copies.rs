@@ -19,6 +19,8 @@ pub type OpenV2Fn =
     unsafe extern "C" fn(*const c_char, *mut *mut c_void, c_int, *const c_char) -> c_int;
 pub type Open16Fn = unsafe extern "C" fn(*const c_void, *mut *mut c_void) -> c_int;
 pub type CloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+pub type FileControlFn =
+    unsafe extern "C" fn(*mut c_void, *const c_char, c_int, *mut c_void) -> c_int;
 pub type ExecFn = unsafe extern "C" fn(
     *mut c_void,
     *const c_char,
@@ -36,6 +38,8 @@ pub struct Copy {
     pub open_v2: Option<OpenV2Fn>,
     pub open16: Option<Open16Fn>,
     pub close: Option<CloseFn>,
+    /// The original `sqlite3_file_control` (a trampoline), when hooked.
+    pub file_control: Option<FileControlFn>,
     pub info: CopyInfo,
     /// `sqlite3_exec`, for `sqlite3_open16` (see `open`).
     pub exec: Option<ExecFn>,
@@ -125,6 +129,7 @@ impl Copy {
             open_v2: None,
             open16: None,
             close: None,
+            file_control: None,
             info,
             exec: None,
             route: Route {

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::path::Path;
 
 /// The SQLite functions vfscope looks for, in [`Symbols`] order.
-pub const WANTED: [&str; 18] = [
+pub const WANTED: [&str; 19] = [
     "sqlite3_open",
     "sqlite3_open_v2",
     "sqlite3_open16",
@@ -29,6 +29,7 @@ pub const WANTED: [&str; 18] = [
     "sqlite3_mutex_alloc",
     "sqlite3_mutex_enter",
     "sqlite3_mutex_leave",
+    "sqlite3_file_control",
 ];
 
 /// Index of each wanted name in [`WANTED`].
@@ -53,6 +54,7 @@ pub mod sym {
     pub const MUTEX_ALLOC: usize = 15;
     pub const MUTEX_ENTER: usize = 16;
     pub const MUTEX_LEAVE: usize = 17;
+    pub const FILE_CONTROL: usize = 18;
 }
 
 /// One defined symbol: its address relative to the load bias, its size,

@@ -11,7 +11,9 @@
 //!   of the VFS it would use (`open`), registered with that copy and
 //!   following the life of the struct it wraps (`wrappers`); the program's
 //!   default and `sqlite3_vfs_find` stay its own. Each copy has its own
-//!   slot (`copies`): a call from one copy never reaches another.
+//!   slot (`copies`): a call from one copy never reaches another. Its
+//!   `sqlite3_file_control` is hooked too, so the file and VFS pointers it
+//!   hands out are the app's own (`file_control`).
 //! - `.load libvfscope` / `load_extension`: `sqlite3_vfscope_init`
 //!   registers `vfscope` as the default VFS of the SQLite that loaded it,
 //!   with the API table SQLite hands it.
@@ -25,6 +27,7 @@
 mod copies;
 mod elf;
 mod extension;
+mod file_control;
 mod hook;
 mod load;
 mod open;

@@ -8,7 +8,7 @@
 //! registers vfscope with that copy. A copy that cannot be reached is
 //! described in the segment with the reason and left exactly as it was.
 
-use crate::copies::{self, CloseFn, Copy, ExecFn, Open16Fn, OpenFn, OpenV2Fn};
+use crate::copies::{self, CloseFn, Copy, ExecFn, FileControlFn, Open16Fn, OpenFn, OpenV2Fn};
 use crate::elf::{sym, Elf, Symbols, Unsupported};
 use crate::hook::{self, Prepared};
 use crate::open::HANDLERS;
@@ -330,6 +330,24 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
             .map(|at| std::mem::transmute::<usize, ExecFn>(at));
     }
     copy.close = close_of(object.bias, &symbols);
+    // Optional: where sqlite3_file_control cannot be hooked, opens are
+    // still traced; only extensions that check their own file pointers
+    // see vfscope's.
+    let file_control = [(
+        sym::FILE_CONTROL,
+        crate::file_control::HANDLERS[index as usize] as usize,
+        3,
+    )];
+    let prepared = match prepare_hooks(object, &elf, &loads, &symbols, &file_control) {
+        Ok((more, trampolines)) => {
+            // SAFETY: the trampoline runs the copy's own
+            // sqlite3_file_control, whose C signature this is.
+            copy.file_control =
+                trampolines[3].map(|t| unsafe { std::mem::transmute::<usize, FileControlFn>(t) });
+            prepared.into_iter().chain(more).collect()
+        }
+        Err(_) => prepared,
+    };
     copy.install();
     let mut failed = (0, None);
     for p in &prepared {
@@ -359,7 +377,8 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
     }
 }
 
-/// Hooks prepared for `targets` (symbol, handler, trampoline slot), with
+/// Hooks prepared for `targets` (symbol, handler, trampoline slot: open,
+/// open_v2, open16, file_control), with
 /// the trampolines by slot; none when one of them cannot be (and what was
 /// prepared is let go).
 fn prepare_hooks(
@@ -368,9 +387,9 @@ fn prepare_hooks(
     loads: &[crate::elf::Load],
     symbols: &Symbols,
     targets: &[(usize, usize, usize)],
-) -> Result<(Vec<Prepared>, [Option<usize>; 3]), String> {
+) -> Result<(Vec<Prepared>, [Option<usize>; 4]), String> {
     let mut prepared: Vec<Prepared> = Vec::new();
-    let mut trampolines = [None; 3];
+    let mut trampolines = [None; 4];
     for &(slot, handler, n) in targets {
         let Some(symbol) = symbols[slot] else {
             continue;

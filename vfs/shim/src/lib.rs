@@ -35,6 +35,7 @@ mod io;
 mod kinds;
 mod latency;
 mod paths;
+pub mod pointers;
 mod pragma;
 mod recorder;
 mod start;

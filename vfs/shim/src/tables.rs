@@ -41,6 +41,12 @@ static SLOTS: [TableSlot; 32] = [const {
 /// SQLite does with the file), just found under a lock, at open.
 static MORE: Mutex<Vec<(u32, &'static sqlite3_io_methods)>> = Mutex::new(Vec::new());
 
+/// Whether `table` is one vfscope installs (every one closes through
+/// vfscope's `x_close`).
+pub fn is_ours(table: &sqlite3_io_methods) -> bool {
+    table.xClose.map(|f| f as *const ()) == Some(x_close as *const ())
+}
+
 /// The table to install over a file whose real table is `real`.
 pub fn wrapper_for(real: &sqlite3_io_methods) -> &'static sqlite3_io_methods {
     let signature = signature(real);
