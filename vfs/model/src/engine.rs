@@ -90,6 +90,12 @@ impl Engine {
         &self.model
     }
 
+    /// The model and the engine's random numbers (for what is replayed
+    /// beside the calls).
+    pub fn model_and_rng(&mut self) -> (&Model, &mut Rng) {
+        (&self.model, &mut self.rng)
+    }
+
     pub fn seed(&self) -> u64 {
         self.seed
     }

@@ -15,6 +15,7 @@ mod params;
 mod presets;
 mod remote;
 pub mod replay;
+pub mod replicate;
 mod rng;
 mod spec;
 mod units;

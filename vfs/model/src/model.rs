@@ -149,6 +149,9 @@ pub struct Model {
     pub partitions: Vec<Partition>,
     /// Request-level costs (a VFS over an object store).
     pub remote: Option<Remote>,
+    /// Asynchronous replication beside the app (its request types are
+    /// `remote`'s).
+    pub replicate: Option<crate::replicate::Replicate>,
     /// The parameters it declares, with the values in effect.
     pub params: Vec<Param>,
 }

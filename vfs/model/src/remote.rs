@@ -168,6 +168,13 @@ impl Remote {
         (counts, cost)
     }
 
+    /// The cost of one request of type `t` (for a stored block), in ns.
+    pub fn cost(&self, t: usize, rng: &mut Rng) -> u64 {
+        let kind = &self.requests[t];
+        (self.client_ns + kind.round_trips as f64 * self.rtt_ns + kind.time.sample(rng) as f64)
+            as u64
+    }
+
     /// Blocks the range touches, those of them it covers only in part,
     /// and how many of either are not stored (at or past `keys`, the
     /// file's blocks before the call).

@@ -51,6 +51,10 @@ pub struct Prediction {
     /// system, the difference is what the model leaves out (its client).
     pub charged_recorded_ns: u64,
     pub charged_model_ns: u64,
+    /// `[replicate]`: the files uploaded and their bytes (their requests
+    /// are in `requests`, each commit's lag in `lag_ns`).
+    pub uploads: u64,
+    pub uploaded_bytes: u64,
 }
 
 impl Prediction {
@@ -90,6 +94,28 @@ fn page_size(trace: &Trace) -> u32 {
         .map_or(4096, |(s, _)| s)
 }
 
+/// `[replicate]`: the replication of the recorded commits, into `p`.
+fn replicate(
+    p: &mut Prediction,
+    calls: &[&TracedCall],
+    (start, end): (u64, u64),
+    trace: &Trace,
+    engine: &mut Engine,
+) {
+    let (model, rng) = engine.model_and_rng();
+    let (Some(r), Some(remote)) = (&model.replicate, &model.remote) else {
+        return;
+    };
+    let offset = trace.header.start_realtime_ns as i64 - trace.header.start_monotonic_ns as i64;
+    let out = r.replay(calls, (start, end, offset), remote, rng);
+    for (tally, n) in p.requests.iter_mut().zip(out.requests) {
+        tally.count += n;
+    }
+    p.lag_ns.extend(out.lag_ns);
+    p.uploads = out.uploads;
+    p.uploaded_bytes = out.bytes;
+}
+
 /// Replays `trace` through `model` (`None`: no model, which reproduces the
 /// recording).
 pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
@@ -125,6 +151,7 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
     let mut shift: HashMap<u32, i64> = HashMap::new();
     // Lock level per thread and database, for leases.
     let mut levels: HashMap<(u32, u16), LockLevel> = HashMap::new();
+    let calls_by_start = calls.clone();
     for c in calls {
         let local = local_ns(c);
         p.recorded_delayed += (c.delay_ns > 0) as u64;
@@ -192,6 +219,9 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
             entry.charged += charged as u64;
             entry.added_ns += added;
         }
+    }
+    if let Some(engine) = engine.as_mut() {
+        replicate(&mut p, &calls_by_start, (start, end), trace, engine);
     }
     p.threads = shift.len();
     let longest = shift.values().copied().max().unwrap_or(0);

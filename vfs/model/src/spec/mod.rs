@@ -31,6 +31,7 @@ impl fmt::Display for ModelError {
 impl std::error::Error for ModelError {}
 
 mod remote;
+mod replicate;
 mod schema;
 use schema::*;
 
@@ -511,8 +512,14 @@ impl Compiler<'_> {
                     .transpose()?,
             });
         }
+        let remote = spec.remote.as_ref().map(|r| self.remote(r)).transpose()?;
+        let replicate = match &spec.replicate {
+            None => None,
+            Some(r) => Some(self.replicate(r, remote.as_ref())?),
+        };
         Ok(Model {
-            remote: spec.remote.as_ref().map(|r| self.remote(r)).transpose()?,
+            remote,
+            replicate,
             params: Vec::new(),
             name: self.file.to_string(),
             description: spec.description.unwrap_or_default(),

@@ -27,6 +27,27 @@ pub(super) struct FileSpec {
     #[serde(default)]
     pub(super) param: Vec<ParamSpec>,
     pub(super) remote: Option<RemoteSpec>,
+    pub(super) replicate: Option<ReplicateSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReplicateSpec {
+    pub(super) interval: S,
+    pub(super) upload: S,
+    pub(super) upload_bytes: S,
+    pub(super) page_bytes: S,
+    #[serde(default)]
+    pub(super) start: Vec<S>,
+    #[serde(default)]
+    pub(super) periodic: Vec<PeriodicSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PeriodicSpec {
+    pub(super) every: S,
+    pub(super) requests: Vec<S>,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,131 @@
+//! Asynchronous replication by a process beside the app (Litestream): it
+//! never delays the app's calls; what it costs is requests, bytes uploaded
+//! and how far the replica lags. From a trace: each WAL commit frame is a
+//! commit at its recorded time, the frames' page numbers say which pages it
+//! changed. Every `interval` (from a phase drawn with the seed: the
+//! replicator's clock is not the app's), an interval with commits uploads
+//! one file holding each page it changed once; a commit's lag runs from its
+//! commit to the end of that upload. Requests at start and on a period
+//! (snapshots, compaction) are counted too.
+
+use crate::remote::Remote;
+use crate::rng::Rng;
+use std::collections::HashSet;
+use vfscope_segment::trace::TracedCall;
+
+/// Requests of one type, `count` of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requests {
+    /// Index into the model's `[remote]` request types.
+    pub request: usize,
+    pub count: u32,
+}
+
+/// Requests made every `every_ns` while there were uploads since the last
+/// time (compaction of the uploaded files).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Periodic {
+    pub every_ns: u64,
+    pub requests: Vec<Requests>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replicate {
+    pub interval_ns: u64,
+    /// The request type of one interval's upload.
+    pub upload: usize,
+    /// Bytes of an upload beyond its pages (header, trailer, index).
+    pub upload_bytes: f64,
+    /// Bytes per page an upload holds (after its compression).
+    pub page_bytes: f64,
+    /// Requests when replication starts.
+    pub start: Vec<Requests>,
+    pub periodic: Vec<Periodic>,
+}
+
+/// What replication of a recorded run costs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Replicated {
+    /// Requests by type, in the model's order.
+    pub requests: Vec<u64>,
+    pub uploads: u64,
+    pub bytes: u64,
+    /// Each commit's lag.
+    pub lag_ns: Vec<u64>,
+}
+
+impl Replicate {
+    /// Replication of `calls` (sorted by start) recorded from `start_ns`
+    /// to `end_ns` on the monotonic clock (`realtime_offset` added gives
+    /// the wall clock); requests cost as `remote` prices them.
+    pub fn replay(
+        &self,
+        calls: &[&TracedCall],
+        (start_ns, end_ns, realtime_offset): (u64, u64, i64),
+        remote: &Remote,
+        rng: &mut Rng,
+    ) -> Replicated {
+        let mut out = Replicated {
+            requests: vec![0; remote.requests.len()],
+            ..Replicated::default()
+        };
+        let add = |out: &mut Replicated, r: &[Requests]| {
+            for q in r {
+                out.requests[q.request] += q.count as u64;
+            }
+        };
+        add(&mut out, &self.start);
+        let interval = self.interval_ns.max(1);
+        // The first sync after the start, at a phase of the seed's.
+        let mut tick = start_ns + (rng.unit() * interval as f64) as u64;
+        let mut pages: HashSet<(u16, u32)> = HashSet::new();
+        let mut waiting: Vec<u64> = Vec::new();
+        // When each upload was made.
+        let mut uploads: Vec<u64> = Vec::new();
+        let mut sync = |at: u64, pages: &mut HashSet<(u16, u32)>, waiting: &mut Vec<u64>| {
+            if waiting.is_empty() {
+                return;
+            }
+            let cost = remote.cost(self.upload, rng);
+            uploads.push(at);
+            out.bytes += (self.upload_bytes + pages.len() as f64 * self.page_bytes) as u64;
+            out.lag_ns
+                .extend(waiting.iter().map(|&c| (at + cost).saturating_sub(c)));
+            waiting.clear();
+            pages.clear();
+        };
+        for (c, frame) in calls.iter().filter_map(|c| Some((c, c.frame?))) {
+            while tick <= c.start_ns {
+                sync(tick, &mut pages, &mut waiting);
+                tick += interval;
+            }
+            pages.insert((c.db, frame.page));
+            if frame.is_commit() {
+                waiting.push(c.end_ns());
+            }
+        }
+        // The replicator outlives the recording: the last commits are
+        // uploaded at the next sync.
+        sync(tick, &mut pages, &mut waiting);
+        out.uploads = uploads.len() as u64;
+        out.requests[self.upload] += out.uploads;
+        // A period ends on a multiple of its length on the wall clock (as
+        // Litestream's compaction levels do); its requests are made when
+        // it saw an upload.
+        let last = uploads.last().copied().unwrap_or(0).max(end_ns);
+        for p in &self.periodic {
+            let every = p.every_ns.max(1);
+            let wall = |mono: u64| mono as i128 + realtime_offset as i128;
+            let mut to = (start_ns as i128 + every as i128
+                - wall(start_ns).rem_euclid(every as i128)) as u64;
+            while to <= last {
+                let from = to.saturating_sub(every);
+                if uploads.iter().any(|&u| u > from && u <= to) {
+                    add(&mut out, &p.requests);
+                }
+                to += every;
+            }
+        }
+        out
+    }
+}

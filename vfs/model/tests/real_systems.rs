@@ -1,0 +1,43 @@
+//! Scenarios against counts measured once from the real systems they
+//! model, kept as fixtures (tests/fixtures/*/README.md says how each was
+//! recorded and counted): replaying the recording must charge exactly what
+//! the real system did.
+
+use std::path::PathBuf;
+use vfscope_model::replay::replay;
+use vfscope_segment::trace::{read_trace, Trace};
+use vfscope_segment::{FileKind, Op};
+
+fn fixture(path: &str) -> Trace {
+    let at = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(path);
+    read_trace(&at).unwrap_or_else(|e| panic!("{}: {e}", at.display()))
+}
+
+/// dqlite, one node, 10 PUTs then 10 GETs: 11 WAL commits (the schema's
+/// and one per PUT) of 23 frames, no sync. raft-wal charges each commit
+/// once (the faster of 2 fixed round trips plus the work), nothing else.
+#[test]
+fn raft_wal_charges_each_dqlite_commit_once() {
+    let trace = fixture("dqlite/put10_get10.trace");
+    let frames: Vec<_> = trace.calls.iter().filter_map(|c| c.frame).collect();
+    assert_eq!(frames.len(), 23);
+    assert_eq!(frames.iter().filter(|f| f.is_commit()).count(), 11);
+    let model = vfscope_model::load("raft-wal:rtt=2ms,overhead=1ms").unwrap();
+    let p = replay(&trace, Some(model), 1);
+    let commits = &p.by_op[&(Op::Write, FileKind::Wal)];
+    assert_eq!(commits.charged, 11);
+    let charged: u64 = p.by_op.values().map(|a| a.charged).sum();
+    assert_eq!(charged, 11, "no read, sync or other write is charged");
+    // Each commit waits 3 ms in all (its own local time is inside it).
+    assert!(
+        commits.added_ns > 11 * 2_900_000 && commits.added_ns <= 11 * 3_000_000,
+        "{}",
+        commits.added_ns
+    );
+    assert_eq!(
+        p.predicted_ns as i64 - p.recorded_ns as i64,
+        commits.added_ns
+    );
+}
