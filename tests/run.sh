@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 # readelf and nm check the built libvfscope.so; tmux hosts vfstop; a real
 # Prometheus server scrapes `vfscope serve` and promtool checks its output;
 # cc and strip build C programs with their own SQLite (libsqlite3.a);
-# node, npm, c++ and make build better-sqlite3 from source.
-declare -A packages=([sqlite3]=sqlite3 [python3]=python3 [readelf]=binutils [nm]=binutils [strip]=binutils [cc]=gcc [tmux]=tmux [prometheus]=prometheus [promtool]=prometheus [node]=nodejs [npm]=npm [c++]=g++ [make]=make)
+# node, npm, c++ and make build better-sqlite3 from source; dqlite-demo
+# (go-dqlite, on libdqlite0) is a distributed SQLite run under vfscope.
+declare -A packages=([sqlite3]=sqlite3 [python3]=python3 [readelf]=binutils [nm]=binutils [strip]=binutils [cc]=gcc [tmux]=tmux [prometheus]=prometheus [promtool]=prometheus [node]=nodejs [npm]=npm [c++]=g++ [make]=make [dqlite-demo]=go-dqlite)
 missing=()
 for program in "${!packages[@]}"; do
   command -v "$program" >/dev/null 2>&1 || missing+=("${packages[$program]}")

