@@ -26,7 +26,7 @@ cd "$(dirname "$0")/../.."
 rtts=("$@")
 [ ${#rtts[@]} -gt 0 ] || rtts=(0 2 5 10)
 VFSCOPE=${VFSCOPE:-$PWD/target/release/vfscope}
-export DQLITE_MODEL=${DQLITE_MODEL:-raft-wal:rtt=%sms}
+export DQLITE_MODEL=${DQLITE_MODEL:-raft-wal:rtt=%sms}   # %s: the measured link round trip, ms
 
 if [ "$(id -u)" != 0 ]; then
     echo "dqlite.sh: needs root (network namespaces)" >&2

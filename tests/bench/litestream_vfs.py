@@ -302,9 +302,27 @@ def by_phase(run, entries):
     return result
 
 
+def calibrated(vfscope, endpoint, rtt, template):
+    """The model with the costs `vfscope calibrate s3` measures through the
+    same proxy: its rtt, GET and LIST times (median and p99) and client
+    time, taken from the s3vfs argument it prints."""
+    env = s3_env()
+    out = subprocess.run([vfscope, "calibrate", "s3", "--endpoint", endpoint],
+                         capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    if out.returncode != 0:
+        sys.exit(f"litestream_vfs: vfscope calibrate s3 failed:\n{out.stderr}")
+    arg = out.stdout.strip().splitlines()[-1].split(":", 1)[1]
+    costs = dict(kv.split("=", 1) for kv in arg.split(","))
+    keep = ["rtt", "get", "get_p99", "list", "list_p99", "client"]
+    model = template.replace("%s", f"{rtt:g}")
+    name = model.split(":", 1)[0]
+    return name + ":" + ",".join(f"{k}={costs[k]}" for k in keep if k in costs)
+
+
 def replay(vfscope, trace, spec, scratch):
     out = os.path.join(scratch, "replay.json")
-    r = subprocess.run([vfscope, "replay", trace, "--latency", spec, "--json", out],
+    r = subprocess.run([vfscope, "replay", trace, "--database", "replica.db",
+                        "--latency", spec, "--json", out],
                        capture_output=True, text=True, timeout=TIMEOUT)
     if r.returncode != 0:
         return None, (r.stderr.strip().splitlines() or ["failed"])[-1]
@@ -353,9 +371,18 @@ def bench(vfscope, rtts, keep=None):
         os.makedirs(markers)
         rec_run, rec_entries, rec_phases = run_reader(0.0, record=trace, markers=markers)
         rows = []
+        rec_timed = sum(rec_phases[n]["wall_s"] for n in TIMED)
         for rtt in rtts:
             runs = [run_reader(rtt) for _ in range(reps)]
-            prediction, error = replay(vfscope, trace, model.replace("%s", f"{rtt:g}"), scratch)
+            spec = calibrated(vfscope, proxies[rtt][0], rtt, model)
+            prediction, error = replay(vfscope, trace, spec, scratch)
+            if prediction is not None:
+                # The untimed parts of the recording (start, load, idle)
+                # are not charged: the timed phases' prediction is the
+                # recorded timed phases plus what the model added.
+                prediction["spec"] = spec
+                prediction["timed_s"] = rec_timed + (
+                    prediction["predicted_ns"] - prediction["recorded_ns"]) / 1e9
             rows.append((rtt, runs, prediction, error))
         report(made, rows, rec_phases, model)
         if keep:
@@ -408,8 +435,9 @@ def report(made, rows, rec_phases, model):
         if prediction is None:
             pred = f"model missing: `{spec}` ({error})"
         else:
-            pred = (f"{prediction['predicted_ns'] / 1e9:.3f} s (recorded "
-                    f"{prediction['recorded_ns'] / 1e9:.3f} s), requests {prediction.get('requests')}")
+            reqs = ", ".join(f"{n} {k}" for k, n in prediction.get("requests", {}).items())
+            pred = (f"{prediction['timed_s'] * 1000:.1f} ms ({prediction['timed_s'] / total:.2f} "
+                    f"of real); requests {reqs}; `{prediction['spec']}`")
         print(f"| {rtt:g} ms | {total * 1000:.1f} ms | {pred} |")
     print("\nRecorded run (under `vfscope run --record`, 0 ms): requests at the proxy by phase: "
           + "; ".join(f"{n} {fmt_counts(p['counts'])}" for n, p in rec_phases.items()))

@@ -239,6 +239,10 @@ pub struct ReplayArgs {
     /// Also write the prediction as JSON to FILE
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Only this database's calls (its file name or path in the trace):
+    /// for a scenario that models one database of a process with others
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -69,10 +69,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
         })
         .map(|()| 0),
         Command::Clean(a) => clean(a.dir).map(|()| 0),
-        Command::Replay(a) => replay::run_replay(&a.trace, &a.latency, a.json).map(|()| 0),
+        Command::Replay(a) => {
+            replay::run_replay(&a.trace, a.database.as_deref(), &a.latency, a.json).map(|()| 0)
+        }
         Command::Compare(a) => {
             let specs = format::split_models(&a.latency);
-            replay::run_compare(&a.trace, &specs, a.json).map(|()| 0)
+            replay::run_compare(&a.trace, a.database.as_deref(), &specs, a.json).map(|()| 0)
         }
         Command::Export(a) => {
             let args::ExportFormat::Chrome = a.format;

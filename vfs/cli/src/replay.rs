@@ -67,9 +67,24 @@ fn signed(ns: i64) -> String {
     }
 }
 
-pub fn run_replay(trace_path: &Path, spec: &str, json_out: Option<PathBuf>) -> Result<()> {
-    let trace =
-        read_trace(trace_path).with_context(|| format!("cannot read {}", trace_path.display()))?;
+/// The trace at `path`, only `database`'s calls when one is named.
+fn load_trace(path: &Path, database: Option<&str>) -> Result<Trace> {
+    let trace = read_trace(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match database {
+        None => Ok(trace),
+        Some(name) => trace
+            .only_database(name)
+            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display())),
+    }
+}
+
+pub fn run_replay(
+    trace_path: &Path,
+    database: Option<&str>,
+    spec: &str,
+    json_out: Option<PathBuf>,
+) -> Result<()> {
+    let trace = load_trace(trace_path, database)?;
     let model = model(spec)?;
     let seed = model.as_ref().and_then(|m| m.seed).unwrap_or(1);
     let range = model
@@ -218,9 +233,13 @@ fn prediction_json(
     })
 }
 
-pub fn run_compare(trace_path: &Path, specs: &[String], json_out: Option<PathBuf>) -> Result<()> {
-    let trace =
-        read_trace(trace_path).with_context(|| format!("cannot read {}", trace_path.display()))?;
+pub fn run_compare(
+    trace_path: &Path,
+    database: Option<&str>,
+    specs: &[String],
+    json_out: Option<PathBuf>,
+) -> Result<()> {
+    let trace = load_trace(trace_path, database)?;
     let mut out = format!("{}\n\n", describe(trace_path, &trace));
     let _ = writeln!(
         out,

@@ -57,6 +57,12 @@ pub struct Engine {
     pending: HashMap<u16, u64>,
     /// Each file's size as the calls show it (for request counts).
     sizes: HashMap<(u16, FileKind), u64>,
+    /// Per database, its open connections (cache generation, opened at),
+    /// the latest last (`[cache] per_connection`, `[remote] poll`).
+    connections: HashMap<u16, Vec<(u64, u64)>>,
+    next_connection: u64,
+    /// Polls of the connections closed so far.
+    polled: u64,
 }
 
 impl Engine {
@@ -75,7 +81,52 @@ impl Engine {
             opened: HashSet::new(),
             pending: HashMap::new(),
             sizes: HashMap::new(),
+            connections: HashMap::new(),
+            next_connection: 0,
+            polled: 0,
         }
+    }
+
+    /// A main database file opened or closed at `now_ns`: connections for
+    /// caches and polling.
+    fn connection(&mut self, c: &Call) {
+        if c.kind != FileKind::MainDb || !matches!(c.op, Op::Open | Op::Close) {
+            return;
+        }
+        let stack = self.connections.entry(c.db).or_default();
+        if c.op == Op::Open {
+            self.next_connection += 1;
+            stack.push((self.next_connection, c.now_ns));
+        } else if let Some((_, opened)) = stack.pop() {
+            self.polled += self.polls_over(c.now_ns.saturating_sub(opened));
+        }
+    }
+
+    /// Polls a connection open for `ns` made (one per full period).
+    fn polls_over(&self, ns: u64) -> u64 {
+        let poll = self.model.remote.as_ref().and_then(|r| r.poll.as_ref());
+        poll.map_or(0, |p| ns / p.every_ns.max(1))
+    }
+
+    /// `[remote] poll`: the requests of every connection's polls up to
+    /// `end_ns`, by type (each connection polls once per full period it
+    /// is open; those still open at the end, up to it).
+    pub fn polls(&self, end_ns: u64) -> RequestCounts {
+        let mut counts = [0u32; MAX_REQUEST_TYPES];
+        let Some(poll) = self.model.remote.as_ref().and_then(|r| r.poll.as_ref()) else {
+            return counts;
+        };
+        let open: u64 = self
+            .connections
+            .values()
+            .flatten()
+            .map(|&(_, opened)| self.polls_over(end_ns.saturating_sub(opened)))
+            .sum();
+        let polls = self.polled + open;
+        for &(t, n) in &poll.requests {
+            counts[t] = counts[t].saturating_add((polls * n as u64).min(u32::MAX as u64) as u32);
+        }
+        counts
     }
 
     /// A file's size as the real file system reported it (after an
@@ -124,6 +175,7 @@ impl Engine {
                 }
             }
         }
+        self.connection(c);
         let partitioned = self.partitioned(c.now_ns);
         // A call that a remote design sends over the network, and the
         // error it gets when the network is partitioned.
@@ -168,7 +220,10 @@ impl Engine {
                 }
             }
         }
-        self.requests(c, &mut d, &mut remote);
+        // With a cache, a hit sends nothing.
+        if cached != Some(true) {
+            self.requests(c, &mut d, &mut remote);
+        }
         self.commit(c, &mut d, &mut remote);
         self.lease(c, &mut d, &mut remote);
         if partitioned {
@@ -192,9 +247,18 @@ impl Engine {
         let page = c.page_size.max(512) as u64;
         let first = c.offset / page;
         let last = (c.offset + c.amount.max(1) - 1) / page;
+        // A connection's own cache: its pages apart from the others'.
+        let connection = match cfg.per_connection {
+            true => self
+                .connections
+                .get(&c.db)
+                .and_then(|s| s.last())
+                .map_or(0, |&(generation, _)| generation),
+            false => 0,
+        };
         let mut hit = true;
         for n in first..=last {
-            hit &= cache.touch((c.db, n));
+            hit &= cache.touch((c.db, connection << 40 | n));
         }
         (c.op == Op::Read).then_some(hit)
     }

@@ -47,6 +47,10 @@ pub struct Rule {
 pub struct Cache {
     pub pages: usize,
     pub files: Vec<FileKind>,
+    /// Each connection (main database open to close) has a cache of its
+    /// own that starts empty; connections of one database nest (the
+    /// latest open is the one reading). Otherwise one cache per process.
+    pub per_connection: bool,
 }
 
 /// Sync or async replication of commits.

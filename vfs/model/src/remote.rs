@@ -78,8 +78,18 @@ pub struct RequestType {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Send {
     pub select: Selector,
-    /// (request type index, how many).
-    pub requests: Vec<(usize, Count)>,
+    /// (request type index, how many, that many times over).
+    pub requests: Vec<(usize, Count, u32)>,
+}
+
+/// Requests each open connection (a main database file open) sends every
+/// `every_ns` in the background (a replica polled for changes): billed,
+/// never waited for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Poll {
+    pub every_ns: u64,
+    /// (request type index, how many each time).
+    pub requests: Vec<(usize, u32)>,
 }
 
 /// The blocks a range covers only in part (at most its first and last).
@@ -101,6 +111,7 @@ pub struct Remote {
     pub list_page: u64,
     pub requests: Vec<RequestType>,
     pub sends: Vec<Send>,
+    pub poll: Option<Poll>,
 }
 
 /// Requests by type, as the model's `requests` lists them.
@@ -122,7 +133,7 @@ impl Remote {
         let mut cost = 0.0;
         let keys = size.div_ceil(self.block);
         for send in self.sends.iter().filter(|s| s.select.matches(op, kind)) {
-            for &(t, count) in &send.requests {
+            for &(t, count, times) in &send.requests {
                 let kind = &self.requests[t];
                 // Keys each request lists (for `per_key`).
                 let pages =
@@ -153,6 +164,7 @@ impl Remote {
                         0,
                     ),
                 };
+                let n = n * times as u64;
                 counts[t] = counts[t].saturating_add(n.min(u32::MAX as u64) as u32);
                 let fixed = self.client_ns + kind.round_trips as f64 * self.rtt_ns;
                 for i in 0..n {
@@ -233,7 +245,7 @@ mod tests {
                 ops: ops.to_vec(),
                 files: vec![],
             },
-            requests: requests.to_vec(),
+            requests: requests.iter().map(|&(t, c)| (t, c, 1)).collect(),
         }
     }
 
@@ -246,6 +258,7 @@ mod tests {
             rtt_ns: 100_000.0,
             client_ns: 0.0,
             list_page: 1000,
+            poll: None,
             requests: vec![
                 request("get", 1),
                 request("put", 2),

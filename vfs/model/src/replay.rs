@@ -226,6 +226,13 @@ pub fn replay(trace: &Trace, model: Option<Model>, seed: u64) -> Prediction {
     p.threads = shift.len();
     let longest = shift.values().copied().max().unwrap_or(0);
     p.predicted_ns = (p.recorded_ns as i64 + longest).max(0) as u64;
+    // Background polls, over the connections' open time as predicted.
+    if let Some(engine) = engine.as_ref() {
+        let polls = engine.polls((end as i64 + longest).max(0) as u64);
+        for (tally, &n) in p.requests.iter_mut().zip(&polls) {
+            tally.count += n as u64;
+        }
+    }
     p
 }
 

@@ -41,3 +41,24 @@ fn raft_wal_charges_each_dqlite_commit_once() {
         commits.added_ns
     );
 }
+
+/// Litestream's VFS reading a replica (tests/fixtures/litestream_vfs): the
+/// proxy in front of S3 counted 625 range GETs (4 at the first open, 6 per
+/// cold lookup on a fresh connection, 21 for 20 warm lookups, 480 for the
+/// scan, none for the re-read) and 210 LISTs for 21 opens, plus the
+/// polls of open connections (10 in that run: 2 LISTs a second). The
+/// scenario, on the replica's calls only, counts the GETs and the opens'
+/// LISTs exactly; its polls (one per full second each connection is open)
+/// within one poll of the run's.
+#[test]
+fn litestream_vfs_sends_the_requests_litestreams_vfs_sent() {
+    let trace = fixture("litestream_vfs/reader.trace")
+        .only_database("replica.db")
+        .unwrap();
+    let model = vfscope_model::load("litestream-vfs:rtt=0ms,get=0ms,list=0ms").unwrap();
+    let p = replay(&trace, Some(model), 1);
+    let count = |name: &str| p.requests.iter().find(|r| r.name == name).unwrap().count;
+    assert_eq!(count("get"), 625);
+    let polls = count("list") - 210;
+    assert!((8..=12).contains(&polls), "{polls} poll LISTs against 10");
+}

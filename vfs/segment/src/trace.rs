@@ -133,6 +133,28 @@ pub struct Trace {
 
 impl Trace {
     /// A database's file name, as the segment's labels give it.
+    /// The trace of one database's calls only (its files': main, journal,
+    /// WAL), named by its file name or path as the trace has it.
+    pub fn only_database(&self, name: &str) -> Result<Trace, String> {
+        let found = self
+            .dbs
+            .iter()
+            .find(|(i, path)| path == name || self.db_label(*i) == name);
+        let Some(&(index, _)) = found else {
+            let names: Vec<String> = self.dbs.iter().map(|(i, _)| self.db_label(*i)).collect();
+            return Err(format!(
+                "no database {name:?} in the trace (it has: {})",
+                names.join(", ")
+            ));
+        };
+        Ok(Trace {
+            calls: self.calls.iter().filter(|c| c.db == index).copied().collect(),
+            dbs: vec![(index, self.dbs.iter().find(|d| d.0 == index).unwrap().1.clone())],
+            header: self.header.clone(),
+            end: self.end,
+        })
+    }
+
     pub fn db_label(&self, index: u16) -> String {
         match self.dbs.iter().find(|(i, _)| *i == index) {
             Some((_, path)) => path.rsplit('/').next().unwrap_or(path).to_string(),

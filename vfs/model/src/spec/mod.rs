@@ -342,6 +342,7 @@ impl Compiler<'_> {
                     } else {
                         files
                     },
+                    per_connection: c.per_connection.unwrap_or(false),
                 })
             }
         };

@@ -4,7 +4,7 @@ use super::schema::{ParamSpec, RemoteSpec, S};
 use super::{Compiler, ModelError};
 use crate::dist::Dist;
 use crate::params::{check_default, Param};
-use crate::remote::{Count, Remote, RequestType, Send, MAX_REQUEST_TYPES};
+use crate::remote::{Count, Poll, Remote, RequestType, Send, MAX_REQUEST_TYPES};
 use crate::Selector;
 
 impl Compiler<'_> {
@@ -126,9 +126,14 @@ impl Compiler<'_> {
             let mut pairs = Vec::new();
             for entry in &s.requests {
                 let text = entry.get_ref();
+                // "[N ]TYPE per COUNT": N (default 1) requests each time.
                 let parsed = text.split_once(" per ").and_then(|(name, count)| {
+                    let (times, name) = match name.trim().split_once(' ') {
+                        Some((n, name)) => (n.parse::<u32>().ok().filter(|&n| n > 0)?, name),
+                        None => (1, name.trim()),
+                    };
                     let t = requests.iter().position(|t| t.name == name.trim())?;
-                    Some((t, Count::from_name(count.trim())?))
+                    Some((t, Count::from_name(count.trim())?, times))
                 });
                 let Some(pair) = parsed else {
                     let names: Vec<&str> = requests.iter().map(|t| t.name.as_str()).collect();
@@ -137,7 +142,7 @@ impl Compiler<'_> {
                         entry.span(),
                         "remote.send.requests",
                         format!(
-                            "{text:?}: expected \"TYPE per COUNT\" with TYPE one of the declared requests ({}) and COUNT one of: {}",
+                            "{text:?}: expected \"[N ]TYPE per COUNT\" with TYPE one of the declared requests ({}) and COUNT one of: {}",
                             names.join(", "),
                             counts.join(", ")
                         ),
@@ -153,7 +158,39 @@ impl Compiler<'_> {
                 requests: pairs,
             });
         }
+        let poll = match &r.poll {
+            None => None,
+            Some(p) => {
+                let mut each = Vec::new();
+                for e in &p.requests {
+                    let text = e.get_ref().trim();
+                    let (times, name) = match text.split_once(' ') {
+                        Some((n, name)) => (n.parse::<u32>().ok().filter(|&n| n > 0), name.trim()),
+                        None => (Some(1), text),
+                    };
+                    match (times, requests.iter().position(|t| t.name == name)) {
+                        (Some(n), Some(t)) => each.push((t, n)),
+                        _ => {
+                            return self.error(
+                                e.span(),
+                                "remote.poll.requests",
+                                format!("{text:?}: expected \"[N ]TYPE\" with TYPE one of the declared requests"),
+                            )
+                        }
+                    }
+                }
+                let every = self.duration_ns(&p.every, "remote.poll.every")?;
+                if every < 1.0 {
+                    return self.error(p.every.span(), "remote.poll.every", "must be more than 0");
+                }
+                Some(Poll {
+                    every_ns: every as u64,
+                    requests: each,
+                })
+            }
+        };
         Ok(Remote {
+            poll,
             block: self.block(&r.block, "remote.block")?,
             rtt_ns: self.duration_ns(&r.rtt, "remote.rtt")?,
             client_ns: r

@@ -65,10 +65,18 @@ pub(super) struct RemoteSpec {
     pub(super) rtt: S,
     pub(super) client: Option<S>,
     pub(super) list_page: Option<Spanned<i64>>,
+    pub(super) poll: Option<PollSpec>,
     #[serde(default)]
     pub(super) request: Vec<RequestSpec>,
     #[serde(default)]
     pub(super) send: Vec<SendSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PollSpec {
+    pub(super) every: S,
+    pub(super) requests: Vec<S>,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +150,7 @@ pub(super) struct CacheSpec {
     pub(super) pages: Spanned<i64>,
     #[serde(default)]
     pub(super) files: Vec<S>,
+    pub(super) per_connection: Option<bool>,
 }
 
 #[derive(Deserialize)]
