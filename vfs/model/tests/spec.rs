@@ -109,7 +109,7 @@ fn request_scenarios_and_parameters_compile() {
     let m = parse("m.toml", &text).unwrap();
     let r = m.remote.unwrap();
     assert_eq!((r.block, r.rtt_ns, r.list_page), (4096, 2e6, 1000));
-    assert_eq!(r.sends[0].requests, [(0, Count::Block)]);
+    assert_eq!(r.sends[0].requests, [(0, Count::Block, 1)]);
     assert_eq!(m.params[0].value, "2ms");
     let m = parse_with("m.toml", &text, &[("rtt", "7ms")]).unwrap();
     assert_eq!(m.remote.unwrap().rtt_ns, 7e6);
