@@ -172,6 +172,14 @@ pub fn run_replay(
             p.lag_ns.len()
         );
     }
+    if p.uploads > 0 {
+        let _ = writeln!(
+            out,
+            "replication uploads: {} files, {} in all",
+            p.uploads,
+            crate::format::bytes(p.uploaded_bytes)
+        );
+    }
     std::io::stdout().write_all(out.as_bytes())?;
     if let Some(path) = json_out {
         std::fs::write(
@@ -217,6 +225,7 @@ fn prediction_json(
         "complete": trace.end.is_some(),
         "faults": p.faults,
         "cache": { "hits": p.cache_hits, "misses": p.cache_misses },
+        "replication": { "uploads": p.uploads, "bytes": p.uploaded_bytes },
         "lag_ns": {
             "commits": p.lag_ns.len(),
             "p50": p.lag_quantile(0.5),

@@ -481,6 +481,65 @@ requests = ["list per listing page", "delete_one per dropped block", "get per pa
     },
     Preset {
         scenario: true,
+        name: "litestream",
+        text: r#"description = "Litestream replicating the app's database to S3 from beside it: the app's calls stay local and are not slowed; what replication costs is requests, bytes and lag. Every second (its sync interval) with new commits, Litestream uploads one LTX file holding each page those commits changed once (pages LZ4-compressed); a commit's lag runs to the end of that upload. At start it lists its levels and uploads a full copy and a snapshot; every 30 s (on the wall clock) with uploads it compacts them into level 1, every 5 min into level 2, every hour into level 3 (LISTs and a PUT each). Pages changed are read from the WAL frames a trace records (`vfscope run --record`)."
+source = "Litestream 0.5 (benbjohnson/litestream: 1 s monitor and sync interval, compaction levels at 30 s, 5 min and 1 h, 24 h snapshots; LTX files); the requests at start and per compaction as counted at a proxy in front of moto_server (tests/fixtures/litestream). Prices: S3 Standard us-east-1 request prices as in s3vfs (PUT and LIST $0.005 per 1,000; not re-checked here)."
+checked = "PENDING"
+[[param]]
+name = "rtt"
+default = "1ms"
+about = "network round trip between Litestream and the store"
+[[param]]
+name = "put"
+default = "58ms"
+about = "median time of one PUT, without the network (S3 Standard estimate as in s3vfs; `vfscope calibrate s3` measures it)"
+[[param]]
+name = "list"
+default = "24ms"
+about = "median time of one LIST, without the network"
+[[param]]
+name = "interval"
+default = "1s"
+about = "Litestream's sync interval (sync-interval)"
+[[param]]
+name = "page_bytes"
+default = "4KiB"
+about = "bytes an uploaded page takes after LZ4 (4 KiB: pages that do not compress; text rows compress to a fraction)"
+[[param]]
+name = "file_bytes"
+default = "140B"
+about = "bytes of an LTX file beyond its pages (header, page index, trailer)"
+[remote]
+block = "4KiB"
+rtt = "${rtt}"
+[[remote.request]]
+name = "put"
+round_trips = 2
+time = "${put}"
+price_per_1000 = 0.005
+[[remote.request]]
+name = "list"
+time = "${list}"
+price_per_1000 = 0.005
+[replicate]
+interval = "${interval}"
+upload = "put"
+upload_bytes = "${file_bytes}"
+page_bytes = "${page_bytes}"
+start = ["list x17", "put x3"]
+[[replicate.periodic]]
+every = "30s"
+requests = ["list x3", "put"]
+[[replicate.periodic]]
+every = "5m"
+requests = ["list x3", "put"]
+[[replicate.periodic]]
+every = "1h"
+requests = ["list x3", "put"]
+"#,
+    },
+    Preset {
+        scenario: true,
         name: "litestream-vfs",
         text: r#"description = "Litestream's read-replica VFS (litestream-vfs): the database is read from the files Litestream wrote to S3, never from a local copy. Opening a connection lists the replica's 10 levels one after the other and fetches an LTX file's header and page index (3 GETs); each page not in the connection's own cache (10 MiB, least recently used, starting empty) is one range GET, without prefetch; every open connection polls the replica each second (a LIST of levels 0 and 1), billed but not waited for. A request costs client + round trip + its time (`vfscope calibrate s3` measures GET and LIST against your store)."
 source = "Litestream 0.5 (benbjohnson/litestream vfs.go: DefaultCacheSize 10 MiB, DefaultPollInterval 1 s; the open and read requests as logged at a proxy in front of moto); prices as in s3vfs (S3 Standard us-east-1: GET $0.0004, LIST $0.005 per 1,000; not re-checked here)."
