@@ -19,6 +19,7 @@ Workloads (all: one table, an INTEGER PRIMARY KEY and a text column):
   rate50  one 1 KB row a commit, 50 commits/s, 20 s (1000 commits)
   burst   500 rows of 100 bytes in one transaction every 5 s, 30 s (6)
   fixture one ~40-byte row a commit, every 100 ms, 5 s (50 commits)
+  rate50rand  rate50 with random (incompressible) 1 KB blobs
 
 Subcommands (the bench runs them as separate processes):
   proxy LISTEN_PORT TARGET_PORT ONE_WAY_MS LOG   the delay/counting proxy
@@ -49,6 +50,9 @@ WORKLOADS = {
     "rate50": (1000, 0.02, 1, 1024),
     "burst": (6, 5.0, 500, 100),
     "fixture": (50, 0.1, 1, 40),
+    # rate50 with incompressible rows (random 1 KB blobs): the LTX files'
+    # LZ4 then saves nothing, unlike the text rows above.
+    "rate50rand": (1000, 0.02, 1, 1024),
 }
 
 
@@ -254,7 +258,9 @@ def writer(db, name, out):
         if at > now:
             time.sleep(at - now)
         t0 = time.time()
-        if rows == 1:
+        if name.endswith("rand"):
+            con.execute("INSERT INTO t(v) VALUES (?)", (os.urandom(size),))
+        elif rows == 1:
             con.execute("INSERT INTO t(v) VALUES (?)", (f"{i:08d}".ljust(size, "x"),))
         else:
             con.execute("BEGIN")
@@ -368,7 +374,7 @@ dbs:
 
 
 def run(litestream, workload, proxy_port, proxy_log, scratch, vfscope=None, record=None,
-        with_litestream=True, align=30.0, phase=12.0, tap=None):
+        with_litestream=True, align=30.0, phase=12.0, tap=None, go_delay=2.0):
     """One run. Returns a dict: writer's log, the proxy records of the run,
     litestream's log path. `align`/`phase`: start litestream when
     time % align == phase, so that the L1 compaction (every 30 s on the wall
@@ -409,7 +415,10 @@ def run(litestream, workload, proxy_port, proxy_log, scratch, vfscope=None, reco
         w = start(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if tap:
             tapper = start([sys.executable, __file__, "waltap", db + "-wal", tap])
-        time.sleep(2.0)  # litestream's first sync, snapshot and compaction checks
+        # Litestream's first sync, snapshot and compaction checks. Its 1 s
+        # sync ticker starts with it, so go_delay also sets the phase of the
+        # commits against the syncs (which matters for bursts).
+        time.sleep(go_delay)
         open(go, "w").close()
         try:
             _, err = w.communicate(timeout=TIMEOUT)
@@ -532,7 +541,8 @@ def bench(vfscope, rtts, reps=3, workloads=("paced", "rate50", "burst")):
                 trace = os.path.join(scratch, f"{name}.trace")
                 port, log = proxies[0.0]
                 recorded = run(litestream, name, port, log, os.path.join(scratch, f"{name}-rec"),
-                               vfscope=vfscope, record=trace)
+                               vfscope=vfscope, record=trace,
+                               go_delay=2.5 if name == "burst" else 2.0)
                 dump(scratch, f"{name}-rec", recorded)
                 alone = [run(litestream, name, None, None, os.path.join(scratch, f"{name}-alone-{k}"),
                              with_litestream=False, align=0) for k in range(reps)]
@@ -542,8 +552,12 @@ def bench(vfscope, rtts, reps=3, workloads=("paced", "rate50", "burst")):
                     port, log = proxies[rtt]
                     runs = []
                     for k in range(reps):
+                        # Bursts every 5 s against a 1 s sync ticker: the lag of
+                        # all of a burst's rows depends on the burst's phase
+                        # against the ticker; runs take phases 0.25, 0.5, 0.75 s.
+                        gd = 2.0 + 0.25 * (1 + k % 3) if name == "burst" else 2.0
                         res = run(litestream, name, port, log,
-                                  os.path.join(scratch, f"{name}-{rtt:g}-{k}"))
+                                  os.path.join(scratch, f"{name}-{rtt:g}-{k}"), go_delay=gd)
                         dump(scratch, f"{name}-{rtt:g}-{k}", res)
                         runs.append(analyse(res))
                     model = model_fmt % f"{rtt:g}"

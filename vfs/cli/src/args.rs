@@ -72,7 +72,7 @@ scenario (s3vfs), the requests by type and their bill.",
     Replay(ReplayArgs),
     /// Compare several latency models on one recorded run
     #[command(
-        after_help = "Example:\n  vfscope compare run.trace --latency cross-az,litefs,s3vfs:rtt=5ms,quorum-wal"
+        after_help = "Example:\n  vfscope compare run.trace --latency cross-az,litefs,s3vfs:rtt=5ms,raft-wal"
     )]
     Compare(ReplayArgs),
     /// Export a recorded run as a timeline (Chrome / Perfetto trace JSON)

@@ -148,8 +148,16 @@ impl Trace {
             ));
         };
         Ok(Trace {
-            calls: self.calls.iter().filter(|c| c.db == index).copied().collect(),
-            dbs: vec![(index, self.dbs.iter().find(|d| d.0 == index).unwrap().1.clone())],
+            calls: self
+                .calls
+                .iter()
+                .filter(|c| c.db == index)
+                .copied()
+                .collect(),
+            dbs: vec![(
+                index,
+                self.dbs.iter().find(|d| d.0 == index).unwrap().1.clone(),
+            )],
             header: self.header.clone(),
             end: self.end,
         })
