@@ -21,12 +21,14 @@ pub struct Requests {
     pub count: u32,
 }
 
-/// Requests made every `every_ns` while there were uploads since the last
-/// time (compaction of the uploaded files).
+/// Requests made every `every_ns` on the wall clock: when there were
+/// uploads in the period (compaction of the uploaded files), or `always`
+/// (a retention check).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Periodic {
     pub every_ns: u64,
     pub requests: Vec<Requests>,
+    pub always: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -109,18 +111,22 @@ impl Replicate {
         sync(tick, &mut pages, &mut waiting);
         out.uploads = uploads.len() as u64;
         out.requests[self.upload] += out.uploads;
-        // A period ends on a multiple of its length on the wall clock (as
-        // Litestream's compaction levels do); its requests are made when
-        // it saw an upload.
+        // A compaction period ends on a multiple of its length on the wall
+        // clock (as Litestream's levels do) and makes its requests when it
+        // saw an upload; an `always` one (a retention check) runs on the
+        // replicator's own ticker, at a phase of the seed's.
         let last = uploads.last().copied().unwrap_or(0).max(end_ns);
         for p in &self.periodic {
             let every = p.every_ns.max(1);
             let wall = |mono: u64| mono as i128 + realtime_offset as i128;
-            let mut to = (start_ns as i128 + every as i128
-                - wall(start_ns).rem_euclid(every as i128)) as u64;
+            let mut to = if p.always {
+                start_ns + (rng.unit() * every as f64) as u64
+            } else {
+                (start_ns as i128 + every as i128 - wall(start_ns).rem_euclid(every as i128)) as u64
+            };
             while to <= last {
                 let from = to.saturating_sub(every);
-                if uploads.iter().any(|&u| u > from && u <= to) {
+                if p.always || uploads.iter().any(|&u| u > from && u <= to) {
                     add(&mut out, &p.requests);
                 }
                 to += every;

@@ -68,15 +68,17 @@ fn litestream_vfs_sends_the_requests_litestreams_vfs_sent() {
 /// the snapshot and the first level-1 compaction at start, then one LTX
 /// file for each of the 6 seconds with commits) and 17 LISTs, and each
 /// commit's lag under a second. The scenario, from the writer's trace
-/// alone, counts the same requests and uploads; its lags (the sync's phase
-/// drawn from the seed) lie in the same second.
+/// alone, counts the same PUTs and uploads, and the same LISTs or 2 more
+/// (a 15 s retention check falls in the 6 s window or not: its phase, like
+/// the sync's, is drawn from the seed); its lags lie in the same second.
 #[test]
 fn litestream_replicates_with_the_requests_litestream_made() {
     let trace = fixture("litestream/writer.trace");
     let model = vfscope_model::load("litestream:rtt=0ms,put=3ms").unwrap();
     let p = replay(&trace, Some(model), 1);
     let count = |name: &str| p.requests.iter().find(|r| r.name == name).unwrap().count;
-    assert_eq!((count("put"), count("list")), (9, 17));
+    assert_eq!(count("put"), 9);
+    assert!([17, 19].contains(&count("list")), "{}", count("list"));
     assert_eq!(p.uploads, 6);
     assert_eq!(p.lag_ns.len(), 50);
     assert!(p.lag_ns.iter().all(|&l| l > 3_000_000 && l < 1_010_000_000));

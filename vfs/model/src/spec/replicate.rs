@@ -82,6 +82,7 @@ impl Compiler<'_> {
             periodic.push(Periodic {
                 every_ns: positive_ns(&p.every, "replicate.periodic.every")?,
                 requests: requests(&p.requests, "replicate.periodic.requests")?,
+                always: p.always.unwrap_or(false),
             });
         }
         Ok(Replicate {

@@ -48,6 +48,7 @@ pub(super) struct ReplicateSpec {
 pub(super) struct PeriodicSpec {
     pub(super) every: S,
     pub(super) requests: Vec<S>,
+    pub(super) always: Option<bool>,
 }
 
 #[derive(Deserialize)]
