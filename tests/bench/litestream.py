@@ -506,6 +506,20 @@ def analyse(res):
     }
 
 
+def calibrated(vfscope, port, model):
+    """`model` with the PUT and LIST costs `vfscope calibrate s3` measures
+    through the same proxy (its rtt, put and list, median and p99)."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    out = subprocess.run([vfscope, "calibrate", "s3", "--endpoint", f"http://127.0.0.1:{port}"],
+                         capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    if out.returncode != 0:
+        sys.exit(f"litestream: vfscope calibrate s3 failed:\n{out.stderr}")
+    arg = out.stdout.strip().splitlines()[-1].split(":", 1)[1]
+    costs = dict(kv.split("=", 1) for kv in arg.split(","))
+    name = model.split(":", 1)[0]
+    return name + ":" + ",".join(f"{k}={costs[k]}" for k in ("rtt", "put", "list") if k in costs)
+
+
 def predict(vfscope, trace, model, scratch):
     out = os.path.join(scratch, "replay.json")
     p = subprocess.run([vfscope, "replay", trace, "--latency", model, "--json", out],
@@ -561,6 +575,8 @@ def bench(vfscope, rtts, reps=3, workloads=("paced", "rate50", "burst")):
                         dump(scratch, f"{name}-{rtt:g}-{k}", res)
                         runs.append(analyse(res))
                     model = model_fmt % f"{rtt:g}"
+                    if os.environ.get("LITESTREAM_CALIBRATE", "1") == "1":
+                        model = calibrated(vfscope, port, model)
                     pred, err = predict(vfscope, trace, model, scratch)
                     rows.append((name, rtt, runs, [analyse_alone(a) for a in alone], pred, err, model))
         report(rows, reps)
@@ -665,7 +681,15 @@ def report(rows, reps):
         if pred is None:
             p = f"model missing (`{model}`: {err})"
         else:
-            p = json.dumps(pred.get("requests", {}))[:120]
+            reqs = pred.get("requests", {})
+            lag = pred.get("lag_ns", {})
+            rep = pred.get("replication", {})
+            ratio = lambda a, b: f"{a / b:.2f}" if b else "-"  # noqa: E731
+            p = (f"{reqs.get('put', 0)} PUT / {reqs.get('list', 0)} LIST, "
+                 f"{rep.get('uploads', 0)} uploads ({rep.get('bytes', 0)} B), lag p50 "
+                 f"{(lag.get('p50') or 0) / 1e6:.0f} ms ({ratio((lag.get('p50') or 0) / 1e6, lag50)})"
+                 f", p99 {(lag.get('p99') or 0) / 1e6:.0f} ms "
+                 f"({ratio((lag.get('p99') or 0) / 1e6, lag99)}); `{model}`")
         print(f"| {name} | {rtt:g} ms | {fmt} | {up:.0f} / {down:.0f} | {l0:g} ({l0b:.0f}) "
               f"| {lag50:.0f} ms | {lag99:.0f} ms | {upl:.1f} ms | {cm50:.2f} / {cm99:.2f} ms "
               f"({am50:.2f} / {am99:.2f}) | {p} |")

@@ -7,7 +7,8 @@
 # recorded) under "$(printf "$LITESTREAM_MODEL" RTT)". Three workloads (paced
 # small commits, 50 commits/s of 1 KB rows, bursts of 500 rows), each at
 # every round trip, 3 runs each (LITESTREAM_BENCH_REPS); medians. Prints
-# Markdown for BENCHMARKS.md.
+# Markdown for BENCHMARKS.md. The model gets the PUT and LIST costs `vfscope
+# calibrate s3` measures through the same proxy (LITESTREAM_CALIBRATE=0: not).
 # Everything listens on 127.0.0.1 (moto on LITESTREAM_BENCH_PORT, default
 # 29100, the proxies on the next ports); every step has a time limit; every
 # process started is stopped on exit. Takes about 35 minutes.
