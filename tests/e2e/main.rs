@@ -21,6 +21,7 @@ mod preload;
 mod prometheus;
 mod python;
 mod recording;
+mod structure;
 mod torture;
 mod transactions;
 mod transparency;

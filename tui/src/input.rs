@@ -3,37 +3,6 @@
 use crate::state::{Mode, SortColumn, State, View};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Every key, for the help overlay: (keys, what they do).
-pub const KEYS: &[(&str, &str)] = &[
-    ("?", "this help (any key closes it)"),
-    ("q, Ctrl-C", "quit"),
-    ("space", "pause the display (data keeps being collected)"),
-    (
-        "Tab, Shift-Tab",
-        "next / previous view: operations, latency, locks, slow calls",
-    ),
-    ("↑ ↓, k j", "select a process, or a row after Enter"),
-    (
-        "Enter",
-        "drill into the selected process (row keys move rows)",
-    ),
-    ("Esc", "back to the process list / cancel the filter"),
-    ("s", "sort by the next column"),
-    ("r", "reverse the sort"),
-    (
-        "/",
-        "filter rows by op, file kind or database (Enter applies)",
-    ),
-    ("a", "rates over the window / totals since start"),
-    ("+ -", "refresh interval longer / shorter"),
-    ("] [", "history window longer / shorter"),
-    ("u", "latency chart in µs or ms"),
-    (
-        "L",
-        "latency model of the selected process: off ↔ the preset (--latency-preset)",
-    ),
-];
-
 const MIN_INTERVAL_MS: u64 = 250;
 const MAX_INTERVAL_MS: u64 = 10_000;
 

@@ -281,7 +281,7 @@ fn q_quits_the_loop() {
 #[test]
 fn help_overlay_lists_every_key() {
     let (screen, _) = drive(&mut Workload::new(), (100, 30), 1, &[KeyCode::Char('?')]);
-    for (keys, _) in vfstop::input::KEYS {
+    for (keys, _) in vfstop::view::KEYS {
         assert!(screen.contains(keys), "{keys} missing:\n{screen}");
     }
 }

@@ -3,6 +3,7 @@
 mod findings;
 mod fmt;
 mod help;
+pub use help::KEYS;
 pub mod latency;
 mod locks;
 mod operations;

@@ -2,8 +2,7 @@
 //! threshold, its change and the formula of its expected gain (README,
 //! "vfscope doctor", says each in words).
 
-use crate::evidence::{Database, Evidence, Process};
-use crate::rules;
+use crate::evidence::{Database, Process};
 use serde_json::{json, Value};
 use vfscope_segment::{FileKind, Op};
 
@@ -175,7 +174,7 @@ pub(crate) fn finding(
 }
 
 /// Rollback-journal mode with many small write transactions.
-fn rollback_small_commits(db: &Database, d: &mut Diagnosis) {
+pub(crate) fn rollback_small_commits(db: &Database, d: &mut Diagnosis) {
     let (commits, committed_pages) = db.journal_commits();
     if commits == 0 {
         return;
@@ -248,7 +247,7 @@ fn rollback_small_commits(db: &Database, d: &mut Diagnosis) {
 }
 
 /// About one row per transaction (autocommit statements).
-fn sync_per_row(db: &Database, d: &mut Diagnosis) {
+pub(crate) fn sync_per_row(db: &Database, d: &mut Diagnosis) {
     // The journal mode most commits were made in.
     let rollback = db.journal_commits();
     let (commits, pages) = match db.wal_commits() {
@@ -302,29 +301,6 @@ fn sync_per_row(db: &Database, d: &mut Diagnosis) {
             how: format!("the commit path's time x (1 - 1/{BATCH_ROWS}): commits of {BATCH_ROWS} rows"),
         },
     ));
-}
-
-/// Runs every rule over every database.
-pub fn diagnose(e: &Evidence) -> Diagnosis {
-    let mut d = Diagnosis::default();
-    let all_ns = e.total_ns();
-    for db in &e.databases {
-        rollback_small_commits(db, &mut d);
-        sync_per_row(db, &mut d);
-        rules::busy_without_timeout(db, &mut d);
-        rules::temp_spill(db, all_ns, &mut d);
-        rules::connection_churn(db, &mut d);
-        rules::cache_rereads(db, &mut d);
-        rules::wal_checkpoint_starved(db, &mut d);
-        if e.from_trace && db.count(|_, k| k == FileKind::Wal) > 0 {
-            d.notes.push(format!(
-                "{}: WAL commits and transactions are not in a trace (the segment counts them): sync-per-row and connection-churn were judged on rollback mode only",
-                db.name()
-            ));
-        }
-    }
-    d.sort();
-    d
 }
 
 impl Diagnosis {

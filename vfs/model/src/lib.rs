@@ -10,6 +10,7 @@
 mod cache;
 mod dist;
 mod engine;
+mod error;
 mod model;
 mod params;
 mod presets;
@@ -17,6 +18,7 @@ mod remote;
 pub mod replay;
 pub mod replicate;
 mod rng;
+mod select;
 mod spec;
 mod units;
 

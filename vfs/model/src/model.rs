@@ -3,6 +3,7 @@
 use crate::dist::Dist;
 pub use crate::params::Param;
 pub use crate::remote::{Count, Remote, RequestCounts, RequestType, Send, MAX_REQUEST_TYPES};
+pub use crate::select::Selector;
 use vfscope_segment::{FileKind, Op};
 
 /// How delays are applied.
@@ -12,20 +13,6 @@ pub enum Mode {
     Sleep,
     /// The delay is only accounted (segment, spans, replay).
     Virtual,
-}
-
-/// Which calls a rule or fault applies to; empty lists mean all.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Selector {
-    pub ops: Vec<Op>,
-    pub files: Vec<FileKind>,
-}
-
-impl Selector {
-    pub fn matches(&self, op: Op, kind: FileKind) -> bool {
-        (self.ops.is_empty() || self.ops.contains(&op))
-            && (self.files.is_empty() || self.files.contains(&kind))
-    }
 }
 
 /// A delay added to the calls it selects.

@@ -6,7 +6,7 @@
 //! names the model's own line. A value must parse the way its default does
 //! (a duration, a size or a number), so it can never break the TOML.
 
-use crate::spec::ModelError;
+use crate::error::ModelError;
 use crate::units::{parse_bytes, parse_duration, parse_rate};
 
 /// A declared parameter and the value in effect.

@@ -8,8 +8,8 @@
 //! the calls themselves (writes, truncates, deletes, file sizes seen).
 
 use crate::dist::Dist;
-use crate::model::Selector;
 use crate::rng::Rng;
+use crate::select::Selector;
 use vfscope_segment::{FileKind, Op};
 
 /// Request types a model may declare (the segment's request table).

@@ -12,7 +12,7 @@ mod shape;
 use crate::calls::{self, Timed};
 use crate::ffi::*;
 use crate::txn::TxnTracker;
-use crate::vfs::VfsState;
+use crate::vfs_state::VfsState;
 use crate::wait::LockWait;
 use crate::{clock, recorder};
 use std::os::raw::{c_int, c_void};

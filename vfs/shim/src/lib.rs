@@ -44,6 +44,7 @@ mod trace;
 mod txn;
 mod vfs;
 mod vfs_name;
+mod vfs_state;
 mod wait;
 
 pub use api::SqliteApi;
@@ -54,5 +55,6 @@ pub use fork::{protect as protect_across_fork, ExtraLocks};
 pub use latency::{load as load_latency, set as set_latency};
 pub use recorder::{publish_copy, warn};
 pub use start::start as start_recording;
-pub use vfs::{is_vfscope, register, wrap, Unseen};
+pub use vfs::{is_vfscope, register, wrap};
+pub use vfs_state::Unseen;
 pub use vfscope_segment::{CopyAccess, CopyInfo, CopyStatus, MAX_COPIES};

@@ -15,7 +15,8 @@
 
 use crate::ffi::{sqlite3_file, sqlite3_vfs};
 use crate::file::TracedFile;
-use crate::vfs::{is_vfscope, VfsState};
+use crate::vfs::is_vfscope;
+use crate::vfs_state::VfsState;
 
 /// `sqlite3_file_control` opcodes SQLite answers itself (sqlite3.h).
 pub const SQLITE_FCNTL_FILE_POINTER: i32 = 7;

@@ -2,33 +2,11 @@
 //! the line and the field.
 
 use crate::dist::Dist;
+pub use crate::error::ModelError;
 use crate::model::*;
 use crate::units::{parse_bytes, parse_duration, parse_rate};
-use std::fmt;
 use toml::Spanned;
 use vfscope_segment::{FileKind, Op};
-
-/// A model file that cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelError {
-    /// The file (or preset) name.
-    pub file: String,
-    /// 1-based; 0 when the error concerns the whole file.
-    pub line: usize,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for ModelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            0 => write!(f, "{}: {}: {}", self.file, self.field, self.message),
-            line => write!(f, "{}:{line}: {}: {}", self.file, self.field, self.message),
-        }
-    }
-}
-
-impl std::error::Error for ModelError {}
 
 mod remote;
 mod replicate;
