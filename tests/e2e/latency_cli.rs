@@ -66,6 +66,53 @@ fn run_with_a_model_file_delays_exactly_the_selected_calls() {
         .ends_with("commit.toml"));
 }
 
+/// raft-wal live: each WAL commit waits, on the write of its commit
+/// frame's header (the frame SQLite's own header write says is a commit),
+/// and nothing else does; journal-mode transactions are not charged.
+#[test]
+fn raft_wal_delays_each_wal_commit_live_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("raft.db");
+    let sql = "PRAGMA journal_mode=WAL; CREATE TABLE t(v); INSERT INTO t VALUES (1); \
+        BEGIN; INSERT INTO t VALUES (2); INSERT INTO t VALUES (3); COMMIT; \
+        INSERT INTO t SELECT randomblob(9000) FROM t; SELECT count(*) FROM t;";
+    let json = dir.path().join("r.json");
+    let run = Command::new(built("vfscope"))
+        .args([
+            "run",
+            "--quiet",
+            "--json",
+            json.to_str().unwrap(),
+            "--latency",
+        ])
+        .arg("raft-wal:rtt=2ms,overhead=1ms")
+        .args(["--", sqlite3(), db.to_str().unwrap(), sql])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "wal\n6");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The table's creation, three transactions: four commits, whatever
+    // their frames (the last writes several pages, with overflow).
+    assert_eq!(injected(&report, "write", "wal", "delayed"), 4);
+    assert_eq!(
+        injected(&report, "write", "wal", "target_ns"),
+        4 * 3_000_000
+    );
+    let all: u64 = report["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["injected"]["delayed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(all, 4, "no read, sync or other write waits");
+}
+
 #[test]
 fn a_bad_model_stops_run_before_the_command_and_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
