@@ -169,7 +169,7 @@ pub fn run_replay(
             duration_ns(p50),
             duration_ns(p99),
             duration_ns(p.lag_quantile(1.0).unwrap_or(0)),
-            p.lag_ns.len()
+            p.lag_commits()
         );
     }
     if p.uploads > 0 {
@@ -227,7 +227,7 @@ fn prediction_json(
         "cache": { "hits": p.cache_hits, "misses": p.cache_misses },
         "replication": { "uploads": p.uploads, "bytes": p.uploaded_bytes },
         "lag_ns": {
-            "commits": p.lag_ns.len(),
+            "commits": p.lag_commits(),
             "p50": p.lag_quantile(0.5),
             "p99": p.lag_quantile(0.99),
             "max": p.lag_quantile(1.0),

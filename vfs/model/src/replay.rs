@@ -34,7 +34,8 @@ pub struct Prediction {
     pub threads: usize,
     pub by_op: BTreeMap<(Op, FileKind), Added>,
     pub by_db: BTreeMap<(Op, FileKind, u16), Added>,
-    /// Replication lag of each async commit.
+    /// Replication lag of each async commit (for `[replicate]`, of each
+    /// commit under each of the ticker phases pooled).
     pub lag_ns: Vec<u64>,
     /// Injected errors the model returned (replay keeps those calls'
     /// recorded time: the app's reaction cannot be replayed).
@@ -55,9 +56,17 @@ pub struct Prediction {
     /// are in `requests`, each commit's lag in `lag_ns`).
     pub uploads: u64,
     pub uploaded_bytes: u64,
+    /// Lag samples per commit (the ticker phases `[replicate]` pools; 0 or
+    /// 1: one).
+    pub lag_phases: usize,
 }
 
 impl Prediction {
+    /// The commits the lags are of.
+    pub fn lag_commits(&self) -> u64 {
+        (self.lag_ns.len() / self.lag_phases.max(1)) as u64
+    }
+
     /// A quantile of the replication lag.
     pub fn lag_quantile(&self, q: f64) -> Option<u64> {
         let mut v = self.lag_ns.clone();
@@ -112,6 +121,7 @@ fn replicate(
         tally.count += n;
     }
     p.lag_ns.extend(out.lag_ns);
+    p.lag_phases = crate::replicate::PHASES;
     p.uploads = out.uploads;
     p.uploaded_bytes = out.bytes;
 }

@@ -2,10 +2,11 @@
 //! never delays the app's calls; what it costs is requests, bytes uploaded
 //! and how far the replica lags. From a trace: each WAL commit frame is a
 //! commit at its recorded time, the frames' page numbers say which pages it
-//! changed. Every `interval` (from a phase drawn with the seed: the
-//! replicator's clock is not the app's), an interval with commits uploads
-//! one file holding each page it changed once; a commit's lag runs from its
-//! commit to the end of that upload. Requests at start and on a period
+//! changed. Every `interval` (the replicator's ticker, whose phase against
+//! the app's clock a trace cannot show: drawn from the seed for the
+//! uploads, and pooled over evenly spread phases for the lags), an interval
+//! with commits uploads one file holding each page it changed once; a
+//! commit's lag runs from its commit to the end of that upload. Requests at start and on a period
 //! (snapshots, compaction) are counted too.
 
 use crate::remote::Remote;
@@ -56,7 +57,65 @@ pub struct Replicated {
     pub lag_ns: Vec<u64>,
 }
 
+/// Ticker phases the lags are pooled over.
+pub const PHASES: usize = 20;
+
+/// The uploads of one ticker phase.
+struct Synced {
+    /// When each upload was made.
+    uploads: Vec<u64>,
+    bytes: u64,
+    lag_ns: Vec<u64>,
+}
+
 impl Replicate {
+    /// The syncs of a ticker whose first tick is `phase` (0 to 1) of an
+    /// interval after `start_ns`.
+    fn syncs(
+        &self,
+        calls: &[&TracedCall],
+        start_ns: u64,
+        phase: f64,
+        remote: &Remote,
+        rng: &mut Rng,
+    ) -> Synced {
+        let interval = self.interval_ns.max(1);
+        let mut tick = start_ns + (phase * interval as f64) as u64;
+        let mut out = Synced {
+            uploads: Vec::new(),
+            bytes: 0,
+            lag_ns: Vec::new(),
+        };
+        let mut pages: HashSet<(u16, u32)> = HashSet::new();
+        let mut waiting: Vec<u64> = Vec::new();
+        let mut sync = |at: u64, pages: &mut HashSet<(u16, u32)>, waiting: &mut Vec<u64>| {
+            if waiting.is_empty() {
+                return;
+            }
+            let cost = remote.cost(self.upload, rng);
+            out.uploads.push(at);
+            out.bytes += (self.upload_bytes + pages.len() as f64 * self.page_bytes) as u64;
+            out.lag_ns
+                .extend(waiting.iter().map(|&c| (at + cost).saturating_sub(c)));
+            waiting.clear();
+            pages.clear();
+        };
+        for (c, frame) in calls.iter().filter_map(|c| Some((c, c.frame?))) {
+            while tick <= c.start_ns {
+                sync(tick, &mut pages, &mut waiting);
+                tick += interval;
+            }
+            pages.insert((c.db, frame.page));
+            if frame.is_commit() {
+                waiting.push(c.end_ns());
+            }
+        }
+        // The replicator outlives the recording: the last commits are
+        // uploaded at the next sync.
+        sync(tick, &mut pages, &mut waiting);
+        out
+    }
+
     /// Replication of `calls` (sorted by start) recorded from `start_ns`
     /// to `end_ns` on the monotonic clock (`realtime_offset` added gives
     /// the wall clock); requests cost as `remote` prices them.
@@ -77,38 +136,19 @@ impl Replicate {
             }
         };
         add(&mut out, &self.start);
-        let interval = self.interval_ns.max(1);
-        // The first sync after the start, at a phase of the seed's.
-        let mut tick = start_ns + (rng.unit() * interval as f64) as u64;
-        let mut pages: HashSet<(u16, u32)> = HashSet::new();
-        let mut waiting: Vec<u64> = Vec::new();
-        // When each upload was made.
-        let mut uploads: Vec<u64> = Vec::new();
-        let mut sync = |at: u64, pages: &mut HashSet<(u16, u32)>, waiting: &mut Vec<u64>| {
-            if waiting.is_empty() {
-                return;
-            }
-            let cost = remote.cost(self.upload, rng);
-            uploads.push(at);
-            out.bytes += (self.upload_bytes + pages.len() as f64 * self.page_bytes) as u64;
+        // The replicator's ticker has a phase the app's trace cannot show:
+        // uploads and bytes follow one drawn from the seed; the lags are
+        // pooled over PHASES phases spread evenly over the interval (a
+        // workload in bursts would otherwise get one phase's luck).
+        let drawn = rng.unit();
+        let synced = self.syncs(calls, start_ns, drawn, remote, rng);
+        let uploads = synced.uploads;
+        out.bytes = synced.bytes;
+        for k in 0..PHASES {
+            let phase = (k as f64 + 0.5) / PHASES as f64;
             out.lag_ns
-                .extend(waiting.iter().map(|&c| (at + cost).saturating_sub(c)));
-            waiting.clear();
-            pages.clear();
-        };
-        for (c, frame) in calls.iter().filter_map(|c| Some((c, c.frame?))) {
-            while tick <= c.start_ns {
-                sync(tick, &mut pages, &mut waiting);
-                tick += interval;
-            }
-            pages.insert((c.db, frame.page));
-            if frame.is_commit() {
-                waiting.push(c.end_ns());
-            }
+                .extend(self.syncs(calls, start_ns, phase, remote, rng).lag_ns);
         }
-        // The replicator outlives the recording: the last commits are
-        // uploaded at the next sync.
-        sync(tick, &mut pages, &mut waiting);
         out.uploads = uploads.len() as u64;
         out.requests[self.upload] += out.uploads;
         // A compaction period ends on a multiple of its length on the wall
