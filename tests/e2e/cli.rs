@@ -286,3 +286,52 @@ print(a.execute("select count(*) from t").fetchone()[0])
         "waited {waited_ms} ms"
     );
 }
+
+/// `kill` of `vfscope run` alone (a service manager's SIGTERM) reaches the
+/// command, as with `timeout`: the command ends, vfscope still reports and
+/// exits as the command did; nothing is left running without it.
+#[test]
+fn a_sigterm_to_vfscope_run_is_passed_on_to_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let json = dir.path().join("r.json");
+    // The command: sqlite3 opens a database, then waits in a shell that
+    // marks its own pid.
+    let pidfile = dir.path().join("pid");
+    let script = format!(
+        "{} {} 'CREATE TABLE t(x);' && echo $$ > {} && exec sleep 60",
+        sqlite3(),
+        db.display(),
+        pidfile.display()
+    );
+    let mut run = Command::new(built("vfscope"))
+        .args(["run", "--quiet", "--wait", "1", "--json"])
+        .arg(&json)
+        .args(["--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !pidfile.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let command: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    succeeds(Command::new("kill").args(["-TERM", &run.id().to_string()]));
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "exits as the command did");
+    // The command is gone: signal 0 to its pid fails.
+    let alive = Command::new("kill")
+        .args(["-0", &command.to_string()])
+        .output()
+        .unwrap();
+    assert!(!alive.status.success(), "the command is still running");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(vfscope_tests::json_calls(&report, "open", "main_db"), 1);
+}

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Options of `vfscope run`.
@@ -89,9 +90,11 @@ pub fn run(options: Options) -> Result<u8> {
         .spawn()
         .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
     // Like `time` and `strace`: Ctrl-C goes to the command; vfscope waits for
-    // it (and what it started) and still reports.
+    // it (and what it started) and still reports. A SIGTERM or SIGHUP sent to
+    // vfscope alone (`kill`, a service manager) is passed on to the command,
+    // as `timeout` does, instead of leaving it running without vfscope.
     let status = {
-        let _ignore = IgnoreInterrupts::new();
+        let _signals = CommandSignals::new(child.id() as i32);
         let status = child.wait().context("cannot wait for the command")?;
         let wait = options.wait.unwrap_or(DEFAULT_WAIT);
         let left = wait_for_descendants(wait);
@@ -239,31 +242,47 @@ fn exit_code(status: &ExitStatus) -> u8 {
     }
 }
 
-/// Ignores SIGINT and SIGQUIT while alive; restores them on drop.
-struct IgnoreInterrupts {
-    previous: [libc::sighandler_t; 2],
-}
+/// The command's pid, for [`pass_on`].
+static COMMAND: AtomicI32 = AtomicI32::new(0);
 
-impl IgnoreInterrupts {
-    fn new() -> Self {
-        // SAFETY: setting signal dispositions to SIG_IGN has no memory-safety
-        // preconditions; the previous ones are restored in Drop.
-        let previous = unsafe {
-            [
-                libc::signal(libc::SIGINT, libc::SIG_IGN),
-                libc::signal(libc::SIGQUIT, libc::SIG_IGN),
-            ]
-        };
-        IgnoreInterrupts { previous }
+/// A signal handler: sends the signal on to the command.
+extern "C" fn pass_on(signal: libc::c_int) {
+    let pid = COMMAND.load(Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe and takes plain integers.
+        unsafe { libc::kill(pid, signal) };
     }
 }
 
-impl Drop for IgnoreInterrupts {
+/// While the command runs: SIGINT and SIGQUIT ignored (the terminal sends
+/// them to the command as well), SIGTERM and SIGHUP passed on to it. The
+/// previous dispositions come back on drop.
+struct CommandSignals {
+    previous: [libc::sighandler_t; 4],
+}
+
+impl CommandSignals {
+    const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP];
+
+    fn new(command: i32) -> Self {
+        COMMAND.store(command, Relaxed);
+        let handler = pass_on as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        let wanted = [libc::SIG_IGN, libc::SIG_IGN, handler, handler];
+        // SAFETY: dispositions of plain signals; `pass_on` only loads an
+        // atomic and calls kill(2), both async-signal-safe. The previous
+        // ones are restored in Drop.
+        let previous =
+            std::array::from_fn(|i| unsafe { libc::signal(Self::SIGNALS[i], wanted[i]) });
+        CommandSignals { previous }
+    }
+}
+
+impl Drop for CommandSignals {
     fn drop(&mut self) {
-        // SAFETY: restores dispositions `new` read from the kernel.
-        unsafe {
-            libc::signal(libc::SIGINT, self.previous[0]);
-            libc::signal(libc::SIGQUIT, self.previous[1]);
+        for (signal, previous) in Self::SIGNALS.iter().zip(self.previous) {
+            // SAFETY: restores a disposition `new` read from the kernel.
+            unsafe { libc::signal(*signal, previous) };
         }
+        COMMAND.store(0, Relaxed);
     }
 }
