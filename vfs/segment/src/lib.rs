@@ -37,6 +37,7 @@ mod record;
 mod snapshot;
 pub mod trace;
 mod trace_view;
+mod wal_frame;
 mod writer;
 
 pub use catalog::NO_ENTRY;
