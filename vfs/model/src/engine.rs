@@ -93,6 +93,11 @@ impl Engine {
         if c.kind != FileKind::MainDb || !matches!(c.op, Op::Open | Op::Close) {
             return;
         }
+        let per_connection = self.model.cache.as_ref().is_some_and(|c| c.per_connection);
+        let polls = self.model.remote.as_ref().is_some_and(|r| r.poll.is_some());
+        if !per_connection && !polls {
+            return;
+        }
         let stack = self.connections.entry(c.db).or_default();
         if c.op == Op::Open {
             self.next_connection += 1;

@@ -98,7 +98,7 @@ impl Trace {
             .dbs
             .iter()
             .find(|(i, path)| path == name || self.db_label(*i) == name);
-        let Some(&(index, _)) = found else {
+        let Some((index, path)) = found else {
             let names: Vec<String> = self.dbs.iter().map(|(i, _)| self.db_label(*i)).collect();
             return Err(format!(
                 "no database {name:?} in the trace (it has: {})",
@@ -109,13 +109,10 @@ impl Trace {
             calls: self
                 .calls
                 .iter()
-                .filter(|c| c.db == index)
+                .filter(|c| c.db == *index)
                 .copied()
                 .collect(),
-            dbs: vec![(
-                index,
-                self.dbs.iter().find(|d| d.0 == index).unwrap().1.clone(),
-            )],
+            dbs: vec![(*index, path.clone())],
             header: self.header.clone(),
             end: self.end,
         })

@@ -176,7 +176,11 @@ fn trace_call(op: Op, kind: FileKind, db: u16, call: Timed, latency: u64, offset
             op,
             kind,
             db,
-            frame: WalFrame::unpack(FRAME.replace(0)),
+            // Only a WAL write can have noted one (so no other call on
+            // this thread can take it).
+            frame: (op == Op::Write && kind == FileKind::Wal)
+                .then(|| WalFrame::unpack(FRAME.replace(0)))
+                .flatten(),
         });
     }
 }
