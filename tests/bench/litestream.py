@@ -686,7 +686,8 @@ def report(rows, reps):
             rep = pred.get("replication", {})
             ratio = lambda a, b: f"{a / b:.2f}" if b else "-"  # noqa: E731
             p = (f"{reqs.get('put', 0)} PUT / {reqs.get('list', 0)} LIST, "
-                 f"{rep.get('uploads', 0)} uploads ({rep.get('bytes', 0)} B), lag p50 "
+                 f"{rep.get('uploads', 0)} uploads ({rep.get('bytes', 0)} B, "
+                 f"{ratio(rep.get('bytes', 0), l0b)} of the L0 bytes), lag p50 "
                  f"{(lag.get('p50') or 0) / 1e6:.0f} ms ({ratio((lag.get('p50') or 0) / 1e6, lag50)})"
                  f", p99 {(lag.get('p99') or 0) / 1e6:.0f} ms "
                  f"({ratio((lag.get('p99') or 0) / 1e6, lag99)}); `{model}`")

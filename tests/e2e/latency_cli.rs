@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 use vfscope_segment::{list_segments, SegmentReader};
 use vfscope_tests::{built, sqlite3, vfscope_run_python, Killed};
 
@@ -234,22 +233,15 @@ fn vfscope_latency_switches_a_running_process() {
     assert_eq!(line.trim(), "ready");
     let segment = list_segments(&segments).unwrap().remove(0);
     let pid = SegmentReader::open(&segment).unwrap().pid().to_string();
-    // The request waits for the app's next call: make one meanwhile.
+    // The app is idle (waiting on stdin, no SQLite call): its control
+    // thread answers anyway (it used to wait for the app's next call).
     let mut stdin = app.0.stdin.take().unwrap();
-    let switch = std::thread::spawn({
-        let (segments, pid) = (segments.clone(), pid.clone());
-        move || {
-            Command::new(built("vfscope"))
-                .args(["latency", "--dir"])
-                .arg(&segments)
-                .args([&pid, "same-az"])
-                .output()
-                .unwrap()
-        }
-    });
-    std::thread::sleep(Duration::from_millis(200));
-    writeln!(stdin, "go").unwrap();
-    let out = switch.join().unwrap();
+    let out = Command::new(built("vfscope"))
+        .args(["latency", "--dir"])
+        .arg(&segments)
+        .args([&pid, "same-az"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -259,6 +251,10 @@ fn vfscope_latency_switches_a_running_process() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("process {pid}: latency model same-az")
     );
+    writeln!(stdin, "go").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "ok");
     let model = SegmentReader::open(&segment).unwrap().snapshot().model;
     assert_eq!(model.active.as_deref(), Some("same-az"));
     let bad = Command::new(built("vfscope"))

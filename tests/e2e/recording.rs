@@ -89,6 +89,34 @@ fn a_recorded_trace_holds_every_call_the_segment_counted() {
         wal.wal_commits
     );
     assert!(frames.iter().all(|f| f.page >= 1 && f.page <= 200));
+    // One WAL page write in 8 (the first included) carries what its page
+    // compresses to with LZ4; no other call does.
+    let page_writes: Vec<_> = trace
+        .calls
+        .iter()
+        .filter(|c| {
+            c.kind == vfscope_segment::FileKind::Wal
+                && c.op == vfscope_segment::Op::Write
+                && c.size >= 512
+        })
+        .collect();
+    let sampled: Vec<_> = page_writes
+        .iter()
+        .filter_map(|c| c.lz4_size.map(|s| (s, c.size)))
+        .collect();
+    assert_eq!(sampled.len(), page_writes.len().div_ceil(8));
+    assert_eq!(
+        trace.calls.iter().filter(|c| c.lz4_size.is_some()).count(),
+        sampled.len()
+    );
+    assert!(sampled.iter().all(|&(lz4, size)| lz4 > 0 && lz4 <= size));
+    // The sizes are the pages' own: the first (the schema page, mostly
+    // zeros) shrinks to a fraction; pages of random blobs barely shrink.
+    assert!(sampled[0].0 * 4 < sampled[0].1, "{sampled:?}");
+    assert!(
+        sampled.iter().any(|&(lz4, size)| lz4 * 4 >= size * 3),
+        "{sampled:?}"
+    );
     // Replay without a model is the recording itself.
     let p = vfscope_model::replay::replay(&trace, None, 1);
     assert_eq!(p.predicted_ns, p.recorded_ns);

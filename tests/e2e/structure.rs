@@ -101,3 +101,51 @@ fn no_crate_has_a_module_loop() {
     }
     assert!(found.is_empty(), "modules in a loop:\n{}", found.join("\n"));
 }
+
+/// Every module `from` reaches through its imports, itself included.
+fn reach(graph: &BTreeMap<String, BTreeSet<String>>, from: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![from.to_string()];
+    while let Some(m) = todo.pop() {
+        if seen.insert(m.clone()) {
+            todo.extend(graph.get(&m).into_iter().flatten().cloned());
+        }
+    }
+    seen
+}
+
+/// What every recorded call runs (`calls`: timing, the model's plan,
+/// recording, the trace queue) imports neither the trace file's writer
+/// (`trace`: a thread, files) nor model switching (`control`: parsing
+/// TOML, stderr), nor the model loader: those run beside the app.
+#[test]
+fn the_call_path_imports_neither_the_trace_writer_nor_the_model_loader() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../vfs/shim/src");
+    let graph = imports(&src);
+    let path = reach(&graph, "calls");
+    for needed in ["calls", "latency", "trace_queue", "recorder"] {
+        assert!(
+            path.contains(needed),
+            "{needed} not on the call path: {path:?}"
+        );
+    }
+    for off in ["trace", "control", "start", "fork"] {
+        assert!(
+            graph.contains_key(off) && !path.contains(off),
+            "the call path reaches {off}: {path:?}"
+        );
+    }
+    for module in &path {
+        let file = src.join(format!("{module}.rs"));
+        let file = if file.is_file() {
+            file
+        } else {
+            src.join(module).join("mod.rs")
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for loader in ["vfscope_model::load", "TraceWriter", "toml::"] {
+            assert!(!code.contains(loader), "{module} uses {loader}");
+        }
+    }
+}

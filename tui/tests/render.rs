@@ -355,10 +355,7 @@ fn l_asks_the_selected_process_to_switch_its_latency_model() {
         &[KeyCode::Down, KeyCode::Char('L')],
     );
     let notice = state.notice.clone().unwrap();
-    assert_eq!(
-        notice,
-        "process 4242: latency model cross-az at its next SQLite call"
-    );
+    assert_eq!(notice, "process 4242: latency model cross-az asked for");
     assert!(screen.lines().last().unwrap().contains(&notice), "{screen}");
     let layout = workload.writers[0].layout();
     assert_eq!(
@@ -408,6 +405,7 @@ fn a_trace_plays_back_as_a_process() {
             kind: FileKind::MainDb,
             db: 0,
             frame: None,
+            lz4_size: None,
         })
         .unwrap();
     }

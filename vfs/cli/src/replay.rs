@@ -175,9 +175,17 @@ pub fn run_replay(
     if p.uploads > 0 {
         let _ = writeln!(
             out,
-            "replication uploads: {} files, {} in all",
+            "replication uploads: {} files, {} in all ({} a page: {})",
             p.uploads,
-            crate::format::bytes(p.uploaded_bytes)
+            crate::format::bytes(p.uploaded_bytes),
+            crate::format::bytes(p.page_bytes as u64),
+            match p.lz4_samples {
+                None => "the model's size".to_string(),
+                Some(0) =>
+                    "whole: the trace has no sampled WAL pages (recorded before trace version 3?)"
+                        .to_string(),
+                Some(n) => format!("the LZ4 size of {n} sampled WAL pages, and framing"),
+            }
         );
     }
     std::io::stdout().write_all(out.as_bytes())?;
@@ -225,7 +233,12 @@ fn prediction_json(
         "complete": trace.end.is_some(),
         "faults": p.faults,
         "cache": { "hits": p.cache_hits, "misses": p.cache_misses },
-        "replication": { "uploads": p.uploads, "bytes": p.uploaded_bytes },
+        "replication": {
+            "uploads": p.uploads,
+            "bytes": p.uploaded_bytes,
+            "page_bytes": p.page_bytes,
+            "lz4_samples": p.lz4_samples,
+        },
         "lag_ns": {
             "commits": p.lag_commits(),
             "p50": p.lag_quantile(0.5),

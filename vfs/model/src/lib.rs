@@ -12,6 +12,7 @@ mod dist;
 mod engine;
 mod error;
 mod model;
+mod page_bytes;
 mod params;
 mod presets;
 mod remote;

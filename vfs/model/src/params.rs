@@ -27,6 +27,8 @@ enum Kind {
     Size,
     Rate,
     Number,
+    /// What an uploaded page takes: a size, or `lz4 + SIZE` (`[replicate]`).
+    PageBytes,
 }
 
 impl Kind {
@@ -39,6 +41,8 @@ impl Kind {
             Some(Kind::Size)
         } else if parse_rate(value).is_ok() {
             Some(Kind::Rate)
+        } else if crate::replicate::PageBytes::parse(value).is_ok() {
+            Some(Kind::PageBytes)
         } else {
             None
         }
@@ -48,6 +52,7 @@ impl Kind {
     fn accepts(self, value: &str) -> bool {
         match self {
             Kind::Size => parse_bytes(value).is_ok(),
+            Kind::PageBytes => crate::replicate::PageBytes::parse(value).is_ok(),
             kind => Kind::of(value) == Some(kind),
         }
     }
@@ -58,6 +63,7 @@ impl Kind {
             Kind::Size => "a size such as 4096 or 4KiB",
             Kind::Rate => "a rate such as 100MB/s",
             Kind::Number => "a number",
+            Kind::PageBytes => "lz4, lz4 + a size such as 31B, or a size such as 4KiB",
         }
     }
 }
@@ -168,7 +174,7 @@ fn kind_of(default: &str, declared: &[Param]) -> Option<Kind> {
 /// declared before it): the error message, if any.
 pub fn check_default(default: &str, earlier: &[Param]) -> Option<&'static str> {
     kind_of(default, earlier).is_none().then_some(
-        "a default must be a duration (10ms), a size (4KiB), a rate (100MB/s), a number, or ${name} of a parameter declared before it (its value)",
+        "a default must be a duration (10ms), a size (4KiB), a rate (100MB/s), a number, a page size (lz4 + 31B), or ${name} of a parameter declared before it (its value)",
     )
 }
 

@@ -56,6 +56,11 @@ pub struct Prediction {
     /// are in `requests`, each commit's lag in `lag_ns`).
     pub uploads: u64,
     pub uploaded_bytes: u64,
+    /// Bytes an uploaded page counted, and for an `lz4` page size the
+    /// sampled WAL pages that said what they compress to (`Some(0)`: none;
+    /// the page counted whole).
+    pub page_bytes: f64,
+    pub lz4_samples: Option<u64>,
     /// Lag samples per commit (the ticker phases `[replicate]` pools; 0 or
     /// 1: one).
     pub lag_phases: usize,
@@ -124,6 +129,7 @@ fn replicate(
     p.lag_phases = crate::replicate::PHASES;
     p.uploads = out.uploads;
     p.uploaded_bytes = out.bytes;
+    (p.page_bytes, p.lz4_samples) = (out.page_bytes, out.lz4_samples);
 }
 
 /// Replays `trace` through `model` (`None`: no model, which reproduces the
@@ -296,6 +302,7 @@ mod tests {
             kind,
             db: 0,
             frame: None,
+            lz4_size: None,
         }
     }
 

@@ -9,6 +9,8 @@
 //! commit's lag runs from its commit to the end of that upload. Requests at start and on a period
 //! (snapshots, compaction) are counted too.
 
+pub use crate::page_bytes::PageBytes;
+use crate::page_bytes::PageSizer;
 use crate::remote::Remote;
 use crate::rng::Rng;
 use std::collections::HashSet;
@@ -39,8 +41,8 @@ pub struct Replicate {
     pub upload: usize,
     /// Bytes of an upload beyond its pages (header, trailer, index).
     pub upload_bytes: f64,
-    /// Bytes per page an upload holds (after its compression).
-    pub page_bytes: f64,
+    /// Bytes per page an upload holds.
+    pub page_bytes: PageBytes,
     /// Requests when replication starts.
     pub start: Vec<Requests>,
     pub periodic: Vec<Periodic>,
@@ -53,6 +55,11 @@ pub struct Replicated {
     pub requests: Vec<u64>,
     pub uploads: u64,
     pub bytes: u64,
+    /// Bytes an uploaded page counted on average, and for an `lz4` size
+    /// how many sampled WAL pages said what pages compress to (`Some(0)`:
+    /// none, pages counted whole).
+    pub page_bytes: f64,
+    pub lz4_samples: Option<u64>,
     /// Each commit's lag.
     pub lag_ns: Vec<u64>,
 }
@@ -65,6 +72,9 @@ struct Synced {
     /// When each upload was made.
     uploads: Vec<u64>,
     bytes: u64,
+    /// Pages uploaded, and their bytes.
+    pages: u64,
+    page_bytes: f64,
     lag_ns: Vec<u64>,
 }
 
@@ -76,6 +86,7 @@ impl Replicate {
         calls: &[&TracedCall],
         start_ns: u64,
         phase: f64,
+        sizer: &mut PageSizer,
         remote: &Remote,
         rng: &mut Rng,
     ) -> Synced {
@@ -84,27 +95,40 @@ impl Replicate {
         let mut out = Synced {
             uploads: Vec::new(),
             bytes: 0,
+            pages: 0,
+            page_bytes: 0.0,
             lag_ns: Vec::new(),
         };
         let mut pages: HashSet<(u16, u32)> = HashSet::new();
         let mut waiting: Vec<u64> = Vec::new();
-        let mut sync = |at: u64, pages: &mut HashSet<(u16, u32)>, waiting: &mut Vec<u64>| {
+        let mut sync = |at: u64,
+                        pages: &mut HashSet<(u16, u32)>,
+                        waiting: &mut Vec<u64>,
+                        sizer: &PageSizer| {
             if waiting.is_empty() {
                 return;
             }
             let cost = remote.cost(self.upload, rng);
             out.uploads.push(at);
-            out.bytes += (self.upload_bytes + pages.len() as f64 * self.page_bytes) as u64;
+            let page_bytes: f64 = pages.iter().map(|&p| sizer.bytes(p)).sum();
+            out.bytes += (self.upload_bytes + page_bytes) as u64;
+            out.pages += pages.len() as u64;
+            out.page_bytes += page_bytes;
             out.lag_ns
                 .extend(waiting.iter().map(|&c| (at + cost).saturating_sub(c)));
             waiting.clear();
             pages.clear();
         };
-        for (c, frame) in calls.iter().filter_map(|c| Some((c, c.frame?))) {
+        for c in calls
+            .iter()
+            .filter(|c| c.frame.is_some() || c.lz4_size.is_some())
+        {
             while tick <= c.start_ns {
-                sync(tick, &mut pages, &mut waiting);
+                sync(tick, &mut pages, &mut waiting, sizer);
                 tick += interval;
             }
+            sizer.see(c);
+            let Some(frame) = c.frame else { continue };
             pages.insert((c.db, frame.page));
             if frame.is_commit() {
                 waiting.push(c.end_ns());
@@ -112,7 +136,7 @@ impl Replicate {
         }
         // The replicator outlives the recording: the last commits are
         // uploaded at the next sync.
-        sync(tick, &mut pages, &mut waiting);
+        sync(tick, &mut pages, &mut waiting, sizer);
         out
     }
 
@@ -140,14 +164,19 @@ impl Replicate {
         // uploads and bytes follow one drawn from the seed; the lags are
         // pooled over PHASES phases spread evenly over the interval (a
         // workload in bursts would otherwise get one phase's luck).
+        let sizer = PageSizer::new(self.page_bytes, calls);
+        out.lz4_samples = self.page_bytes.lz4.then_some(sizer.samples);
         let drawn = rng.unit();
-        let synced = self.syncs(calls, start_ns, drawn, remote, rng);
+        let synced = self.syncs(calls, start_ns, drawn, &mut sizer.clone(), remote, rng);
+        out.page_bytes = synced.page_bytes / synced.pages.max(1) as f64;
         let uploads = synced.uploads;
         out.bytes = synced.bytes;
         for k in 0..PHASES {
             let phase = (k as f64 + 0.5) / PHASES as f64;
-            out.lag_ns
-                .extend(self.syncs(calls, start_ns, phase, remote, rng).lag_ns);
+            out.lag_ns.extend(
+                self.syncs(calls, start_ns, phase, &mut sizer.clone(), remote, rng)
+                    .lag_ns,
+            );
         }
         out.uploads = uploads.len() as u64;
         out.requests[self.upload] += out.uploads;

@@ -18,6 +18,7 @@ fn call(start_ns: u64, op: Op, kind: FileKind, offset: u64, size: u32) -> Traced
         kind,
         db: 0,
         frame: None,
+        lz4_size: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The trace file: every VFS call of one process, for `vfscope replay`,
 //! `vfscope report FILE` and `vfstop --replay`.
 //!
-//! Version 2, little-endian. A 64-byte header (magic `VFSTRACE`, version,
+//! Version 3, little-endian. A 64-byte header (magic `VFSTRACE`, version,
 //! header length, pid, process start on CLOCK_REALTIME and
 //! CLOCK_MONOTONIC, SQLite version), then records, each a tag byte and a
 //! payload:
@@ -12,9 +12,14 @@
 //! - `4` WAL frame (version 2), 8 bytes, just before the call that wrote
 //!   the frame's 24-byte header: the frame's page number u32 and, for a
 //!   commit frame, the database's size in pages after the commit u32 (0
-//!   otherwise), as the header says them.
+//!   otherwise), as the header says them;
+//! - `5` LZ4 size (version 3), 4 bytes, just before the call that wrote a
+//!   WAL page the recorder sampled: the size u32 of the page's data
+//!   compressed as one LZ4 block (what a replicator that compresses pages
+//!   with LZ4 would store of it).
 //!
-//! Version 1 traces (no frame records) read as version 2 without frames.
+//! Versions 1 and 2 (no frame or LZ4 records) read as version 3 without
+//! them.
 //!
 //! A trace without its end record was cut short (the process was killed);
 //! the reader keeps every whole record before the cut and says so.
@@ -26,12 +31,13 @@ use std::io::{self, Write};
 use std::path::Path;
 
 pub const TRACE_MAGIC: [u8; 8] = *b"VFSTRACE";
-pub const TRACE_VERSION: u32 = 2;
+pub const TRACE_VERSION: u32 = 3;
 const HEADER_LEN: usize = 64;
 const TAG_CALL: u8 = 1;
 const TAG_DB: u8 = 2;
 const TAG_END: u8 = 3;
 const TAG_FRAME: u8 = 4;
+const TAG_LZ4: u8 = 5;
 const CALL_LEN: usize = 48;
 
 /// The process a trace belongs to.
@@ -60,6 +66,9 @@ pub struct TracedCall {
     pub db: u16,
     /// The WAL frame whose header this call wrote.
     pub frame: Option<WalFrame>,
+    /// For a WAL page write the recorder sampled: its data's size as one
+    /// LZ4 block.
+    pub lz4_size: Option<u32>,
 }
 
 impl TracedCall {
@@ -175,6 +184,12 @@ impl<W: Write> TraceWriter<W> {
             r[5..9].copy_from_slice(&f.commit_size.to_le_bytes());
             self.out.write_all(&r)?;
         }
+        if let Some(size) = c.lz4_size {
+            let mut r = [0u8; 5];
+            r[0] = TAG_LZ4;
+            r[1..5].copy_from_slice(&size.to_le_bytes());
+            self.out.write_all(&r)?;
+        }
         let mut r = [0u8; 1 + CALL_LEN];
         r[0] = TAG_CALL;
         r[1..9].copy_from_slice(&c.start_ns.to_le_bytes());
@@ -278,6 +293,8 @@ pub struct TraceReader<R: io::Read> {
     done: bool,
     /// A frame record read, for the call record that follows it.
     frame: Option<WalFrame>,
+    /// An LZ4 size record read, for the call record that follows it.
+    lz4_size: Option<u32>,
 }
 
 impl TraceReader<io::BufReader<std::fs::File>> {
@@ -329,6 +346,7 @@ impl<R: io::Read> TraceReader<R> {
             },
             done: false,
             frame: None,
+            lz4_size: None,
         })
     }
 
@@ -376,6 +394,7 @@ impl<R: io::Read> TraceReader<R> {
                     kind,
                     db: u16_at(&r, 46),
                     frame: self.frame.take(),
+                    lz4_size: self.lz4_size.take(),
                 })))
             }
             TAG_FRAME => {
@@ -390,6 +409,18 @@ impl<R: io::Read> TraceReader<R> {
                     return Ok(None);
                 }
                 self.frame = frame;
+                self.read_record()
+            }
+            TAG_LZ4 => {
+                let mut r = [0u8; 4];
+                if read_full(&mut self.input, &mut r)? < 4 {
+                    return Ok(None);
+                }
+                // Like a frame: belongs to the next call, one at a time.
+                if self.lz4_size.is_some() {
+                    return Ok(None);
+                }
+                self.lz4_size = Some(u32_at(&r, 0));
                 self.read_record()
             }
             TAG_DB => {
@@ -454,6 +485,7 @@ mod tests {
                 page: i as u32 + 1,
                 commit_size: if i % 8 == 1 { 0 } else { 40 },
             }),
+            lz4_size: (i % 4 == 2).then_some(100 + i as u32),
         }
     }
 
@@ -493,19 +525,22 @@ mod tests {
     }
 
     #[test]
-    fn version_1_traces_read_without_frames() {
+    fn versions_1_and_2_read_without_frames_or_lz4_sizes() {
         let mut w = TraceWriter::new(Vec::new(), &header()).unwrap();
         let plain = |i| TracedCall {
             frame: None,
+            lz4_size: None,
             ..call(i)
         };
         for i in 0..10 {
             w.call(&plain(i)).unwrap();
         }
         let mut bytes = w.finish(99_999, 0).unwrap();
-        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
-        let t = parse_trace(&bytes).unwrap();
-        assert_eq!(t.calls, (0..10).map(plain).collect::<Vec<_>>());
+        for version in [1u32, 2] {
+            bytes[8..12].copy_from_slice(&version.to_le_bytes());
+            let t = parse_trace(&bytes).unwrap();
+            assert_eq!(t.calls, (0..10).map(plain).collect::<Vec<_>>());
+        }
     }
 
     #[test]

@@ -164,8 +164,14 @@ pub(crate) fn detour(
 /// Adds the call to the trace file's queue, when tracing.
 #[inline(always)]
 fn trace_call(op: Op, kind: FileKind, db: u16, call: Timed, latency: u64, offset: u64, size: u32) {
-    if let Some(tracer) = crate::trace::tracer() {
-        tracer.push(&vfscope_segment::trace::TracedCall {
+    if let Some(queue) = crate::trace_queue::queue() {
+        // Only a WAL write can have noted one (so no other call on this
+        // thread can take it).
+        let (frame, lz4_size) = match (op, kind) {
+            (Op::Write, FileKind::Wal) => crate::trace_queue::unpack_wal_note(WAL_NOTE.replace(0)),
+            _ => (None, None),
+        };
+        queue.push(&vfscope_segment::trace::TracedCall {
             start_ns: call.start_ns(),
             latency_ns: latency,
             offset,
@@ -176,26 +182,34 @@ fn trace_call(op: Op, kind: FileKind, db: u16, call: Timed, latency: u64, offset
             op,
             kind,
             db,
-            // Only a WAL write can have noted one (so no other call on
-            // this thread can take it).
-            frame: (op == Op::Write && kind == FileKind::Wal)
-                .then(|| WalFrame::unpack(FRAME.replace(0)))
-                .flatten(),
+            frame,
+            lz4_size,
         });
     }
 }
 
 thread_local! {
-    /// The WAL frame the xWrite being recorded on this thread wrote the
-    /// header of (packed, 0: none), for its trace record.
-    static FRAME: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// What the xWrite being recorded on this thread wrote to the WAL: a
+    /// frame's header or a sampled page (packed by `pack_wal_note`, 0:
+    /// neither), for its trace record.
+    static WAL_NOTE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Says which WAL frame the current xWrite wrote the header of: its trace
 /// record (written by [`detour`], always taken while tracing) carries it.
 pub fn note_frame(frame: WalFrame) {
-    if crate::trace::tracer().is_some() {
-        FRAME.set(WalFrame::pack(Some(frame)));
+    if crate::trace_queue::queue().is_some() {
+        WAL_NOTE.set(crate::trace_queue::pack_wal_note(Some(frame), None));
+    }
+}
+
+/// While tracing, samples how the WAL page the current xWrite writes
+/// compresses (one in `lz4_sample::EVERY`), for its trace record.
+pub fn note_wal_page(page: &[u8]) {
+    if crate::trace_queue::queue().is_some() {
+        if let Some(size) = crate::lz4_sample::sample(page) {
+            WAL_NOTE.set(crate::trace_queue::pack_wal_note(None, Some(size)));
+        }
     }
 }
 
@@ -259,7 +273,7 @@ pub(crate) fn timed_modelled(
     call: impl FnOnce() -> c_int,
 ) -> Timed {
     let start = now_ticks();
-    if recorder::layout().is_none_or(latency::idle) {
+    if !latency::active() {
         return unmodelled(start, call);
     }
     // Planning runs before the real call: a fault in it must not keep the

@@ -316,6 +316,20 @@ impl FileState {
         WalFrame::from_header(unsafe { std::slice::from_raw_parts(buf as *const u8, 24) })
     }
 
+    /// The page a write carries, when it writes a WAL frame's page (after
+    /// the WAL header and a frame header; frame headers are 24 bytes).
+    ///
+    /// # Safety
+    /// `buf` holds `amount` bytes.
+    #[inline(always)]
+    pub unsafe fn wal_page(&self, buf: *const c_void, amount: c_int, offset: i64) -> Option<&[u8]> {
+        if self.kind != FileKind::Wal || amount < 512 || offset < 32 + 24 {
+            return None;
+        }
+        // SAFETY: the caller's promise: `amount` (at least 512) bytes.
+        Some(unsafe { std::slice::from_raw_parts(buf as *const u8, amount as usize) })
+    }
+
     /// This file's call as the latency model sees it.
     pub fn model_call(
         &self,

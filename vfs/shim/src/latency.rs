@@ -1,40 +1,28 @@
-//! The latency/fault model on the call path.
+//! The latency/fault model on the call path: what a call asks of the
+//! active engine, and waiting out its delay. Switching models (parsing,
+//! checking, building the engine) is `control`'s, off the call path; this
+//! module only takes a prepared engine in ([`install`]).
 //!
-//! Off (the default), a modelled call costs two relaxed loads: the control
-//! block's request generation and the "active" flag. On, the engine runs
-//! under a mutex (its state is shared: page cache, leases, seeded random
-//! sequence); delays are microseconds to seconds, which dwarfs the lock.
-//! A delay is waited out from the call's start (the real call counts
-//! towards it): sleep with the timer slack lowered to 1 ns until a margin
-//! before the deadline, then spin. The margin adapts to how late sleeps
-//! of that length have been waking up here.
+//! Off (the default), a modelled call costs one relaxed load (the "active"
+//! flag). On, the engine runs under a mutex (its state is shared: page
+//! cache, leases, seeded random sequence); delays are microseconds to
+//! seconds, which dwarfs the lock. A delay is waited out from the call's
+//! start (the real call counts towards it): sleep with the timer slack
+//! lowered to 1 ns until a margin before the deadline, then spin. The
+//! margin adapts to how late sleeps of that length have been waking up
+//! here.
 
 use crate::recorder;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::Mutex;
-use vfscope_model::{Call, Decision, Engine, Mode, ModelError};
+use vfscope_model::{Call, Decision, Engine, Mode};
 use vfscope_segment::{monotonic_ns, Layout};
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// The active model counts requests (`[remote]`): it wants the sizes
 /// xFileSize returns.
 static WANTS_SIZES: AtomicBool = AtomicBool::new(false);
-/// The last request generation handled (see the segment's control block).
-static SEEN: AtomicU32 = AtomicU32::new(0);
-/// What [`idle`] compares the control block's generation with: `SEEN`
-/// while no model is active, else a value no generation has (one load and
-/// one compare per call instead of three loads).
-static IDLE_AT: AtomicU64 = AtomicU64::new(0);
-
-fn update_idle() {
-    let at = if ACTIVE.load(Relaxed) {
-        u64::MAX
-    } else {
-        SEEN.load(Relaxed) as u64
-    };
-    IDLE_AT.store(at, Relaxed);
-}
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 
 /// The engine's lock, held by the forking thread across fork (see `fork`).
@@ -61,11 +49,10 @@ pub struct Planned {
     pub start_ns: u64,
 }
 
-/// Nothing to plan: no model is active and no request to switch is
-/// pending (the common case, checked without entering [`plan`]).
+/// A model is active (checked before entering [`plan`]).
 #[inline(always)]
-pub fn idle(layout: &Layout) -> bool {
-    layout.control.generation.load(Relaxed) as u64 == IDLE_AT.load(Relaxed)
+pub fn active() -> bool {
+    ACTIVE.load(Relaxed)
 }
 
 /// Consults the model for one call (`describe` gets the call's start,
@@ -73,9 +60,6 @@ pub fn idle(layout: &Layout) -> bool {
 #[inline(always)]
 pub fn plan(describe: impl FnOnce(u64) -> Call) -> Option<Planned> {
     let layout = recorder::layout()?;
-    if layout.control.generation.load(Relaxed) != SEEN.load(Relaxed) {
-        handle_request(layout);
-    }
     if !ACTIVE.load(Relaxed) {
         return None;
     }
@@ -105,67 +89,17 @@ fn decide(layout: &Layout, call: Call, start_ns: u64) -> Option<Planned> {
     })
 }
 
-/// Applies a request a reader wrote into the control block.
-#[cold]
-fn handle_request(layout: &Layout) {
-    let generation = layout.control.generation.load(Acquire);
-    SEEN.store(generation, Relaxed);
-    update_idle();
-    if let Some((generation, text)) = layout.pending_model_request() {
-        let result = apply(Some(layout), &text);
-        if let Err(e) = &result {
-            recorder::warn(&format!("latency model request rejected: {e}"));
-        }
-        layout.answer_model_request(generation, result.is_ok());
-    }
-}
-
-/// Switches the model: `off`, a preset name, a model file's path, or TOML
-/// text (anything with a newline or `=`). Says what is active on stderr.
-pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
-    let Some(model) = load(spec)? else {
+/// Takes a prepared engine in (`None`: no model), for the calls after.
+pub fn install(engine: Option<Engine>) {
+    let wants_sizes = engine.as_ref().is_some_and(|e| e.model().remote.is_some());
+    let active = engine.is_some();
+    if !active {
         ACTIVE.store(false, Relaxed);
-        update_idle();
-        WANTS_SIZES.store(false, Relaxed);
-        *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        if let Some(layout) = layout {
-            layout.set_active_model(None);
-            layout.set_request_types(&[]);
-        }
-        return Ok(());
-    };
-    let seed = model.seed.unwrap_or_else(random_seed);
-    let virtual_mode = model.mode == Mode::Virtual;
-    recorder::warn(&format!(
-        "latency model {} (seed {seed}, {} mode)",
-        model.name,
-        if virtual_mode { "virtual" } else { "sleep" }
-    ));
-    if let Some(layout) = layout {
-        layout.set_active_model(Some((&model.name, seed, virtual_mode)));
-        let types: Vec<(&str, f64)> = model
-            .remote
-            .iter()
-            .flat_map(|r| &r.requests)
-            .map(|t| (t.name.as_str(), t.price_per_1000))
-            .collect();
-        layout.set_request_types(&types);
     }
-    WANTS_SIZES.store(model.remote.is_some(), Relaxed);
-    *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) =
-        Some(Engine::new(model, seed, monotonic_ns()));
-    ACTIVE.store(true, Release);
-    update_idle();
-    Ok(())
-}
-
-/// The model a spec names; `None` for `off` (or nothing).
-pub fn load(spec: &str) -> Result<Option<vfscope_model::Model>, ModelError> {
-    let spec = spec.trim();
-    if spec.is_empty() || spec == "off" {
-        Ok(None)
-    } else {
-        vfscope_model::load(spec).map(Some)
+    WANTS_SIZES.store(wants_sizes, Relaxed);
+    *ENGINE.lock().unwrap_or_else(|e| e.into_inner()) = engine;
+    if active {
+        ACTIVE.store(true, Release);
     }
 }
 
@@ -177,21 +111,6 @@ pub fn observe_size(db: u16, kind: vfscope_segment::FileKind, size: u64) {
             engine.observe_size(db, kind, size);
         }
     }
-}
-
-/// Switches this process's model at run time (library mode, PRAGMA).
-pub fn set(spec: &str) -> Result<(), ModelError> {
-    apply(recorder::layout(), spec)
-}
-
-fn random_seed() -> u64 {
-    let mut seed = 0u64;
-    // SAFETY: getrandom writes at most the 8 bytes it is given.
-    let n = unsafe { libc::getrandom((&mut seed as *mut u64).cast(), 8, 0) };
-    if n != 8 {
-        seed = monotonic_ns() ^ (std::process::id() as u64) << 32;
-    }
-    seed
 }
 
 thread_local! {

@@ -35,7 +35,7 @@ pub unsafe fn handle(api: &SqliteApi, args: *mut *mut c_char) -> Option<c_int> {
     } else {
         // SAFETY: as above.
         let value = unsafe { CStr::from_ptr(value) }.to_string_lossy();
-        match crate::latency::set(&value) {
+        match crate::control::set(&value) {
             Ok(()) => (SQLITE_OK, active()),
             Err(e) => (SQLITE_ERROR, format!("vfscope_latency: {e}")),
         }

@@ -1,34 +1,23 @@
 //! Recording every call to a trace file (`VFSCOPE_TRACE`), off the call
-//! path: a call claims a slot of a bounded queue (a compare-and-swap and
-//! seven stores); a background thread drains the queue every 10 ms into a
-//! buffered file. When the queue is full the call is not recorded and the
-//! loss is counted, in the segment and in the trace's end record, never
-//! silent. At exit the rest is drained and the end record written.
-//!
-//! The queue is Vyukov's bounded MPMC queue with one consumer; every slot's
-//! payload is atomics, so no unsafe code is needed.
+//! path: calls go into `trace_queue`; a background thread drains the queue
+//! every 10 ms into a buffered file. At exit the rest is drained and the
+//! end record written (with the calls the queue dropped).
 
 use crate::recorder;
+use crate::trace_queue::{self, Queue};
 use std::fs::{File, OpenOptions};
 use std::io::BufWriter;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering::*};
 use std::sync::Mutex;
 use std::time::Duration;
-use vfscope_segment::trace::{TraceHeader, TraceWriter, TracedCall, WalFrame};
-use vfscope_segment::{monotonic_ns, FileKind, Layout, Op, ProcessMeta};
+use vfscope_segment::trace::{TraceHeader, TraceWriter};
+use vfscope_segment::{monotonic_ns, Layout, ProcessMeta};
 
-struct Slot {
-    seq: AtomicU64,
-    words: [AtomicU64; 7],
-}
-
-pub struct Tracer {
-    slots: Box<[Slot]>,
-    mask: u64,
-    head: AtomicU64,
-    dropped: AtomicU64,
+/// The writer of this process's trace: the queue it drains and the file.
+struct Tracer {
+    queue: &'static Queue,
     stop: AtomicBool,
     sink: Mutex<Option<Sink>>,
 }
@@ -42,78 +31,17 @@ struct Sink {
 
 static TRACER: AtomicPtr<Tracer> = AtomicPtr::new(std::ptr::null_mut());
 
-/// The tracer, when tracing.
-#[inline(always)]
-pub fn tracer() -> Option<&'static Tracer> {
+fn tracer() -> Option<&'static Tracer> {
     let p = TRACER.load(Acquire);
     // SAFETY: TRACER only holds tracers leaked by `start`, never freed.
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
 impl Tracer {
-    /// Queues one call; counts it as dropped when the queue is full.
-    #[inline]
-    pub fn push(&self, c: &TracedCall) {
-        let mut pos = self.head.load(Relaxed);
-        loop {
-            let slot = &self.slots[(pos & self.mask) as usize];
-            let seq = slot.seq.load(Acquire);
-            if seq == pos {
-                match self
-                    .head
-                    .compare_exchange_weak(pos, pos + 1, Relaxed, Relaxed)
-                {
-                    Ok(_) => {
-                        let w = &slot.words;
-                        w[0].store(c.start_ns, Relaxed);
-                        w[1].store(c.latency_ns, Relaxed);
-                        w[2].store(c.offset, Relaxed);
-                        w[3].store(c.delay_ns, Relaxed);
-                        w[4].store(c.size as u64 | (c.rc as u32 as u64) << 32, Relaxed);
-                        let key = c.tid as u64
-                            | (c.op as u64) << 32
-                            | (c.kind as u64) << 40
-                            | (c.db as u64) << 48;
-                        w[5].store(key, Relaxed);
-                        w[6].store(WalFrame::pack(c.frame), Relaxed);
-                        slot.seq.store(pos + 1, Release);
-                        return;
-                    }
-                    Err(current) => pos = current,
-                }
-            } else if seq < pos {
-                self.dropped.fetch_add(1, Relaxed);
-                return;
-            } else {
-                pos = self.head.load(Relaxed);
-            }
-        }
-    }
-
     /// Writes out everything queued so far.
     fn drain(&self, sink: &mut Sink, layout: Option<&Layout>) {
         let mut written = 0;
-        loop {
-            let slot = &self.slots[(sink.tail & self.mask) as usize];
-            if slot.seq.load(Acquire) != sink.tail + 1 {
-                break;
-            }
-            let w = &slot.words;
-            let (packed, key) = (w[4].load(Relaxed), w[5].load(Relaxed));
-            let call = TracedCall {
-                start_ns: w[0].load(Relaxed),
-                latency_ns: w[1].load(Relaxed),
-                offset: w[2].load(Relaxed),
-                delay_ns: w[3].load(Relaxed),
-                size: packed as u32,
-                rc: (packed >> 32) as u32 as i32,
-                tid: key as u32,
-                op: Op::from_index((key >> 32 & 0xff) as usize).unwrap_or(Op::Open),
-                kind: FileKind::from_index((key >> 40 & 0xff) as usize).unwrap_or(FileKind::Other),
-                db: (key >> 48) as u16,
-                frame: WalFrame::unpack(w[6].load(Relaxed)),
-            };
-            slot.seq.store(sink.tail + self.mask + 1, Release);
+        while let Some(call) = self.queue.take(sink.tail) {
             sink.tail += 1;
             if call.db < 64 && sink.dbs_written & 1 << call.db == 0 {
                 if let Some(info) = layout.and_then(|l| l.db_info(call.db)) {
@@ -122,7 +50,7 @@ impl Tracer {
                 }
             }
             if sink.writer.call(&call).is_err() {
-                self.dropped.fetch_add(1, Relaxed);
+                self.queue.dropped.fetch_add(1, Relaxed);
             } else {
                 written += 1;
             }
@@ -132,7 +60,7 @@ impl Tracer {
             layout
                 .header
                 .trace_dropped
-                .store(self.dropped.load(Relaxed), Relaxed);
+                .store(self.queue.dropped.load(Relaxed), Relaxed);
         }
     }
 }
@@ -157,17 +85,8 @@ pub fn start(path: &Path, buffer: usize, meta: &ProcessMeta) -> std::io::Result<
         sqlite_version: meta.sqlite_version.clone(),
     };
     let writer = TraceWriter::new(BufWriter::with_capacity(1 << 16, file), &header)?;
-    let buffer = buffer.next_power_of_two().max(2);
     let tracer: &'static Tracer = Box::leak(Box::new(Tracer {
-        slots: (0..buffer as u64)
-            .map(|i| Slot {
-                seq: AtomicU64::new(i),
-                words: Default::default(),
-            })
-            .collect(),
-        mask: buffer as u64 - 1,
-        head: AtomicU64::new(0),
-        dropped: AtomicU64::new(0),
+        queue: trace_queue::new(buffer.next_power_of_two().max(2)),
         stop: AtomicBool::new(false),
         sink: Mutex::new(Some(Sink {
             writer,
@@ -188,6 +107,7 @@ pub fn start(path: &Path, buffer: usize, meta: &ProcessMeta) -> std::io::Result<
             }
         })?;
     TRACER.store(tracer as *const Tracer as *mut Tracer, Release);
+    trace_queue::install(tracer.queue);
     recorder::set_tracing(true);
     Ok(used)
 }
@@ -213,7 +133,7 @@ pub fn finish(layout: Option<&Layout>) {
                 tracer.drain(&mut s, layout);
                 let _ = s
                     .writer
-                    .finish(monotonic_ns(), tracer.dropped.load(Relaxed));
+                    .finish(monotonic_ns(), tracer.queue.dropped.load(Relaxed));
             }
             return;
         }
@@ -221,8 +141,10 @@ pub fn finish(layout: Option<&Layout>) {
     }
 }
 
-/// In a forked child: the parent's tracer (and its thread) is not ours.
+/// In a forked child: the parent's tracer (its queue and its thread) is
+/// not ours.
 pub fn forget_in_child() {
+    trace_queue::forget();
     TRACER.store(std::ptr::null_mut(), Release);
     recorder::set_tracing(false);
 }

@@ -3,7 +3,7 @@
 use super::schema::{ReplicateSpec, S};
 use super::{Compiler, ModelError};
 use crate::remote::Remote;
-use crate::replicate::{Periodic, Replicate, Requests};
+use crate::replicate::{PageBytes, Periodic, Replicate, Requests};
 use crate::units::parse_bytes;
 
 impl Compiler<'_> {
@@ -89,7 +89,17 @@ impl Compiler<'_> {
             interval_ns: positive_ns(&r.interval, "replicate.interval")?,
             upload: request(&r.upload, "replicate.upload")?,
             upload_bytes: bytes(&r.upload_bytes, "replicate.upload_bytes")?,
-            page_bytes: bytes(&r.page_bytes, "replicate.page_bytes")?,
+            page_bytes: match PageBytes::parse(r.page_bytes.get_ref()) {
+                Ok(p) => p,
+                Err(why) => {
+                    let value = r.page_bytes.get_ref();
+                    return self.error(
+                        r.page_bytes.span(),
+                        "replicate.page_bytes",
+                        format!("{value:?}: {why}"),
+                    );
+                }
+            },
             start: requests(&r.start, "replicate.start")?,
             periodic,
         })

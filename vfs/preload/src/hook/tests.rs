@@ -300,3 +300,59 @@ fn the_jump_is_written_in_the_smallest_aligned_block_holding_it() {
         assert_eq!(atomic_write_for(target), expected, "offset {offset}");
     }
 }
+
+/// With every address within ±2 GiB of a function taken, there is nowhere
+/// to put its relay that a `jmp rel32` reaches: the hook is refused
+/// (NoNearMemory) rather than placed out of reach, and nothing is left
+/// mapped or patched.
+#[test]
+fn no_free_page_within_reach_refuses_the_hook() {
+    const LEN: usize = (4 << 30) + (8 << 20);
+    // SAFETY: a fresh reservation of address space only (PROT_NONE,
+    // MAP_NORESERVE: no memory), unmapped at the end of the test.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            LEN,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    let target = (base as usize + LEN / 2) & !(PAGE - 1);
+    // A function at `target`: endbr64; 12 nops; ret.
+    let mut code = vec![0xf3, 0x0f, 0x1e, 0xfa];
+    code.extend([0x90; 12]);
+    code.push(0xc3);
+    // SAFETY: `target`'s page lies inside the reservation; it is made
+    // writable, written (the code fits) and made executable.
+    unsafe {
+        assert_eq!(
+            libc::mprotect(target as *mut _, PAGE, libc::PROT_READ | libc::PROT_WRITE),
+            0
+        );
+        std::ptr::copy_nonoverlapping(code.as_ptr(), target as *mut u8, code.len());
+        assert_eq!(
+            libc::mprotect(target as *mut _, PAGE, libc::PROT_READ | libc::PROT_EXEC),
+            0
+        );
+    }
+    assert_eq!(near_page(target), None);
+    // SAFETY: `target .. + code.len()` is mapped, readable code.
+    let refused = unsafe { prepare(target, code.len(), &code, 0) };
+    assert_eq!(refused.err().unwrap().kind, HookErrorKind::NoNearMemory);
+    // SAFETY: the code is as written: nothing was patched.
+    let after = unsafe { std::slice::from_raw_parts(target as *const u8, code.len()) };
+    assert_eq!(after, &code[..]);
+    // Outside the reservation, a page is found.
+    let elsewhere = executable(&code);
+    let page = near_page(elsewhere).unwrap();
+    // SAFETY: the reservation and the two pages made here, no longer used.
+    unsafe {
+        libc::munmap(page as *mut _, PAGE);
+        libc::munmap(elsewhere as *mut _, PAGE);
+        libc::munmap(base, LEN);
+    }
+}

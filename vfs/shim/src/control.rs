@@ -1,0 +1,122 @@
+//! Switching latency models, off the app's calls. A model arrives as text
+//! (`off`, a preset, a model file's path, TOML): from `VFSCOPE_LATENCY` at
+//! start, from `PRAGMA vfscope_latency = ...` (the connection asked, so
+//! its call waits for the answer), or from a reader (`vfscope latency
+//! set`, vfstop's `m`) through the segment's control block. This module
+//! parses and checks it, builds the engine and hands it to `latency`,
+//! whose calls only ever see the swap.
+//!
+//! Control-block requests are watched by a thread of vfscope's own
+//! (`vfscope-control`), one per process, started with its segment (and
+//! again in a forked child, which keeps only the thread that forked): it
+//! wakes every [`POLL`], so a request is answered even when the app makes
+//! no SQLite call.
+
+use crate::{latency, recorder};
+use std::sync::atomic::{AtomicU32, Ordering::*};
+use std::time::Duration;
+use vfscope_model::{Engine, Mode, ModelError};
+use vfscope_segment::{monotonic_ns, Layout};
+
+/// How often the watcher looks at the control block.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// The process whose watcher runs (a forked child starts its own).
+static WATCHING: AtomicU32 = AtomicU32::new(0);
+/// The last request generation handled.
+static SEEN: AtomicU32 = AtomicU32::new(0);
+
+/// Starts this process's watcher, once per process.
+pub fn start_watcher() {
+    let pid = std::process::id();
+    if WATCHING.swap(pid, AcqRel) == pid {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("vfscope-control".into())
+        .spawn(|| loop {
+            std::thread::sleep(POLL);
+            if let Some(layout) = recorder::layout_if_recording() {
+                handle_request(layout);
+            }
+        });
+    if let Err(e) = spawned {
+        WATCHING.store(0, Release);
+        recorder::warn(&format!(
+            "cannot start the control thread ({e}): `vfscope latency set` will not reach this process"
+        ));
+    }
+}
+
+/// Applies a request a reader wrote into the control block, if there is a
+/// new one.
+fn handle_request(layout: &Layout) {
+    let generation = layout.control.generation.load(Acquire);
+    if SEEN.swap(generation, Relaxed) == generation {
+        return;
+    }
+    if let Some((generation, text)) = layout.pending_model_request() {
+        let result = apply(Some(layout), &text);
+        if let Err(e) = &result {
+            recorder::warn(&format!("latency model request rejected: {e}"));
+        }
+        layout.answer_model_request(generation, result.is_ok());
+    }
+}
+
+/// Switches the model: `off`, a preset name, a model file's path, or TOML
+/// text (anything with a newline or `=`). Says what is active on stderr.
+pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
+    let Some(model) = load(spec)? else {
+        latency::install(None);
+        if let Some(layout) = layout {
+            layout.set_active_model(None);
+            layout.set_request_types(&[]);
+        }
+        return Ok(());
+    };
+    let seed = model.seed.unwrap_or_else(random_seed);
+    let virtual_mode = model.mode == Mode::Virtual;
+    recorder::warn(&format!(
+        "latency model {} (seed {seed}, {} mode)",
+        model.name,
+        if virtual_mode { "virtual" } else { "sleep" }
+    ));
+    if let Some(layout) = layout {
+        layout.set_active_model(Some((&model.name, seed, virtual_mode)));
+        let types: Vec<(&str, f64)> = model
+            .remote
+            .iter()
+            .flat_map(|r| &r.requests)
+            .map(|t| (t.name.as_str(), t.price_per_1000))
+            .collect();
+        layout.set_request_types(&types);
+    }
+    latency::install(Some(Engine::new(model, seed, monotonic_ns())));
+    Ok(())
+}
+
+/// The model a spec names; `None` for `off` (or nothing).
+pub fn load(spec: &str) -> Result<Option<vfscope_model::Model>, ModelError> {
+    let spec = spec.trim();
+    if spec.is_empty() || spec == "off" {
+        Ok(None)
+    } else {
+        vfscope_model::load(spec).map(Some)
+    }
+}
+
+/// Switches this process's model at run time (library mode, PRAGMA).
+pub fn set(spec: &str) -> Result<(), ModelError> {
+    apply(recorder::layout(), spec)
+}
+
+fn random_seed() -> u64 {
+    let mut seed = 0u64;
+    // SAFETY: getrandom writes at most the 8 bytes it is given.
+    let n = unsafe { libc::getrandom((&mut seed as *mut u64).cast(), 8, 0) };
+    if n != 8 {
+        seed = monotonic_ns() ^ (std::process::id() as u64) << 32;
+    }
+    seed
+}
