@@ -233,15 +233,37 @@ fn vfscope_latency_switches_a_running_process() {
     assert_eq!(line.trim(), "ready");
     let segment = list_segments(&segments).unwrap().remove(0);
     let pid = SegmentReader::open(&segment).unwrap().pid().to_string();
-    // The app is idle (waiting on stdin, no SQLite call): its control
-    // thread answers anyway (it used to wait for the app's next call).
+    // A process nobody asked anything has no thread of vfscope's.
+    let threads = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    assert!(
+        !threads().iter().any(|t| t == "vfscope-control"),
+        "{:?}",
+        threads()
+    );
+    // The first request waits for the app's next call, which starts the
+    // control thread: make one meanwhile.
     let mut stdin = app.0.stdin.take().unwrap();
-    let out = Command::new(built("vfscope"))
-        .args(["latency", "--dir"])
-        .arg(&segments)
-        .args([&pid, "same-az"])
-        .output()
-        .unwrap();
+    let switch = |model: &'static str| {
+        let (segments, pid) = (segments.clone(), pid.clone());
+        std::thread::spawn(move || {
+            Command::new(built("vfscope"))
+                .args(["latency", "--dir"])
+                .arg(&segments)
+                .args([&pid, model])
+                .output()
+                .unwrap()
+        })
+    };
+    let first = switch("same-az");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    writeln!(stdin, "go").unwrap();
+    let out = first.join().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -251,10 +273,25 @@ fn vfscope_latency_switches_a_running_process() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("process {pid}: latency model same-az")
     );
-    writeln!(stdin, "go").unwrap();
     line.clear();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
     assert_eq!(line.trim(), "ok");
+    assert!(
+        threads().iter().any(|t| t == "vfscope-control"),
+        "{:?}",
+        threads()
+    );
+    // From then on the thread answers while the app is idle.
+    let out = switch("off").join().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("process {pid}: latency model off")
+    );
+    let out = switch("same-az").join().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("process {pid}: latency model same-az")
+    );
     let model = SegmentReader::open(&segment).unwrap().snapshot().model;
     assert_eq!(model.active.as_deref(), Some("same-az"));
     let bad = Command::new(built("vfscope"))

@@ -93,13 +93,13 @@ impl Source for SegmentDir {
         else {
             return format!("process {pid} is not running");
         };
-        // Never wait in the UI loop: the process's control thread applies it
-        // within its poll (20 ms).
+        // Never wait in the UI loop: the process applies it on its control
+        // thread, started by its next SQLite call if it has none yet.
         match reader.request_model(model, std::time::Duration::ZERO) {
             Ok(RequestOutcome::Applied) => format!("process {pid}: latency model {model}"),
             Ok(RequestOutcome::Rejected) => format!("process {pid} rejected {model}"),
             Ok(RequestOutcome::Pending) => {
-                format!("process {pid}: latency model {model} asked for")
+                format!("process {pid}: latency model {model} at its next SQLite call")
             }
             Err(e) => format!("cannot switch process {pid}: {e}"),
         }

@@ -355,7 +355,10 @@ fn l_asks_the_selected_process_to_switch_its_latency_model() {
         &[KeyCode::Down, KeyCode::Char('L')],
     );
     let notice = state.notice.clone().unwrap();
-    assert_eq!(notice, "process 4242: latency model cross-az asked for");
+    assert_eq!(
+        notice,
+        "process 4242: latency model cross-az at its next SQLite call"
+    );
     assert!(screen.lines().last().unwrap().contains(&notice), "{screen}");
     let layout = workload.writers[0].layout();
     assert_eq!(

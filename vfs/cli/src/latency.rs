@@ -102,7 +102,7 @@ pub fn switch(target: &str, model: &str, dir: Option<PathBuf>) -> Result<()> {
         RequestOutcome::Applied => println!("process {pid}: latency model {model}"),
         RequestOutcome::Rejected => bail!("process {pid} rejected the model (see its stderr)"),
         RequestOutcome::Pending => println!(
-            "process {pid} did not answer in 5 s (its control thread is not running: see its stderr); the request stays in its segment"
+            "process {pid} made no SQLite call in 5 s; it switches to {model} at its next call"
         ),
     }
     Ok(())

@@ -1,11 +1,12 @@
 //! The control block: readers ask a process to switch its latency model
-//! (`vfscope latency`, vfstop), the process applies the request at its next
-//! call and reports what is active.
+//! (`vfscope latency`, vfstop), the process applies the request and reports
+//! what is active.
 //!
 //! A request is the model text (`off`, a preset name, or TOML), then its
-//! length, then a bumped generation (release); the process compares the
-//! generation with the one it applied on each call (one load) and answers
-//! by storing that generation in `applied` with a status.
+//! length, then a bumped generation (release), then a futex wake on the
+//! generation; the process's control thread sleeps on that word
+//! ([`Layout::wait_for_request`]) and answers by storing the generation in
+//! `applied` with a status.
 
 use crate::error::{Error, Result};
 use crate::layout::*;
@@ -23,8 +24,8 @@ pub enum RequestOutcome {
     Applied,
     /// The model did not parse; the process kept what it had.
     Rejected,
-    /// The process made no VFS call in the time waited (it applies
-    /// requests at its next call).
+    /// No answer in the time waited: the process has not started its
+    /// control thread (its next VFS call does) or it is stuck.
     Pending,
 }
 
@@ -42,6 +43,12 @@ impl Layout {
             generation,
             String::from_utf8_lossy(&bytes[..len]).into_owned(),
         ))
+    }
+
+    /// Sleeps (the process's control thread) until a reader bumps the
+    /// request generation from `seen`, or `timeout` passes.
+    pub fn wait_for_request(&self, seen: u32, timeout: Duration) {
+        crate::futex::wait(&self.control.generation, seen, timeout);
     }
 
     /// Marks request `generation` handled.
@@ -155,6 +162,7 @@ impl SegmentReader {
         control.request_len.store(model.len() as u32, Relaxed);
         let generation = control.generation.load(Relaxed).wrapping_add(1);
         control.generation.store(generation, Release);
+        crate::futex::wake(&control.generation);
         let deadline = Instant::now() + wait;
         loop {
             if control.applied.load(Acquire) == generation {

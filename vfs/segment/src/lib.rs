@@ -28,6 +28,7 @@ mod control;
 mod copies;
 mod dir;
 mod error;
+mod futex;
 mod histogram;
 mod ids;
 pub mod layout;

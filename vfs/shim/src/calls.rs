@@ -203,13 +203,18 @@ pub fn note_frame(frame: WalFrame) {
     }
 }
 
-/// While tracing, samples how the WAL page the current xWrite writes
-/// compresses (one in `lz4_sample::EVERY`), for its trace record.
+/// Calls are being traced.
+#[inline(always)]
+pub fn tracing() -> bool {
+    crate::trace_queue::queue().is_some()
+}
+
+/// Samples how the WAL page the current xWrite writes compresses (one in
+/// `lz4_sample::EVERY`), for its trace record (while tracing).
+#[cold]
 pub fn note_wal_page(page: &[u8]) {
-    if crate::trace_queue::queue().is_some() {
-        if let Some(size) = crate::lz4_sample::sample(page) {
-            WAL_NOTE.set(crate::trace_queue::pack_wal_note(None, Some(size)));
-        }
+    if let Some(size) = crate::lz4_sample::sample(page) {
+        WAL_NOTE.set(crate::trace_queue::pack_wal_note(None, Some(size)));
     }
 }
 
@@ -273,7 +278,7 @@ pub(crate) fn timed_modelled(
     call: impl FnOnce() -> c_int,
 ) -> Timed {
     let start = now_ticks();
-    if !latency::active() {
+    if recorder::layout().is_none_or(latency::idle) {
         return unmodelled(start, call);
     }
     // Planning runs before the real call: a fault in it must not keep the

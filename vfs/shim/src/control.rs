@@ -6,11 +6,17 @@
 //! parses and checks it, builds the engine and hands it to `latency`,
 //! whose calls only ever see the swap.
 //!
-//! Control-block requests are watched by a thread of vfscope's own
-//! (`vfscope-control`), one per process, started with its segment (and
-//! again in a forked child, which keeps only the thread that forked): it
-//! wakes every [`POLL`], so a request is answered even when the app makes
-//! no SQLite call.
+//! Control-block requests are taken up by a thread of vfscope's own
+//! (`vfscope-control`), started by the first request a process gets: the
+//! SQLite call that sees it only starts the thread (once per process; a
+//! forked child, which keeps only the thread that forked, starts its own)
+//! and goes on. A process nobody asks anything has no such thread (a
+//! second thread makes glibc's malloc and stdio take their locks: about
+//! 30 instructions more per VFS call of a single-threaded sqlite3 CLI,
+//! measured with tests/bench/callgrind_cli.sh). The thread sleeps on the
+//! request generation (a futex the requester wakes), so later requests are
+//! answered at once, even when the app makes no SQLite call; it also looks
+//! every [`RECHECK`] (a requester that could not wake it).
 
 use crate::{latency, recorder};
 use std::sync::atomic::{AtomicU32, Ordering::*};
@@ -18,16 +24,17 @@ use std::time::Duration;
 use vfscope_model::{Engine, Mode, ModelError};
 use vfscope_segment::{monotonic_ns, Layout};
 
-/// How often the watcher looks at the control block.
-pub const POLL: Duration = Duration::from_millis(20);
+/// How often the watcher looks at the control block unwoken.
+pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// The process whose watcher runs (a forked child starts its own).
 static WATCHING: AtomicU32 = AtomicU32::new(0);
 /// The last request generation handled.
 static SEEN: AtomicU32 = AtomicU32::new(0);
 
-/// Starts this process's watcher, once per process.
-pub fn start_watcher() {
+/// A call saw a request: starts this process's watcher if it has none
+/// (the watcher takes requests up itself once it runs).
+pub fn request_seen() {
     let pid = std::process::id();
     if WATCHING.swap(pid, AcqRel) == pid {
         return;
@@ -35,9 +42,12 @@ pub fn start_watcher() {
     let spawned = std::thread::Builder::new()
         .name("vfscope-control".into())
         .spawn(|| loop {
-            std::thread::sleep(POLL);
-            if let Some(layout) = recorder::layout_if_recording() {
-                handle_request(layout);
+            match recorder::layout_if_recording() {
+                Some(layout) => {
+                    handle_request(layout);
+                    layout.wait_for_request(SEEN.load(Relaxed), RECHECK);
+                }
+                None => std::thread::sleep(RECHECK),
             }
         });
     if let Err(e) = spawned {

@@ -130,11 +130,11 @@ pub unsafe extern "C" fn x_write(
         let frame = unsafe { state.wal_frame(buf, amount, offset) };
         if let Some(frame) = frame {
             calls::note_frame(frame);
-        } else if let Some(page) =
+        } else if calls::tracing() {
             // SAFETY: as above.
-            unsafe { state.wal_page(buf, amount, offset) }
-        {
-            calls::note_wal_page(page);
+            if let Some(page) = unsafe { state.wal_page(buf, amount, offset) } {
+                calls::note_wal_page(page);
+            }
         }
         // SAFETY: forwarding SQLite's own arguments.
         let call = timed_modelled(

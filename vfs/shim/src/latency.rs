@@ -1,10 +1,11 @@
 //! The latency/fault model on the call path: what a call asks of the
 //! active engine, and waiting out its delay. Switching models (parsing,
 //! checking, building the engine) is `control`'s, off the call path; this
-//! module only takes a prepared engine in ([`install`]).
+//! module only takes a prepared engine in ([`install`]), and passes on
+//! that a reader asked for a switch ([`on_request`]).
 //!
-//! Off (the default), a modelled call costs one relaxed load (the "active"
-//! flag). On, the engine runs under a mutex (its state is shared: page
+//! Off (the default), a modelled call costs two relaxed loads: the control
+//! block's request generation and the one last seen. On, the engine runs under a mutex (its state is shared: page
 //! cache, leases, seeded random sequence); delays are microseconds to
 //! seconds, which dwarfs the lock. A delay is waited out from the call's
 //! start (the real call counts towards it): sleep with the timer slack
@@ -14,8 +15,8 @@
 
 use crate::recorder;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::{Mutex, OnceLock};
 use vfscope_model::{Call, Decision, Engine, Mode};
 use vfscope_segment::{monotonic_ns, Layout};
 
@@ -24,6 +25,29 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// xFileSize returns.
 static WANTS_SIZES: AtomicBool = AtomicBool::new(false);
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
+/// The last request generation a call saw (see the segment's control
+/// block).
+static SEEN: AtomicU32 = AtomicU32::new(0);
+/// What [`idle`] compares the control block's generation with: `SEEN`
+/// while no model is active, else a value no generation has (one load and
+/// one compare per call instead of three loads).
+static IDLE_AT: AtomicU64 = AtomicU64::new(0);
+/// Told when a call sees a new request (set at start: `control`'s).
+static ON_REQUEST: OnceLock<fn()> = OnceLock::new();
+
+fn update_idle() {
+    let at = if ACTIVE.load(Relaxed) {
+        u64::MAX
+    } else {
+        SEEN.load(Relaxed) as u64
+    };
+    IDLE_AT.store(at, Relaxed);
+}
+
+/// Sets what a call tells when it sees a reader's request (once).
+pub fn on_request(f: fn()) {
+    let _ = ON_REQUEST.set(f);
+}
 
 /// The engine's lock, held by the forking thread across fork (see `fork`).
 pub(crate) type EngineGuard = std::sync::MutexGuard<'static, Option<Engine>>;
@@ -49,10 +73,11 @@ pub struct Planned {
     pub start_ns: u64,
 }
 
-/// A model is active (checked before entering [`plan`]).
+/// Nothing to plan: no model is active and no request is new (the common
+/// case, checked without entering [`plan`]).
 #[inline(always)]
-pub fn active() -> bool {
-    ACTIVE.load(Relaxed)
+pub fn idle(layout: &Layout) -> bool {
+    layout.control.generation.load(Relaxed) as u64 == IDLE_AT.load(Relaxed)
 }
 
 /// Consults the model for one call (`describe` gets the call's start,
@@ -60,11 +85,25 @@ pub fn active() -> bool {
 #[inline(always)]
 pub fn plan(describe: impl FnOnce(u64) -> Call) -> Option<Planned> {
     let layout = recorder::layout()?;
+    if layout.control.generation.load(Relaxed) != SEEN.load(Relaxed) {
+        request_seen(layout);
+    }
     if !ACTIVE.load(Relaxed) {
         return None;
     }
     let start_ns = monotonic_ns();
     decide(layout, describe(start_ns), start_ns)
+}
+
+/// A reader asked for a switch: passed on (`control` takes it up on its
+/// own thread); the call goes on as it was.
+#[cold]
+fn request_seen(layout: &Layout) {
+    SEEN.store(layout.control.generation.load(Relaxed), Relaxed);
+    update_idle();
+    if let Some(tell) = ON_REQUEST.get() {
+        tell();
+    }
 }
 
 #[cold]
@@ -101,6 +140,7 @@ pub fn install(engine: Option<Engine>) {
     if active {
         ACTIVE.store(true, Release);
     }
+    update_idle();
 }
 
 /// A file's size as xFileSize returned it: request-level scenarios count

@@ -1,5 +1,5 @@
 //! Starting vfscope in a process, in layers: the recorder (the segment),
-//! then the control watcher and the trace file, then the latency model, then the process hooks
+//! then the trace file, then the latency model, then the process hooks
 //! (fork, exit). The recorder is the bottom layer and knows nothing of the
 //! others; this module is what puts them together.
 
@@ -20,7 +20,7 @@ pub fn start(
     let Some(new) = new else {
         return Ok(path);
     };
-    start_threads(config, &new.meta);
+    start_trace(config, &new.meta);
     if let Some(spec) = &config.latency {
         if let Err(e) = crate::control::apply(Some(new.layout), spec) {
             warn(&format!("VFSCOPE_LATENCY: {e}; running without injection"));
@@ -28,7 +28,8 @@ pub fn start(
     }
     static HOOKS: Once = Once::new();
     HOOKS.call_once(|| {
-        recorder::on_child_segment(start_threads);
+        recorder::on_child_segment(start_trace);
+        crate::latency::on_request(crate::control::request_seen);
         crate::fork::protect(None);
         // SAFETY: the handler is an `extern "C" fn()` item of this library,
         // which is never unloaded (LD_PRELOAD, a loadable extension that
@@ -36,13 +37,6 @@ pub fn start(
         unsafe { libc::atexit(at_exit) };
     });
     Ok(path)
-}
-
-/// What runs beside the app with each segment (a forked child's too): the
-/// control watcher, and the trace file's writer if asked.
-fn start_threads(config: &Config, meta: &ProcessMeta) {
-    crate::control::start_watcher();
-    start_trace(config, meta);
 }
 
 /// Starts the trace file if asked; a failure is one stderr line.
