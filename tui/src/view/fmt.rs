@@ -1,4 +1,6 @@
-//! Short human numbers for table cells.
+//! Short human numbers for table cells. (The CLI's reports have their own,
+//! `vfs/cli/src/format.rs`, on purpose: a cell fits `4.0K` and `12ms`, a
+//! report line says `4.0KiB` and `12.0ms`.)
 
 /// `812ns`, `3.1µs`, `12ms`, `1.2s`, or `-`.
 pub fn ns(value: Option<u64>) -> String {

@@ -1,4 +1,5 @@
-//! Human-readable numbers: durations, byte counts.
+//! Human-readable numbers: durations, byte counts. (vfstop's table cells
+//! use shorter forms, `tui/src/view/fmt.rs`, on purpose: `4.0K`, `12ms`.)
 
 /// `812ns`, `3.1µs`, `12.0ms`, `1.20s`.
 pub fn duration_ns(ns: u64) -> String {

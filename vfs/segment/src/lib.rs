@@ -8,6 +8,17 @@
 //! layout, the writer's lock-free operations and the reader; it has no FFI
 //! and does not know SQLite.
 //!
+//! It also holds the two other formats a process and its readers share:
+//! the control block's protocol (a reader asks for a latency model; a
+//! futex wakes the process), which lives inside the segment, and the trace
+//! file ([`trace`]: the same calls the segment counts, written out one by
+//! one, read into the same [`Snapshot`]s by `vfstop --replay`). Decided
+//! (issue 28): one crate, not three. The three are versioned together
+//! (the layout test pins the segment, the trace has its own version), and
+//! every reader needs all three; a split would make `vfscope-trace` depend
+//! on this crate's snapshot types anyway. The name stays: the segment is
+//! the data plane's centre, and the modules say what else is here.
+//!
 //! ```
 //! use vfscope_segment::{FileKind, Op, ProcessMeta, SegmentReader, SegmentWriter};
 //!

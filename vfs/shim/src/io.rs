@@ -7,6 +7,32 @@
 //! kept before anything is recorded, and recording runs inside
 //! `catch_unwind`. An internal fault switches vfscope to plain passthrough
 //! and never changes a result or unwinds into SQLite.
+//!
+//! # What one recorded call does, in order
+//!
+//! Taking [`x_write`] (the longest path; the others leave steps out):
+//! 1. `parts`: the traced file's own state (`file::FileState`), the real
+//!    file and its real methods.
+//! 2. Notes for the trace, only while tracing: a WAL frame header's page
+//!    and commit (`FileState::wal_frame`, `calls::note_frame`), or one WAL
+//!    page in 8, LZ4-compressed (`calls::note_wal_page`).
+//! 3. `calls::timed_modelled`: clock ticks at the start; if a model is
+//!    active or a reader asked for one (`latency::idle`, two loads), the
+//!    model's plan (`latency::plan`: an injected fault replaces the real
+//!    call, a delay is waited out after it); the real method, exactly
+//!    once; ticks at the end.
+//! 4. `FileState::record` (written out in `file.rs` for io methods and in
+//!    `calls::record_in` for the VFS's own, measured cheaper than one
+//!    shared function): the cell of (op, file kind, database) counts the
+//!    call, its result, bytes and latency histogram. Rarely (a slow call,
+//!    a modelled one, or every call while tracing) the detour: the trace
+//!    queue (`trace_queue`), what the model did, the slow-call ring.
+//! 5. `FileState::write_done` / `read_done` (`file/shape.rs`): the
+//!    file's access pattern (append or random, block alignment, WAL
+//!    frames and commits) and the transaction it belongs to (`txn`).
+//!
+//! Locks (`x_lock`, `x_unlock`, the shm methods) add the lock-state
+//! transition and hold times (`file/locks.rs`) after step 4.
 
 use crate::calls::{self, guarded};
 use crate::calls::{timed, timed_modelled, Timed};
