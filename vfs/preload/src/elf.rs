@@ -6,6 +6,7 @@
 //! Everything is read from the file, mapped read-only; nothing here
 //! touches the process's own copy of the object.
 
+use crate::unreachable::Unreachable;
 use std::fs::File;
 use std::path::Path;
 
@@ -198,7 +199,7 @@ impl Elf {
     /// The wanted symbols the object defines, from `.dynsym` and
     /// `.symtab`. A name defined at two different addresses (two copies in
     /// one object) is an error naming it.
-    pub fn find_symbols(&self) -> Result<Symbols, String> {
+    pub fn find_symbols(&self) -> Result<Symbols, Unreachable> {
         let mut found: Symbols = [None; WANTED.len()];
         let mut ambiguous = false;
         let b = self.bytes();
@@ -259,12 +260,7 @@ impl Elf {
                     // is not known, so neither is hooked (the public open
                     // functions are).
                     Some(_) if slot == sym::OPEN_DATABASE => ambiguous = true,
-                    Some(_) => {
-                        return Err(format!(
-                            "{} is defined twice (two SQLite copies in one object)",
-                            WANTED[slot]
-                        ))
-                    }
+                    Some(_) => return Err(Unreachable::DefinedTwice(WANTED[slot])),
                 }
             }
         }

@@ -35,5 +35,6 @@ mod owned;
 mod scan;
 mod search_path;
 mod setup;
+mod unreachable;
 mod wrappers;
 mod x86;

@@ -13,6 +13,7 @@ use crate::elf::{sym, Elf, Symbols, Unsupported};
 use crate::hook::{self, Prepared};
 use crate::open::HANDLERS;
 use crate::owned::{Guard, OwnedMutex};
+use crate::unreachable::Unreachable;
 use crate::wrappers::{MutexApi, UnregisterFn};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -174,7 +175,7 @@ fn publish_unreachable(
     loaded: &Loaded,
     object: &str,
     version: String,
-    why: String,
+    why: Unreachable,
 ) -> Option<CopyStatus> {
     let Some(index) = index.or_else(|| copies::claim(Some((loaded.bias, loaded.name.clone()))))
     else {
@@ -217,6 +218,7 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
             if !elf.has_sqlite_marker() {
                 return None;
             }
+            let why = Unreachable::Architecture(why);
             return publish_unreachable(None, object, &shown, String::new(), why);
         }
     }
@@ -229,23 +231,23 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
         if elf.has_symtab() || !elf.has_sqlite_marker() {
             return None;
         }
-        let why = "stripped: no symbol table to find its sqlite3_open functions in".to_string();
+        let why = Unreachable::Stripped;
         return publish_unreachable(None, object, &shown, String::new(), why);
     }
     // Nothing in the object is called before it is known to be the file.
     let not_verified =
-        |why: &str| publish_unreachable(None, object, &shown, String::new(), why.into());
+        |why: Unreachable| publish_unreachable(None, object, &shown, String::new(), why);
     let Ok(loads) = elf.loads() else {
-        return not_verified("damaged program headers");
+        return not_verified(Unreachable::DamagedHeaders);
     };
     let in_file: Vec<(u64, u64)> = loads.iter().map(|l| (l.vaddr, l.memsz)).collect();
     if in_file != object.loads || elf.build_id() != object.build_id() {
-        return not_verified("the file on disk is not the object that was loaded");
+        return not_verified(Unreachable::NotTheLoadedFile);
     }
     let version = version_of(object.bias, &symbols);
-    let unreachable = |why: String| publish_unreachable(None, object, &shown, version.clone(), why);
     let Some(api) = api_of(object.bias, &symbols) else {
-        return unreachable("its symbol table lacks sqlite3_vfs_find, sqlite3_vfs_register, sqlite3_malloc64 or sqlite3_free".into());
+        let why = Unreachable::NoRegistrationApi;
+        return publish_unreachable(None, object, &shown, version, why);
     };
     let Some(index) = copies::claim(Some((object.bias, object.name.clone()))) else {
         too_many(&shown);
@@ -364,7 +366,7 @@ fn inspect(object: &Loaded) -> Option<CopyStatus> {
             object,
             &info.object,
             info.version,
-            why.to_string(),
+            Unreachable::NotWritten(why),
         ),
         (_, Some(why)) => {
             vfscope_shim::warn(&format!(
@@ -387,7 +389,7 @@ fn prepare_hooks(
     loads: &[crate::elf::Load],
     symbols: &Symbols,
     targets: &[(usize, usize, usize)],
-) -> Result<(Vec<Prepared>, [Option<usize>; 4]), String> {
+) -> Result<(Vec<Prepared>, [Option<usize>; 4]), Unreachable> {
     let mut prepared: Vec<Prepared> = Vec::new();
     let mut trampolines = [None; 4];
     for &(slot, handler, n) in targets {
@@ -405,9 +407,10 @@ fn prepare_hooks(
                 trampolines[n] = Some(p.trampoline);
                 prepared.push(p);
             }
-            Err(why) => {
+            Err(error) => {
                 prepared.into_iter().for_each(hook::discard);
-                return Err(format!("cannot hook {}: {why}", crate::elf::WANTED[slot]));
+                let symbol = crate::elf::WANTED[slot];
+                return Err(Unreachable::Hook { symbol, error });
             }
         }
     }
