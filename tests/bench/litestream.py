@@ -464,6 +464,17 @@ def pct(xs, p):
     return xs[f] + (xs[c] - xs[f]) * (k - f)
 
 
+def phase_range(lag, runs):
+    """One run's p99 by ticker phase, as predicted, and how many of the real
+    runs' p99s (one phase each) fall in it."""
+    lo_hi = lag.get("p99_by_phase")
+    if not lo_hi:
+        return ""
+    lo, hi = (v / 1e6 for v in lo_hi)
+    inside = sum(1 for r in runs if lo * 0.95 <= pct(r["lags"], 99) * 1000 <= hi * 1.05)
+    return f"; one run's p99 {lo:.0f}-{hi:.0f} ms: {inside} of {len(runs)} real runs in it"
+
+
 def analyse(res):
     """Requests by type and bytes over the writer's 20/30 s plus the tail,
     per second of the run; lag per commit."""
@@ -690,7 +701,7 @@ def report(rows, reps):
                  f"{ratio(rep.get('bytes', 0), l0b)} of the L0 bytes), lag p50 "
                  f"{(lag.get('p50') or 0) / 1e6:.0f} ms ({ratio((lag.get('p50') or 0) / 1e6, lag50)})"
                  f", p99 {(lag.get('p99') or 0) / 1e6:.0f} ms "
-                 f"({ratio((lag.get('p99') or 0) / 1e6, lag99)}); `{model}`")
+                 f"({ratio((lag.get('p99') or 0) / 1e6, lag99)}){phase_range(lag, runs)}; `{model}`")
         print(f"| {name} | {rtt:g} ms | {fmt} | {up:.0f} / {down:.0f} | {l0:g} ({l0b:.0f}) "
               f"| {lag50:.0f} ms | {lag99:.0f} ms | {upl:.1f} ms | {cm50:.2f} / {cm99:.2f} ms "
               f"({am50:.2f} / {am99:.2f}) | {p} |")

@@ -171,6 +171,14 @@ pub fn run_replay(
             duration_ns(p.lag_quantile(1.0).unwrap_or(0)),
             p.lag_commits()
         );
+        if let Some((lo, hi)) = p.lag_p99_by_phase {
+            let _ = writeln!(
+                out,
+                "  one run's p99: {} to {}, by the replicator's ticker phase (a trace cannot show it)",
+                duration_ns(lo),
+                duration_ns(hi)
+            );
+        }
     }
     if p.uploads > 0 {
         let _ = writeln!(
@@ -244,6 +252,7 @@ fn prediction_json(
             "p50": p.lag_quantile(0.5),
             "p99": p.lag_quantile(0.99),
             "max": p.lag_quantile(1.0),
+            "p99_by_phase": p.lag_p99_by_phase.map(|(lo, hi)| [lo, hi]),
         },
         "operations": p.by_op.iter().map(|((op, kind), a)| json!({
             "op": op.name(),

@@ -64,6 +64,9 @@ pub struct Prediction {
     /// Lag samples per commit (the ticker phases `[replicate]` pools; 0 or
     /// 1: one).
     pub lag_phases: usize,
+    /// `[replicate]`: the lowest and highest p99 lag of one ticker phase
+    /// (one run sees one phase).
+    pub lag_p99_by_phase: Option<(u64, u64)>,
 }
 
 impl Prediction {
@@ -76,7 +79,7 @@ impl Prediction {
     pub fn lag_quantile(&self, q: f64) -> Option<u64> {
         let mut v = self.lag_ns.clone();
         v.sort_unstable();
-        (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * q).round() as usize])
+        crate::replicate::quantile(&v, q)
     }
 }
 
@@ -126,6 +129,7 @@ fn replicate(
         tally.count += n;
     }
     p.lag_ns.extend(out.lag_ns);
+    p.lag_p99_by_phase = out.p99_by_phase;
     p.lag_phases = crate::replicate::PHASES;
     p.uploads = out.uploads;
     p.uploaded_bytes = out.bytes;

@@ -60,8 +60,17 @@ pub struct Replicated {
     /// none, pages counted whole).
     pub page_bytes: f64,
     pub lz4_samples: Option<u64>,
-    /// Each commit's lag.
+    /// Each commit's lag (once per ticker phase pooled).
     pub lag_ns: Vec<u64>,
+    /// The lowest and highest p99 lag of one ticker phase: what one run
+    /// can see, since a run has one phase (for bursts, every row of a
+    /// burst waits for the same sync, and the phase decides the p99).
+    pub p99_by_phase: Option<(u64, u64)>,
+}
+
+/// The `q` quantile of sorted `v` (nearest rank).
+pub fn quantile(v: &[u64], q: f64) -> Option<u64> {
+    (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * q).round() as usize])
 }
 
 /// Ticker phases the lags are pooled over.
@@ -171,13 +180,23 @@ impl Replicate {
         out.page_bytes = synced.page_bytes / synced.pages.max(1) as f64;
         let uploads = synced.uploads;
         out.bytes = synced.bytes;
+        let mut p99s = Vec::with_capacity(PHASES);
         for k in 0..PHASES {
             let phase = (k as f64 + 0.5) / PHASES as f64;
-            out.lag_ns.extend(
-                self.syncs(calls, start_ns, phase, &mut sizer.clone(), remote, rng)
-                    .lag_ns,
-            );
+            let mut lags = self
+                .syncs(calls, start_ns, phase, &mut sizer.clone(), remote, rng)
+                .lag_ns;
+            lags.sort_unstable();
+            if let Some(p99) = quantile(&lags, 0.99) {
+                p99s.push(p99);
+            }
+            out.lag_ns.extend(lags);
         }
+        out.p99_by_phase = p99s
+            .iter()
+            .min()
+            .zip(p99s.iter().max())
+            .map(|(&lo, &hi)| (lo, hi));
         out.uploads = uploads.len() as u64;
         out.requests[self.upload] += out.uploads;
         // A compaction period ends on a multiple of its length on the wall
