@@ -1,6 +1,13 @@
 //! The report `vfscope run`, `vfscope report` and the demo print: every
 //! segment of a run (all processes, forked children too) summed into one
 //! picture, rendered as text (`text.rs`) or JSON (`json.rs`).
+//!
+//! Decided (issue 28): the report's model stays in the CLI. What vfstop,
+//! the exporter and the report share is the data model under them, the
+//! segment's [`Snapshot`] (op totals, latency buckets, lock and shape
+//! statistics, copies, the model's state); each builds its own view from
+//! it: vfstop rates over time per process, the exporter metric families,
+//! the report sums over a run's processes. Only the CLI renders this view.
 
 pub mod json;
 pub mod text;
