@@ -1,5 +1,7 @@
-//! One metric family being built from snapshots, and its two outputs:
-//! a protobuf family (for OTLP) and Prometheus's text format (for scrapes).
+//! One metric family being built from snapshots: the neutral model every
+//! encoder reads (Prometheus's text format here, prometheus protobuf here,
+//! OTLP in the `otlp` module). A family says at its declaration what it is in
+//! OTLP: its OTel name and unit, or nothing (not sent).
 
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
@@ -16,32 +18,65 @@ pub const BOUNDS: [f64; 22] = [
 ];
 
 /// Label values, in the order of a family's label names.
-type Labels = Vec<String>;
+pub(crate) type Labels = Vec<String>;
+
+/// What a family's values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Only grows (from the process's start).
+    Counter,
+    /// A value now.
+    Gauge,
+    /// Latencies in [`BOUNDS`].
+    Histogram,
+}
+
+/// Label → OTel attribute key (the same label means the same thing in
+/// every family). `pid` is a resource attribute, not a metric's.
+pub(crate) const ATTRIBUTES: &[(&str, &str)] = &[
+    ("op", "vfscope.op"),
+    ("file_kind", "vfscope.file_kind"),
+    ("db", "db.namespace"),
+    ("result", "vfscope.result"),
+    ("direction", "disk.io.direction"),
+    ("from", "vfscope.lock.from"),
+    ("to", "vfscope.lock.to"),
+    ("level", "vfscope.lock.level"),
+    ("slot", "vfscope.shm.slot"),
+    ("mode", "vfscope.shm.mode"),
+    ("table", "vfscope.table"),
+    ("copy", "vfscope.sqlite_copy"),
+];
 
 /// One family being built: values summed per label set (two databases with
 /// the same file name in one process share a series).
 pub(crate) struct Family {
-    name: &'static str,
-    help: &'static str,
-    kind: MetricType,
-    labels: &'static [&'static str],
-    values: BTreeMap<Labels, f64>,
-    histograms: BTreeMap<Labels, Folded>,
+    pub(crate) name: &'static str,
+    pub(crate) help: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) labels: &'static [&'static str],
+    /// Its OTel name and unit; `None`: not sent over OTLP (process-level
+    /// families are resource attributes there, directory-level ones
+    /// describe `vfscope serve` itself).
+    pub(crate) otlp: Option<(&'static str, &'static str)>,
+    pub(crate) values: BTreeMap<Labels, f64>,
+    pub(crate) histograms: BTreeMap<Labels, Folded>,
 }
 
 /// A histogram folded into the exported bounds at observation time.
 #[derive(Default)]
-struct Folded {
-    cumulative: [u64; BOUNDS.len()],
-    count: u64,
-    sum: f64,
+pub(crate) struct Folded {
+    /// Calls at or under each of [`BOUNDS`].
+    pub(crate) cumulative: [u64; BOUNDS.len()],
+    pub(crate) count: u64,
+    pub(crate) sum: f64,
 }
 
 impl Family {
     pub(crate) fn new(
         name: &'static str,
         help: &'static str,
-        kind: MetricType,
+        kind: Kind,
         labels: &'static [&'static str],
     ) -> Self {
         Family {
@@ -49,9 +84,21 @@ impl Family {
             help,
             kind,
             labels,
+            otlp: None,
             values: BTreeMap::new(),
             histograms: BTreeMap::new(),
         }
+    }
+
+    /// Sent over OTLP as `name` in `unit`.
+    pub(crate) fn otlp(mut self, name: &'static str, unit: &'static str) -> Self {
+        self.otlp = Some((name, unit));
+        self
+    }
+
+    /// Nothing to export.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.histograms.is_empty()
     }
 
     pub(crate) fn add(&mut self, labels: Labels, value: f64) {
@@ -67,8 +114,9 @@ impl Family {
         entry.sum += sum_seconds;
     }
 
+    /// As a prometheus protobuf family (for the `Collector`).
     pub(crate) fn build(self) -> Option<MetricFamily> {
-        if self.values.is_empty() && self.histograms.is_empty() {
+        if self.is_empty() {
             return None;
         }
         let pairs = |values: &Labels| -> Vec<LabelPair> {
@@ -87,7 +135,7 @@ impl Family {
         for (labels, value) in &self.values {
             let mut m = Metric::from_label(pairs(labels));
             match self.kind {
-                MetricType::COUNTER => {
+                Kind::Counter => {
                     let mut c = Counter::default();
                     c.set_value(*value);
                     m.set_counter(c);
@@ -108,7 +156,11 @@ impl Family {
         let mut family = MetricFamily::default();
         family.set_name(self.name.to_string());
         family.set_help(self.help.to_string());
-        family.set_field_type(self.kind);
+        family.set_field_type(match self.kind {
+            Kind::Counter => MetricType::COUNTER,
+            Kind::Gauge => MetricType::GAUGE,
+            Kind::Histogram => MetricType::HISTOGRAM,
+        });
         family.set_metric(metrics);
         Some(family)
     }
@@ -169,13 +221,13 @@ const LE: [&str; 22] = [
 impl Family {
     /// Appends the family in Prometheus's text exposition format (0.0.4).
     pub(crate) fn write_text(&self, out: &mut String) {
-        if self.values.is_empty() && self.histograms.is_empty() {
+        if self.is_empty() {
             return;
         }
         let kind = match self.kind {
-            MetricType::COUNTER => "counter",
-            MetricType::HISTOGRAM => "histogram",
-            _ => "gauge",
+            Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
+            Kind::Gauge => "gauge",
         };
         let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(self.help));
         let _ = writeln!(out, "# TYPE {} {kind}", self.name);
@@ -292,12 +344,7 @@ mod tests {
 
     #[test]
     fn text_and_protobuf_agree() {
-        let mut f = Family::new(
-            "x_seconds",
-            "A \\ help\nline.",
-            MetricType::HISTOGRAM,
-            &["db"],
-        );
+        let mut f = Family::new("x_seconds", "A \\ help\nline.", Kind::Histogram, &["db"]);
         let buckets = Buckets(vec![
             (vfscope_segment::bucket_of(3_000) as u16, 4),
             (vfscope_segment::bucket_of(2_000_000) as u16, 1),

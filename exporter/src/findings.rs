@@ -2,8 +2,7 @@
 //! each live process (from its own counters, as vfstop shows them), and
 //! the time each finding's change is expected to save.
 
-use crate::family::Family;
-use prometheus::proto::MetricType;
+use crate::family::{Family, Kind};
 use vfscope_doctor::evidence::Segment;
 use vfscope_doctor::{diagnose, Evidence};
 use vfscope_segment::Snapshot;
@@ -13,13 +12,13 @@ pub fn families(live: &[Snapshot]) -> [Family; 2] {
     let mut info = Family::new(
         "vfscope_finding_info",
         "A finding of vfscope doctor on a live process (its id, severity and database); always 1. The change to make and the evidence: vfscope doctor PID.",
-        MetricType::GAUGE,
+        Kind::Gauge,
         &["pid", "finding", "severity", "db"],
     );
     let mut gain = Family::new(
         "vfscope_finding_gain_seconds",
         "The time a finding's change is expected to save, from the process's recording so far.",
-        MetricType::GAUGE,
+        Kind::Gauge,
         &["pid", "finding", "db"],
     );
     for s in live {
