@@ -43,6 +43,10 @@ pub struct Replicate {
     pub upload_bytes: f64,
     /// Bytes per page an upload holds.
     pub page_bytes: PageBytes,
+    /// The replicator checkpoints the WAL at a sync once it holds this
+    /// many frames, and uploads one more file right after (Litestream:
+    /// 1,000 pages; the WAL's restart, one page of its own table).
+    pub checkpoint_frames: Option<u64>,
     /// Requests when replication starts.
     pub start: Vec<Requests>,
     pub periodic: Vec<Periodic>,
@@ -110,9 +114,11 @@ impl Replicate {
         };
         let mut pages: HashSet<(u16, u32)> = HashSet::new();
         let mut waiting: Vec<u64> = Vec::new();
+        let mut wal_frames = 0u64;
         let mut sync = |at: u64,
                         pages: &mut HashSet<(u16, u32)>,
                         waiting: &mut Vec<u64>,
+                        wal_frames: &mut u64,
                         sizer: &PageSizer| {
             if waiting.is_empty() {
                 return;
@@ -127,17 +133,25 @@ impl Replicate {
                 .extend(waiting.iter().map(|&c| (at + cost).saturating_sub(c)));
             waiting.clear();
             pages.clear();
+            if self.checkpoint_frames.is_some_and(|n| *wal_frames >= n) {
+                // The checkpoint restarts the WAL: one more file, of one
+                // page of the replicator's own.
+                *wal_frames = 0;
+                out.uploads.push(at);
+                out.bytes += (self.upload_bytes + sizer.bytes((u16::MAX, 0))) as u64;
+            }
         };
         for c in calls
             .iter()
             .filter(|c| c.frame.is_some() || c.lz4_size.is_some())
         {
             while tick <= c.start_ns {
-                sync(tick, &mut pages, &mut waiting, sizer);
+                sync(tick, &mut pages, &mut waiting, &mut wal_frames, sizer);
                 tick += interval;
             }
             sizer.see(c);
             let Some(frame) = c.frame else { continue };
+            wal_frames += 1;
             pages.insert((c.db, frame.page));
             if frame.is_commit() {
                 waiting.push(c.end_ns());
@@ -145,7 +159,7 @@ impl Replicate {
         }
         // The replicator outlives the recording: the last commits are
         // uploaded at the next sync.
-        sync(tick, &mut pages, &mut waiting, sizer);
+        sync(tick, &mut pages, &mut waiting, &mut wal_frames, sizer);
         out
     }
 

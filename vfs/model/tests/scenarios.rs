@@ -286,3 +286,43 @@ fn raft_wal_waits_at_every_wal_commit_only() {
     let e = vfscope_model::load("quorum-wal").unwrap_err();
     assert!(e.message.contains("raft-wal"), "{e}");
 }
+
+/// `n` one-frame commits of page 2, 10 ms apart (WAL frames only).
+fn commits(n: u32) -> Trace {
+    let mut trace = workload();
+    trace.calls = (0..n as u64)
+        .map(|i| TracedCall {
+            frame: Some(WalFrame {
+                page: 2,
+                commit_size: 2,
+            }),
+            ..call(
+                10_000_000 * (i + 1),
+                Op::Write,
+                FileKind::Wal,
+                32 + i * 4120,
+                24,
+            )
+        })
+        .collect();
+    trace
+}
+
+/// Litestream checkpoints once the WAL holds 1,000 frames and uploads one
+/// more file at once (the restarted WAL's first frame, seen at a proxy
+/// in front of the real Litestream): 1,200 commits over 12 s cross it once.
+#[test]
+fn litestream_uploads_once_more_at_its_wal_checkpoint() {
+    let uploads = |model: &str, n| {
+        let p = replay(&commits(n), Some(vfscope_model::load(model).unwrap()), 3);
+        p.uploads
+    };
+    let plain = uploads("litestream:checkpoint_frames=100000", 1200);
+    assert!((12..=13).contains(&plain), "{plain}");
+    assert_eq!(uploads("litestream", 1200), plain + 1);
+    assert_eq!(uploads("litestream:checkpoint_frames=500", 1200), plain + 2);
+    assert_eq!(
+        uploads("litestream", 900),
+        uploads("litestream:checkpoint_frames=100000", 900)
+    );
+}

@@ -100,6 +100,22 @@ impl Compiler<'_> {
                     );
                 }
             },
+            checkpoint_frames: match &r.checkpoint_frames {
+                None => None,
+                Some(v) => match v.get_ref().trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        let value = v.get_ref();
+                        return self.error(
+                            v.span(),
+                            "replicate.checkpoint_frames",
+                            format!(
+                                "{value:?}: expected a whole number of WAL frames, more than 0"
+                            ),
+                        );
+                    }
+                },
+            },
             start: requests(&r.start, "replicate.start")?,
             periodic,
         })

@@ -37,6 +37,7 @@ pub(super) struct ReplicateSpec {
     pub(super) upload: S,
     pub(super) upload_bytes: S,
     pub(super) page_bytes: S,
+    pub(super) checkpoint_frames: Option<S>,
     #[serde(default)]
     pub(super) start: Vec<S>,
     #[serde(default)]
