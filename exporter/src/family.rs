@@ -51,15 +51,20 @@ pub(crate) const ATTRIBUTES: &[(&str, &str)] = &[
 /// One family being built: values summed per label set (two databases with
 /// the same file name in one process share a series).
 pub(crate) struct Family {
+    /// The Prometheus name (`vfscope_..._total`).
     pub(crate) name: &'static str,
+    /// One line for `# HELP`, also the OTLP description.
     pub(crate) help: &'static str,
     pub(crate) kind: Kind,
+    /// Label names, in the order of every [`Labels`] of the family.
     pub(crate) labels: &'static [&'static str],
     /// Its OTel name and unit; `None`: not sent over OTLP (process-level
     /// families are resource attributes there, directory-level ones
     /// describe `vfscope serve` itself).
     pub(crate) otlp: Option<(&'static str, &'static str)>,
+    /// A counter's or gauge's value per label set.
     pub(crate) values: BTreeMap<Labels, f64>,
+    /// A histogram's buckets per label set.
     pub(crate) histograms: BTreeMap<Labels, Folded>,
 }
 
@@ -68,11 +73,15 @@ pub(crate) struct Family {
 pub(crate) struct Folded {
     /// Calls at or under each of [`BOUNDS`].
     pub(crate) cumulative: [u64; BOUNDS.len()],
+    /// Every call, also those above the last bound.
     pub(crate) count: u64,
+    /// Their total time, seconds.
     pub(crate) sum: f64,
 }
 
 impl Family {
+    /// An empty family, not sent over OTLP until [`Family::otlp`] says
+    /// how.
     pub(crate) fn new(
         name: &'static str,
         help: &'static str,
@@ -101,10 +110,13 @@ impl Family {
         self.values.is_empty() && self.histograms.is_empty()
     }
 
+    /// Adds `value` to the series of `labels`.
     pub(crate) fn add(&mut self, labels: Labels, value: f64) {
         *self.values.entry(labels).or_default() += value;
     }
 
+    /// Adds a histogram (and its total time, seconds) to the series of
+    /// `labels`.
     pub(crate) fn observe(&mut self, labels: Labels, buckets: &Buckets, sum_seconds: f64) {
         let entry = self.histograms.entry(labels).or_default();
         for (total, n) in entry.cumulative.iter_mut().zip(cumulative(buckets)) {
@@ -140,7 +152,7 @@ impl Family {
                     c.set_value(*value);
                     m.set_counter(c);
                 }
-                _ => {
+                Kind::Gauge | Kind::Histogram => {
                     let mut g = Gauge::default();
                     g.set_value(*value);
                     m.set_gauge(g);

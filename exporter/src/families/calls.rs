@@ -103,12 +103,12 @@ pub(super) fn injection(live: &[Snapshot]) -> [Family; 4] {
     )
     .otlp("vfscope.injected.delay", "s");
     let mut injected_measured = Family::new(
-            "vfscope_injected_delay_measured_seconds_total",
-            "Measured latency of the calls the model delayed (call start to return; 0 in virtual mode).",
-            Kind::Counter,
-            &["pid", "op", "file_kind", "db"],
-        )
-        .otlp("vfscope.injected.delay.measured", "s");
+        "vfscope_injected_delay_measured_seconds_total",
+        "Measured latency of the calls the model delayed (call start to return; 0 in virtual mode).",
+        Kind::Counter,
+        &["pid", "op", "file_kind", "db"],
+    )
+    .otlp("vfscope.injected.delay.measured", "s");
     let mut delayed = Family::new(
         "vfscope_injected_delayed_calls_total",
         "Calls the latency model delayed.",

@@ -5,7 +5,9 @@ use super::approximate_sum;
 use crate::family::{Family, Kind};
 use vfscope_segment::{LockLevel, ShmSlot, Snapshot};
 
-pub(super) fn locks(live: &[Snapshot]) -> [Family; 8] {
+/// File locks: level changes, BUSY answers, time held at each level,
+/// waits and abandoned waits.
+pub(super) fn locks(live: &[Snapshot]) -> [Family; 5] {
     let mut transitions = Family::new(
         "vfscope_lock_transitions_total",
         "File lock level changes.",
@@ -41,27 +43,6 @@ pub(super) fn locks(live: &[Snapshot]) -> [Family; 8] {
         &["pid", "db"],
     )
     .otlp("vfscope.lock.waits_abandoned", "{wait}");
-    let mut shm = Family::new(
-        "vfscope_shm_lock_acquisitions_total",
-        "WAL-index lock acquisitions by slot and mode.",
-        Kind::Counter,
-        &["pid", "db", "slot", "mode"],
-    )
-    .otlp("vfscope.shm_lock.acquisitions", "{acquisition}");
-    let mut shm_busy = Family::new(
-        "vfscope_shm_lock_busy_total",
-        "WAL-index lock requests answered BUSY.",
-        Kind::Counter,
-        &["pid", "db", "slot"],
-    )
-    .otlp("vfscope.shm_lock.busy", "{call}");
-    let mut shm_hold = Family::new(
-        "vfscope_shm_lock_hold_seconds",
-        "How long WAL-index locks were held.",
-        Kind::Histogram,
-        &["pid", "db", "slot"],
-    )
-    .otlp("vfscope.shm_lock.hold.duration", "s");
     for s in live {
         let pid = s.meta.pid.to_string();
         for l in &s.locks {
@@ -109,6 +90,39 @@ pub(super) fn locks(live: &[Snapshot]) -> [Family; 8] {
             if l.waits_abandoned > 0 {
                 abandoned.add(vec![pid.clone(), db.clone()], l.waits_abandoned as f64);
             }
+        }
+    }
+    [transitions, busy, hold, wait, abandoned]
+}
+
+/// WAL-index (shm) locks: acquisitions by slot and mode, BUSY answers,
+/// time held.
+pub(super) fn shm_locks(live: &[Snapshot]) -> [Family; 3] {
+    let mut shm = Family::new(
+        "vfscope_shm_lock_acquisitions_total",
+        "WAL-index lock acquisitions by slot and mode.",
+        Kind::Counter,
+        &["pid", "db", "slot", "mode"],
+    )
+    .otlp("vfscope.shm_lock.acquisitions", "{acquisition}");
+    let mut shm_busy = Family::new(
+        "vfscope_shm_lock_busy_total",
+        "WAL-index lock requests answered BUSY.",
+        Kind::Counter,
+        &["pid", "db", "slot"],
+    )
+    .otlp("vfscope.shm_lock.busy", "{call}");
+    let mut shm_hold = Family::new(
+        "vfscope_shm_lock_hold_seconds",
+        "How long WAL-index locks were held.",
+        Kind::Histogram,
+        &["pid", "db", "slot"],
+    )
+    .otlp("vfscope.shm_lock.hold.duration", "s");
+    for s in live {
+        let pid = s.meta.pid.to_string();
+        for l in &s.locks {
+            let db = s.db_label(l.db);
             for slot in ShmSlot::ALL {
                 let i = slot.index();
                 for (mode, n) in [
@@ -139,14 +153,5 @@ pub(super) fn locks(live: &[Snapshot]) -> [Family; 8] {
             }
         }
     }
-    [
-        transitions,
-        busy,
-        hold,
-        wait,
-        abandoned,
-        shm,
-        shm_busy,
-        shm_hold,
-    ]
+    [shm, shm_busy, shm_hold]
 }

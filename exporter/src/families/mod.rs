@@ -10,11 +10,11 @@
 //! never the path), result, lock level, WAL-index slot.
 //!
 //! The families by concern, in the order they are exported: the
-//! directory's (`process.rs`), each process's and its SQLite copies'
-//! (`process.rs`), VFS calls (`calls.rs`), locks (`locks.rs`), files and
-//! bounded tables (`process.rs`), what the latency model did (`calls.rs`,
-//! `process.rs`), the OTLP exporter's own (`process.rs`), findings
-//! (the `findings` module).
+//! directory's and each process's with its SQLite copies (`process.rs`),
+//! VFS calls (`calls.rs`), file locks and WAL-index locks (`locks.rs`),
+//! files, WAL and bounded tables (`process.rs`), what the latency model did
+//! (`calls.rs`) and its state (`process.rs`), the OTLP exporter's own
+//! (`process.rs`), findings (the `findings` module).
 
 mod calls;
 mod locks;
@@ -79,6 +79,7 @@ pub(crate) fn family_list(scrape: &Scrape) -> Vec<Family> {
         .chain(process::processes(live))
         .chain(calls::calls(live))
         .chain(locks::locks(live))
+        .chain(locks::shm_locks(live))
         .chain(process::files(live))
         .chain(calls::injection(live))
         .chain(process::model(live))

@@ -43,18 +43,18 @@ pub(super) fn processes(live: &[Snapshot]) -> [Family; 4] {
         &["pid", "program", "sqlite_version"],
     );
     let mut copy_info = Family::new(
-            "vfscope_sqlite_copy_info",
+        "vfscope_sqlite_copy_info",
             "A SQLite copy in an instrumented process (copy is its index there): version, the file name of the object it lives in, how vfscope reaches it and whether it is traced; always 1.",
-            Kind::Gauge,
-            &["pid", "copy", "version", "object", "access", "status"],
-        );
+        Kind::Gauge,
+        &["pid", "copy", "version", "object", "access", "status"],
+    );
     let mut copy_opens = Family::new(
-            "vfscope_sqlite_copy_opens_total",
+        "vfscope_sqlite_copy_opens_total",
             "Files opened through one SQLite copy (which databases each copy opened is the db label's business: see vfscope_sqlite_copy_info and the report).",
-            Kind::Counter,
-            &["pid", "copy"],
-        )
-        .otlp("vfscope.sqlite_copy.opens", "{file}");
+        Kind::Counter,
+        &["pid", "copy"],
+    )
+    .otlp("vfscope.sqlite_copy.opens", "{file}");
     let mut start = Family::new(
         "vfscope_process_start_time_seconds",
         "When the process started recording, Unix time.",
@@ -124,8 +124,13 @@ pub(super) fn files(live: &[Snapshot]) -> [Family; 5] {
         &["pid"],
     )
     .otlp("vfscope.slow_calls", "{call}");
-    let mut overflow = Family::new("vfscope_table_overflow_total", "Uses of a bounded table's overflow row (dbs, cells, histograms, open_files) and internal faults.", Kind::Counter, &["pid", "table"])
-        .otlp("vfscope.table_overflow", "{use}");
+    let mut overflow = Family::new(
+        "vfscope_table_overflow_total",
+        "Uses of a bounded table's overflow row (dbs, cells, histograms, open_files) and internal faults.",
+        Kind::Counter,
+        &["pid", "table"],
+    )
+    .otlp("vfscope.table_overflow", "{use}");
     for s in live {
         let pid = s.meta.pid.to_string();
         for shape in &s.shapes {
@@ -227,11 +232,11 @@ pub(super) fn exporter(counts: Option<&ExportCounts>) -> [Family; 2] {
         &["signal", "result"],
     );
     let mut otlp_spans = Family::new(
-            "vfscope_otlp_spans_total",
-            "Spans by fate: sent, unsampled, dropped (queue full, refused, or overwritten in the segment before export).",
-            Kind::Counter,
-            &["outcome"],
-        );
+        "vfscope_otlp_spans_total",
+        "Spans by fate: sent, unsampled, dropped (queue full, refused, or overwritten in the segment before export).",
+        Kind::Counter,
+        &["outcome"],
+    );
     if let Some(o) = counts {
         for (signal, ok, failed) in [
             ("metrics", o.metric_exports, o.metric_failures),

@@ -186,6 +186,135 @@ mod tests {
         SegmentReader::open(w.path().unwrap()).unwrap().snapshot()
     }
 
+    /// Every family in export order and what it is in OTLP (the table the
+    /// OTLP encoder once renamed families by): a name or unit changed, a
+    /// family added or left out of OTLP, shows here.
+    const OTLP: &[(&str, Option<(&str, &str)>)] = &[
+        ("vfscope_build_info", None),
+        ("vfscope_segments", None),
+        ("vfscope_segment_read_errors", None),
+        ("vfscope_process_info", None),
+        ("vfscope_sqlite_copy_info", None),
+        (
+            "vfscope_sqlite_copy_opens_total",
+            Some(("vfscope.sqlite_copy.opens", "{file}")),
+        ),
+        ("vfscope_process_start_time_seconds", None),
+        (
+            "vfscope_vfs_operations_total",
+            Some(("vfscope.vfs.operations", "{operation}")),
+        ),
+        ("vfscope_vfs_io_bytes_total", Some(("vfscope.vfs.io", "By"))),
+        (
+            "vfscope_vfs_operation_duration_seconds",
+            Some(("vfscope.vfs.operation.duration", "s")),
+        ),
+        (
+            "vfscope_lock_transitions_total",
+            Some(("vfscope.lock.transitions", "{transition}")),
+        ),
+        (
+            "vfscope_lock_busy_total",
+            Some(("vfscope.lock.busy", "{call}")),
+        ),
+        (
+            "vfscope_lock_hold_seconds",
+            Some(("vfscope.lock.hold.duration", "s")),
+        ),
+        (
+            "vfscope_lock_wait_seconds",
+            Some(("vfscope.lock.wait.duration", "s")),
+        ),
+        (
+            "vfscope_lock_waits_abandoned_total",
+            Some(("vfscope.lock.waits_abandoned", "{wait}")),
+        ),
+        (
+            "vfscope_shm_lock_acquisitions_total",
+            Some(("vfscope.shm_lock.acquisitions", "{acquisition}")),
+        ),
+        (
+            "vfscope_shm_lock_busy_total",
+            Some(("vfscope.shm_lock.busy", "{call}")),
+        ),
+        (
+            "vfscope_shm_lock_hold_seconds",
+            Some(("vfscope.shm_lock.hold.duration", "s")),
+        ),
+        ("vfscope_open_files", Some(("vfscope.open_files", "{file}"))),
+        (
+            "vfscope_wal_frames_total",
+            Some(("vfscope.wal.frames", "{frame}")),
+        ),
+        (
+            "vfscope_wal_commits_total",
+            Some(("vfscope.wal.commits", "{commit}")),
+        ),
+        (
+            "vfscope_slow_calls_total",
+            Some(("vfscope.slow_calls", "{call}")),
+        ),
+        (
+            "vfscope_table_overflow_total",
+            Some(("vfscope.table_overflow", "{use}")),
+        ),
+        (
+            "vfscope_injected_delay_seconds_total",
+            Some(("vfscope.injected.delay", "s")),
+        ),
+        (
+            "vfscope_injected_delay_measured_seconds_total",
+            Some(("vfscope.injected.delay.measured", "s")),
+        ),
+        (
+            "vfscope_injected_delayed_calls_total",
+            Some(("vfscope.injected.delayed_calls", "{call}")),
+        ),
+        (
+            "vfscope_injected_faults_total",
+            Some(("vfscope.injected.faults", "{call}")),
+        ),
+        ("vfscope_latency_model_info", None),
+        (
+            "vfscope_model_cache_reads_total",
+            Some(("vfscope.model.cache.reads", "{read}")),
+        ),
+        ("vfscope_model_requests_total", None),
+        ("vfscope_model_request_cost_dollars_total", None),
+        (
+            "vfscope_replication_lag_seconds",
+            Some(("vfscope.replication.lag", "s")),
+        ),
+        ("vfscope_otlp_exports_total", None),
+        ("vfscope_otlp_spans_total", None),
+        ("vfscope_finding_info", None),
+        ("vfscope_finding_gain_seconds", None),
+    ];
+
+    #[test]
+    fn every_family_declares_its_otel_name_and_unit() {
+        let scrape = Scrape {
+            live: &[],
+            segments: Default::default(),
+            unreadable: 0,
+            otlp: None,
+        };
+        let families = family_list(&scrape);
+        for (f, want) in families.iter().zip(OTLP) {
+            assert_eq!(&(f.name, f.otlp), want);
+        }
+        assert_eq!(families.len(), OTLP.len());
+        // Seconds go out as doubles, everything else as integers: the unit
+        // must say which, and histograms are of seconds.
+        for f in &families {
+            if let Some((_, unit)) = f.otlp {
+                let seconds = f.name.contains("_seconds");
+                assert_eq!(unit == "s", seconds, "{}: {unit}", f.name);
+                assert!(f.kind != Kind::Histogram || seconds, "{}", f.name);
+            }
+        }
+    }
+
     /// Every family a process has is sent under its declared OTel name and
     /// unit, or not at all (process- and directory-level ones), and the
     /// numbers are the Prometheus families' own.
