@@ -40,9 +40,12 @@ use crate::clock::now_ticks;
 use crate::ffi::*;
 use crate::file::{FileState, TracedFile};
 use crate::{latency, recorder};
+
+mod shm;
+pub use shm::{x_shm_barrier, x_shm_lock, x_shm_map, x_shm_unmap};
 use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use vfscope_segment::{FileKind, Layout, LockLevel, Op};
+use vfscope_segment::{Layout, LockLevel, Op};
 
 /// The traced file's state, the real file, and its real methods.
 ///
@@ -50,7 +53,7 @@ use vfscope_segment::{FileKind, Layout, LockLevel, Op};
 /// `file` must be a file that `x_open` opened and that SQLite has not closed
 /// yet; then its real file was opened and has a non-NULL method table.
 #[inline(always)]
-unsafe fn parts<'a>(
+pub(super) unsafe fn parts<'a>(
     file: *mut sqlite3_file,
 ) -> (&'a mut FileState, *mut sqlite3_file, &'a sqlite3_io_methods) {
     let traced = file.cast::<TracedFile>();
@@ -66,7 +69,7 @@ unsafe fn parts<'a>(
 
 /// Runs `record` with the current segment, if recording.
 #[inline(always)]
-fn with_layout(record: impl FnOnce(&'static Layout)) {
+pub(super) fn with_layout(record: impl FnOnce(&'static Layout)) {
     if let Some(layout) = recorder::layout() {
         record(layout);
     }
@@ -439,118 +442,6 @@ pub unsafe extern "C" fn x_device_characteristics(file: *mut sqlite3_file) -> c_
         });
     });
     flags
-}
-
-/// # Safety
-/// `file` is open (see [`parts`]); the rest as SQLite passes it.
-pub unsafe extern "C" fn x_shm_map(
-    file: *mut sqlite3_file,
-    page: c_int,
-    page_size: c_int,
-    extend: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    let mut rc = SQLITE_IOERR;
-    guarded("xShmMap", || {
-        // SAFETY: see `parts`.
-        let (state, real, methods) = unsafe { parts(file) };
-        let Some(shm_map) = methods.xShmMap else {
-            return;
-        };
-        // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { shm_map(real, page, page_size, extend, out) });
-        rc = call.rc;
-        if rc == SQLITE_OK {
-            state.txn.wal_mapped();
-        }
-        with_layout(|layout| {
-            let offset = page.max(0) as u64 * page_size.max(0) as u64;
-            state.record_as(
-                layout,
-                Op::ShmMap,
-                FileKind::Shm,
-                call,
-                0,
-                offset,
-                page_size as u32,
-            )
-        });
-    });
-    rc
-}
-
-/// # Safety
-/// `file` is open (see [`parts`]); the rest as SQLite passes it.
-pub unsafe extern "C" fn x_shm_lock(
-    file: *mut sqlite3_file,
-    offset: c_int,
-    n: c_int,
-    flags: c_int,
-) -> c_int {
-    let mut rc = SQLITE_IOERR;
-    guarded("xShmLock", || {
-        // SAFETY: see `parts`.
-        let (state, real, methods) = unsafe { parts(file) };
-        let Some(shm_lock) = methods.xShmLock else {
-            return;
-        };
-        // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { shm_lock(real, offset, n, flags) });
-        rc = call.rc;
-        with_layout(|layout| {
-            state.record_as(
-                layout,
-                Op::ShmLock,
-                FileKind::Shm,
-                call,
-                0,
-                offset as u64,
-                n as u32,
-            );
-            state.shm_locked(layout, offset, n, flags, call.rc, call.end);
-        });
-    });
-    rc
-}
-
-/// # Safety
-/// `file` is open (see [`parts`]); the rest as SQLite passes it.
-pub unsafe extern "C" fn x_shm_barrier(file: *mut sqlite3_file) {
-    guarded("xShmBarrier", || {
-        // SAFETY: see `parts`.
-        let (state, real, methods) = unsafe { parts(file) };
-        let Some(barrier) = methods.xShmBarrier else {
-            return;
-        };
-        let call = timed(|| {
-            // SAFETY: forwarding SQLite's own argument.
-            unsafe { barrier(real) };
-            SQLITE_OK
-        });
-        with_layout(|layout| state.record_as(layout, Op::ShmBarrier, FileKind::Shm, call, 0, 0, 0));
-    });
-}
-
-/// # Safety
-/// `file` is open (see [`parts`]); the rest as SQLite passes it.
-pub unsafe extern "C" fn x_shm_unmap(file: *mut sqlite3_file, delete: c_int) -> c_int {
-    let mut rc = SQLITE_IOERR;
-    guarded("xShmUnmap", || {
-        // SAFETY: see `parts`.
-        let (state, real, methods) = unsafe { parts(file) };
-        let Some(shm_unmap) = methods.xShmUnmap else {
-            return;
-        };
-        // SAFETY: forwarding SQLite's own arguments.
-        let call = timed(|| unsafe { shm_unmap(real, delete) });
-        rc = call.rc;
-        with_layout(|layout| {
-            state.record_as(layout, Op::ShmUnmap, FileKind::Shm, call, 0, 0, 0);
-            // Unmapping drops this connection's WAL-index locks.
-            state.release_shm(layout, 0xff, call.end);
-        });
-    });
-    rc
 }
 
 /// # Safety
