@@ -1,5 +1,4 @@
-//! VFS calls: counts by result, bytes, latency; and what the latency
-//! model did to them.
+//! VFS calls: counts by result, bytes, latency.
 
 use crate::family::{Family, Kind};
 use vfscope_segment::{Op, ResultClass, Snapshot};
@@ -90,53 +89,4 @@ pub(super) fn calls(live: &[Snapshot]) -> [Family; 3] {
         }
     }
     [ops, bytes, duration]
-}
-
-/// What the latency model did, by op, file kind and database: delay
-/// modelled and measured, calls delayed, errors injected.
-pub(super) fn injection(live: &[Snapshot]) -> [Family; 4] {
-    let mut injected = Family::new(
-        "vfscope_injected_delay_seconds_total",
-        "Latency added by the latency model (modelled), by op and file kind.",
-        Kind::Counter,
-        &["pid", "op", "file_kind", "db"],
-    )
-    .otlp("vfscope.injected.delay", "s");
-    let mut injected_measured = Family::new(
-        "vfscope_injected_delay_measured_seconds_total",
-        "Measured latency of the calls the model delayed (call start to return; 0 in virtual mode).",
-        Kind::Counter,
-        &["pid", "op", "file_kind", "db"],
-    )
-    .otlp("vfscope.injected.delay.measured", "s");
-    let mut delayed = Family::new(
-        "vfscope_injected_delayed_calls_total",
-        "Calls the latency model delayed.",
-        Kind::Counter,
-        &["pid", "op", "file_kind", "db"],
-    )
-    .otlp("vfscope.injected.delayed_calls", "{call}");
-    let mut faults = Family::new(
-        "vfscope_injected_faults_total",
-        "Calls that returned an injected error instead of running.",
-        Kind::Counter,
-        &["pid", "op", "file_kind", "db"],
-    )
-    .otlp("vfscope.injected.faults", "{call}");
-    for s in live {
-        let pid = s.meta.pid.to_string();
-        for c in s.cells.iter().filter(|c| c.delayed + c.faults_injected > 0) {
-            let labels = vec![
-                pid.clone(),
-                c.op.name().to_string(),
-                c.kind.name().to_string(),
-                s.db_label(c.db),
-            ];
-            injected.add(labels.clone(), c.delay_target_ns as f64 / 1e9);
-            injected_measured.add(labels.clone(), c.delay_actual_ns as f64 / 1e9);
-            delayed.add(labels.clone(), c.delayed as f64);
-            faults.add(labels, c.faults_injected as f64);
-        }
-    }
-    [injected, injected_measured, delayed, faults]
 }

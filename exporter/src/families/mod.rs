@@ -12,12 +12,14 @@
 //! The families by concern, in the order they are exported: the
 //! directory's and each process's with its SQLite copies (`process.rs`),
 //! VFS calls (`calls.rs`), file locks and WAL-index locks (`locks.rs`),
-//! files, WAL and bounded tables (`process.rs`), what the latency model did
-//! (`calls.rs`) and its state (`process.rs`), the OTLP exporter's own
-//! (`process.rs`), findings (the `findings` module).
+//! files, WAL and bounded tables (`files.rs`), what the latency model did
+//! and its state (`model.rs`), the OTLP exporter's own (`process.rs`),
+//! findings (the `findings` module).
 
 mod calls;
+mod files;
 mod locks;
+mod model;
 mod process;
 
 use crate::family::Family;
@@ -80,9 +82,9 @@ pub(crate) fn family_list(scrape: &Scrape) -> Vec<Family> {
         .chain(calls::calls(live))
         .chain(locks::locks(live))
         .chain(locks::shm_locks(live))
-        .chain(process::files(live))
-        .chain(calls::injection(live))
-        .chain(process::model(live))
+        .chain(files::files(live))
+        .chain(model::injection(live))
+        .chain(model::state(live))
         .chain(process::exporter(scrape.otlp.as_ref()))
         .chain(crate::findings::families(live))
         .collect()

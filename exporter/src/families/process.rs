@@ -1,8 +1,7 @@
-//! The families that are not about single calls: the segment directory,
-//! each process and its SQLite copies, open files and bounded tables, the
-//! latency model's state, and the OTLP exporter's own counters.
+//! vfscope itself: the segment directory, each process and the SQLite
+//! copies in it, and the OTLP exporter's own counters.
 
-use super::{approximate_sum, ExportCounts, Scrape};
+use super::{ExportCounts, Scrape};
 use crate::family::{Family, Kind};
 use vfscope_segment::Snapshot;
 
@@ -91,136 +90,6 @@ pub(super) fn processes(live: &[Snapshot]) -> [Family; 4] {
         }
     }
     [info, copy_info, copy_opens, start]
-}
-
-/// Open files, WAL frames and commits, slow calls, bounded tables'
-/// overflow.
-pub(super) fn files(live: &[Snapshot]) -> [Family; 5] {
-    let mut open = Family::new(
-        "vfscope_open_files",
-        "Files open now, by kind.",
-        Kind::Gauge,
-        &["pid", "file_kind", "db"],
-    )
-    .otlp("vfscope.open_files", "{file}");
-    let mut frames = Family::new(
-        "vfscope_wal_frames_total",
-        "WAL frames written.",
-        Kind::Counter,
-        &["pid", "db"],
-    )
-    .otlp("vfscope.wal.frames", "{frame}");
-    let mut commits = Family::new(
-        "vfscope_wal_commits_total",
-        "WAL frames that commit a transaction.",
-        Kind::Counter,
-        &["pid", "db"],
-    )
-    .otlp("vfscope.wal.commits", "{commit}");
-    let mut slow = Family::new(
-        "vfscope_slow_calls_total",
-        "Calls at or above the slow-call threshold.",
-        Kind::Counter,
-        &["pid"],
-    )
-    .otlp("vfscope.slow_calls", "{call}");
-    let mut overflow = Family::new(
-        "vfscope_table_overflow_total",
-        "Uses of a bounded table's overflow row (dbs, cells, histograms, open_files) and internal faults.",
-        Kind::Counter,
-        &["pid", "table"],
-    )
-    .otlp("vfscope.table_overflow", "{use}");
-    for s in live {
-        let pid = s.meta.pid.to_string();
-        for shape in &s.shapes {
-            let db = s.db_label(shape.db);
-            let kind = shape.kind.map_or("other", |k| k.name()).to_string();
-            open.add(vec![pid.clone(), kind, db.clone()], shape.open_now() as f64);
-            if shape.wal_frames > 0 {
-                frames.add(vec![pid.clone(), db.clone()], shape.wal_frames as f64);
-                commits.add(vec![pid.clone(), db.clone()], shape.wal_commits as f64);
-            }
-        }
-        slow.add(vec![pid.clone()], s.slow_total as f64);
-        let o = &s.overflow;
-        for (table, n) in [
-            ("dbs", o.dbs),
-            ("cells", o.cells),
-            ("histograms", o.hists),
-            ("open_files", o.open_files),
-            ("faults", o.faults),
-        ] {
-            overflow.add(vec![pid.clone(), table.to_string()], n as f64);
-        }
-    }
-    [open, frames, commits, slow, overflow]
-}
-
-/// The active latency model: which, its simulated cache, the requests a
-/// scenario implied and their bill, replication lag.
-pub(super) fn model(live: &[Snapshot]) -> [Family; 5] {
-    let mut model = Family::new(
-        "vfscope_latency_model_info",
-        "The active latency model of a process; always 1.",
-        Kind::Gauge,
-        &["pid", "model", "mode"],
-    );
-    let mut cache = Family::new(
-        "vfscope_model_cache_reads_total",
-        "Reads through the latency model's simulated page cache, by result.",
-        Kind::Counter,
-        &["pid", "result"],
-    )
-    .otlp("vfscope.model.cache.reads", "{read}");
-    let mut requests = Family::new(
-        "vfscope_model_requests_total",
-        "Requests a request-level scenario (s3vfs) implied, by type.",
-        Kind::Counter,
-        &["pid", "request"],
-    );
-    let mut bill = Family::new(
-        "vfscope_model_request_cost_dollars_total",
-        "What those requests cost at the model's prices, in US dollars.",
-        Kind::Counter,
-        &["pid", "request"],
-    );
-    let mut lag = Family::new(
-        "vfscope_replication_lag_seconds",
-        "Replication lag after each commit under async replication.",
-        Kind::Histogram,
-        &["pid"],
-    )
-    .otlp("vfscope.replication.lag", "s");
-    for s in live {
-        let pid = s.meta.pid.to_string();
-        let Some(name) = &s.model.active else {
-            continue;
-        };
-        let mode = if s.model.virtual_mode {
-            "virtual"
-        } else {
-            "sleep"
-        };
-        model.add(vec![pid.clone(), name.clone(), mode.into()], 1.0);
-        cache.add(vec![pid.clone(), "hit".into()], s.model.cache_hits as f64);
-        cache.add(
-            vec![pid.clone(), "miss".into()],
-            s.model.cache_misses as f64,
-        );
-        for t in &s.model.requests {
-            requests.add(vec![pid.clone(), t.name.clone()], t.count as f64);
-            bill.add(vec![pid.clone(), t.name.clone()], t.cost());
-        }
-        if s.model.lag.count() > 0 {
-            lag.observe(
-                vec![pid.clone()],
-                &s.model.lag,
-                approximate_sum(&s.model.lag),
-            );
-        }
-    }
-    [model, cache, requests, bill, lag]
 }
 
 /// The OTLP exporter's own counters, when one runs.
