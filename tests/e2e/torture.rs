@@ -372,12 +372,21 @@ fn sigkill_at_random_points_leaves_databases_intact_and_segments_dead() {
             command.env("VFSCOPE_LATENCY", model);
         }
         let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = said.send(line);
+        });
+        // A liveness bound, not a timing claim: a writer that never
+        // commits must fail the test, not hang it.
+        let committed = heard.recv_timeout(Duration::from_secs(120));
+        if committed.as_deref().map(str::trim) != Ok("committed") {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("round {round} ({mode}, model {model:?}): the writer committed nothing");
+        }
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
