@@ -301,3 +301,88 @@ fn a_program_that_never_uses_sqlite_is_unchanged() {
         "nothing is created for a program that does not open a database"
     );
 }
+
+/// A host's captured stderr is its own output: test suites compare it
+/// (apsw's runs SQLite's tools and fails when one printed anything). With
+/// a trace and a model on, a process says nothing there; `vfscope run`
+/// says it once itself.
+#[test]
+fn the_hosts_stderr_stays_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("quiet.db");
+    let trace = dir.path().join("run.trace");
+    let inner = dir.path().join("inner.err");
+    let sql = "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t(v); INSERT INTO t VALUES (1);";
+    // Two processes under one run: the shell and sqlite3, whose stderr is
+    // a file as under a test harness.
+    let script = format!(
+        "{} {} '{sql}' 2>{} >/dev/null",
+        sqlite3(),
+        db.display(),
+        inner.display()
+    );
+    let run = Command::new(built("vfscope"))
+        .args(["run", "--quiet", "--record"])
+        .arg(&trace)
+        .args(["--latency", "local-nvme", "--", "sh", "-c", &script])
+        .env("VFSCOPE_DIR", dir.path().join("segments"))
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert_eq!(std::fs::read_to_string(&inner).unwrap(), "");
+    let traces = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("run.trace")
+        })
+        .count();
+    assert!(traces >= 1, "the run was recorded");
+    assert_eq!(String::from_utf8_lossy(&run.stderr), "", "--quiet");
+
+    let run = Command::new(built("vfscope"))
+        .args(["run", "--record"])
+        .arg(&trace)
+        .args(["--latency", "local-nvme", "--", "sh", "-c", &script])
+        .env("VFSCOPE_DIR", dir.path().join("segments"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(std::fs::read_to_string(&inner).unwrap(), "");
+    assert_eq!(
+        said.matches("recording every call into").count(),
+        1,
+        "{said}"
+    );
+    assert_eq!(said.matches("vfscope: latency model").count(), 1, "{said}");
+
+    // Preloaded by hand, stderr a pipe: silent, and still recording.
+    let by_hand = dir.path().join("hand.trace");
+    let out = Command::new(sqlite3())
+        .arg(&db)
+        .arg("INSERT INTO t VALUES (2);")
+        .env("LD_PRELOAD", built("libvfscope.so"))
+        .env("VFSCOPE_DIR", dir.path().join("segments"))
+        .env("VFSCOPE_TRACE", &by_hand)
+        .env("VFSCOPE_LATENCY", "local-nvme")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(std::fs::metadata(&by_hand).unwrap().len() > 0);
+    // What does not go as asked is still said.
+    let out = Command::new(sqlite3())
+        .arg(&db)
+        .arg("SELECT count(*) FROM t;")
+        .env("LD_PRELOAD", built("libvfscope.so"))
+        .env("VFSCOPE_DIR", dir.path().join("segments"))
+        .env("VFSCOPE_LATENCY", "no-such-preset")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("VFSCOPE_LATENCY"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -67,6 +67,9 @@ pub fn run(options: Options) -> Result<u8> {
         .args(args)
         .env("LD_PRELOAD", preload)
         .env("VFSCOPE_DIR", &dir);
+    // The processes stay silent about what goes as asked (their stderr is
+    // theirs: test suites compare it); this run says it once, here.
+    command.env("VFSCOPE_QUIET", "1");
     if let Some(model) = &options.latency {
         command.env("VFSCOPE_LATENCY", model);
     }
@@ -78,7 +81,18 @@ pub fn run(options: Options) -> Result<u8> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("cannot replace {}", trace.display())),
         }
-        command.env("VFSCOPE_TRACE", std::path::absolute(trace)?);
+        let trace = std::path::absolute(trace)?;
+        if !options.quiet {
+            eprintln!(
+                "vfscope: recording every call into {} (each further process into {}.PID)",
+                trace.display(),
+                trace.display()
+            );
+        }
+        command.env("VFSCOPE_TRACE", trace);
+    }
+    if let (Some(model), false) = (&options.latency, options.quiet) {
+        eprintln!("vfscope: latency model {model} (each process's seed in the report)");
     }
     // Processes the command leaves behind (a daemon that double-forks, a
     // worker still writing) are reparented to vfscope rather than to init,

@@ -33,6 +33,12 @@ pub struct Config {
     /// op panics, after the real call; with `:before`, planning its modelled
     /// latency panics, before the real call (needs a latency model).
     pub test_panic: Option<(vfscope_segment::Op, bool)>,
+    /// Whether this process says on stderr what it records and which
+    /// latency model it runs: only when stderr is a terminal and
+    /// `VFSCOPE_QUIET` is unset (`vfscope run` sets it and says them once
+    /// itself). A captured stderr is the host's own output: test suites
+    /// compare it (apsw's runs SQLite's tools and expects it empty).
+    pub notes: bool,
 }
 
 impl Default for Config {
@@ -45,6 +51,7 @@ impl Default for Config {
             trace: None,
             trace_buffer: DEFAULT_TRACE_BUFFER,
             test_panic: None,
+            notes: false,
         }
     }
 }
@@ -85,6 +92,8 @@ impl Config {
         config.trace = env_string("VFSCOPE_TRACE")?
             .filter(|t| !t.is_empty())
             .map(PathBuf::from);
+        config.notes = std::env::var_os("VFSCOPE_QUIET").is_none()
+            && std::io::IsTerminal::is_terminal(&std::io::stderr());
         if let Some(value) = env_string("VFSCOPE_TRACE_BUFFER")? {
             config.trace_buffer = value
                 .trim()

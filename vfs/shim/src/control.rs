@@ -68,7 +68,7 @@ fn handle_request(layout: &Layout) {
     if let Some((generation, text)) = layout.pending_model_request() {
         let result = apply(Some(layout), &text);
         if let Err(e) = &result {
-            recorder::warn(&format!("latency model request rejected: {e}"));
+            recorder::note(&format!("latency model request rejected: {e}"));
         }
         layout.answer_model_request(generation, result.is_ok());
     }
@@ -87,7 +87,7 @@ pub fn apply(layout: Option<&Layout>, spec: &str) -> Result<(), ModelError> {
     };
     let seed = model.seed.unwrap_or_else(random_seed);
     let virtual_mode = model.mode == Mode::Virtual;
-    recorder::warn(&format!(
+    recorder::note(&format!(
         "latency model {} (seed {seed}, {} mode)",
         model.name,
         if virtual_mode { "virtual" } else { "sleep" }

@@ -345,8 +345,26 @@ pub fn degrade(what: &str) {
     }
 }
 
-/// One line on stderr, prefixed so users know who speaks.
+/// One line on stderr, prefixed so users know who speaks: something the
+/// user asked for is not happening (a bad setting, a fault).
 #[cold]
 pub fn warn(message: &str) {
     eprintln!("vfscope: {message}");
+}
+
+/// Whether [`note`]s are said (`Config::notes`, set at start).
+static NOTES: AtomicBool = AtomicBool::new(false);
+
+/// Sets whether [`note`]s are said.
+pub fn set_notes(on: bool) {
+    NOTES.store(on, Relaxed);
+}
+
+/// One line on stderr about what is going as asked (what is recorded,
+/// which model runs), said only where `Config::notes` allows.
+#[cold]
+pub fn note(message: &str) {
+    if NOTES.load(Relaxed) {
+        warn(message);
+    }
 }

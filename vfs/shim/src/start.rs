@@ -4,7 +4,7 @@
 //! others; this module is what puts them together.
 
 use crate::config::Config;
-use crate::recorder::{self, warn};
+use crate::recorder::{self, note, warn};
 use std::path::PathBuf;
 use std::sync::Once;
 use vfscope_segment::ProcessMeta;
@@ -20,6 +20,7 @@ pub fn start(
     let Some(new) = new else {
         return Ok(path);
     };
+    recorder::set_notes(config.notes);
     start_trace(config, &new.meta);
     if let Some(spec) = &config.latency {
         if let Err(e) = crate::control::apply(Some(new.layout), spec) {
@@ -43,7 +44,7 @@ pub fn start(
 fn start_trace(config: &Config, meta: &ProcessMeta) {
     let Some(path) = &config.trace else { return };
     match crate::trace::start(path, config.trace_buffer, meta) {
-        Ok(used) => warn(&format!("tracing every call into {}", used.display())),
+        Ok(used) => note(&format!("tracing every call into {}", used.display())),
         Err(e) => warn(&format!(
             "VFSCOPE_TRACE: cannot write {}: {e}; not tracing",
             path.display()
