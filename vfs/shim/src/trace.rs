@@ -65,19 +65,10 @@ impl Tracer {
     }
 }
 
-/// Starts tracing into `path` (or `path.PID` if `path` is taken) with a
-/// queue of `buffer` slots (a power of two). Returns the file used.
+/// Starts tracing into `path` (or a name beside it: [`create_beside`])
+/// with a queue of `buffer` slots (a power of two). Returns the file used.
 pub fn start(path: &Path, buffer: usize, meta: &ProcessMeta) -> std::io::Result<PathBuf> {
-    let (file, used) = match create(path) {
-        Ok(file) => (file, path.to_path_buf()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut name = path.as_os_str().to_owned();
-            name.push(format!(".{}", meta.pid));
-            let alt = PathBuf::from(name);
-            (create(&alt)?, alt)
-        }
-        Err(e) => return Err(e),
-    };
+    let (file, used) = create_beside(path, meta.pid)?;
     let header = TraceHeader {
         pid: meta.pid,
         start_realtime_ns: meta.start_realtime_ns,
@@ -110,6 +101,37 @@ pub fn start(path: &Path, buffer: usize, meta: &ProcessMeta) -> std::io::Result<
     trace_queue::install(tracer.queue);
     recorder::set_tracing(true);
     Ok(used)
+}
+
+/// Makes the trace file `path`, or `path.PID` if `path` is taken (the
+/// run's other processes), or `path.PID.N` if that is taken too (a pid
+/// reused: SQLite's TCL suite starts enough processes to wrap them). An
+/// error names the file it could not make.
+fn create_beside(path: &Path, pid: u32) -> std::io::Result<(File, PathBuf)> {
+    let names = std::iter::once(path.to_path_buf()).chain((0..1000).map(|n| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{pid}"));
+        if n > 0 {
+            name.push(format!(".{n}"));
+        }
+        PathBuf::from(name)
+    }));
+    for name in names {
+        match create(&name) {
+            Ok(file) => return Ok((file, name)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if name == path => return Err(e),
+            Err(e) => {
+                let said = format!("{}: {e}", name.display());
+                return Err(std::io::Error::new(e.kind(), said));
+            }
+        }
+    }
+    let said = format!(
+        "it and {}.{pid}, .{pid}.1 to .{pid}.999 exist",
+        path.display()
+    );
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, said))
 }
 
 fn create(path: &Path) -> std::io::Result<File> {
@@ -147,4 +169,35 @@ pub fn forget_in_child() {
     trace_queue::forget();
     TRACER.store(std::ptr::null_mut(), Release);
     recorder::set_tracing(false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::create_beside;
+
+    #[test]
+    fn a_taken_name_moves_to_the_pid_then_to_a_count() {
+        let dir = std::env::temp_dir().join(format!(
+            "vfscope-trace-names-{}-{}",
+            std::process::id(),
+            vfscope_segment::realtime_ns()
+        ));
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("t.trace");
+        let names: Vec<String> = (0..3)
+            .map(|_| {
+                let (_, used) = create_beside(&path, 42).unwrap();
+                used.file_name().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        // The third is a reused pid 42: it must still get a file.
+        assert_eq!(names, ["t.trace", "t.trace.42", "t.trace.42.1"]);
+        for n in 2..1000 {
+            std::fs::write(dir.join(format!("t.trace.42.{n}")), "").unwrap();
+        }
+        let e = create_beside(&path, 42).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(e.to_string().contains(".42.999 exist"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
