@@ -3,7 +3,7 @@
 # Markdown for BENCHMARKS.md.
 #
 # For two workloads (read-heavy, commit-heavy) of Debian's sqlite3 CLI and
-# three models (cross-az, s3-standard, litefs): record the workload with no
+# three models (cross-az, s3-standard, litefs-halt): record the workload with no
 # model, predict it under the model with `vfscope replay`, then run it live
 # under the same model (same seed) and record that run too; the live run's
 # length is read from its own trace the same way (process start to exit),
@@ -63,7 +63,7 @@ echo "| workload | model | recorded (no model) | predicted by replay | live run 
 echo "|---|---|---:|---:|---:|---:|"
 for workload in read-heavy commit-heavy; do
     run "$workload" "$scratch/bare.trace"
-    for preset in cross-az s3-standard litefs; do
+    for preset in cross-az s3-standard litefs-halt; do
         # Same seed on both sides: the model draws the same delays for the
         # same sequence of calls.
         { echo "seed = 1"; "$vfscope" presets "$preset" | grep -v '^#'; } > "$scratch/$preset.toml"

@@ -70,6 +70,11 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         scenario: true,
+        name: "litefs-halt",
+        text: include_str!("../presets/litefs-halt.toml"),
+    },
+    Preset {
+        scenario: true,
         name: "libsql-replica",
         text: include_str!("../presets/libsql-replica.toml"),
     },

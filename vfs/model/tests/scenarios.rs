@@ -216,16 +216,37 @@ fn scenario_parameters_are_checked() {
 }
 
 #[test]
-fn litefs_ships_commits_asynchronously_and_leases_writes() {
-    let p = run("litefs");
-    assert_eq!(p.lag_ns.len(), 3, "one shipment per commit");
-    assert_eq!(charged(&p, Op::Sync), 0, "commits are not waited for");
-    assert_eq!(charged(&p, Op::Lock), 2, "one lease per write transaction");
-    assert_eq!(
-        charged(&p, Op::Read) + charged(&p, Op::Write),
-        0,
-        "local I/O"
+fn litefs_ships_each_wal_commit_asynchronously_and_waits_for_nothing() {
+    let model = vfscope_model::load("litefs:one_way=2ms,one_way_p99=2ms,bandwidth=1MB/s").unwrap();
+    let p = replay(&wal_transactions(), Some(model), 7);
+    assert_eq!(p.lag_ns.len(), 3, "one shipment per WAL commit");
+    // Fixed one-way delay, then the transaction's frames at 1 MB/s.
+    assert!(
+        p.lag_ns.iter().all(|&lag| lag > 2_000_000),
+        "{:?}",
+        p.lag_ns
     );
+    let charged: u64 = p.by_op.values().map(|a| a.charged).sum();
+    assert_eq!(
+        charged, 0,
+        "the primary holds the lease; commits are not waited for"
+    );
+}
+
+#[test]
+fn litefs_halt_waits_for_the_primary_at_each_wal_commit() {
+    let model = vfscope_model::load("litefs-halt:rtt=4ms,rtt_p99=4ms").unwrap();
+    let p = replay(&wal_transactions(), Some(model), 7);
+    let wal_writes = &p.by_op[&(Op::Write, FileKind::Wal)];
+    assert_eq!(wal_writes.charged, 3, "one POST /tx per commit");
+    let others: u64 = p
+        .by_op
+        .iter()
+        .filter(|(key, _)| **key != (Op::Write, FileKind::Wal))
+        .map(|(_, a)| a.charged)
+        .sum();
+    assert_eq!(others, 0, "locks, reads and syncs stay local");
+    assert!(p.lag_ns.is_empty());
 }
 
 #[test]
