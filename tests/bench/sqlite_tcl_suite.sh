@@ -211,7 +211,7 @@ start=$(date +%s)
 printf '%s\n' "${files[@]}" | sed 's/$/ bare/; p; s/ bare$/ preload/' \
     | xargs -P "$jobs" -L 1 bash -c 'one "$0" "$1"' || true
 
-same=0 differ=0 eb=0 ep=0 tb=0 tp=0 said=0 details=""
+same=0 differ=0 eb=0 ep=0 tb=0 tp=0 said=0 details="" spoken=""
 echo "| file | bare: errors / tests / status | preload: errors / tests / status | failing only preloaded |"
 echo "|---|---|---|---|"
 for f in "${files[@]}"; do
@@ -223,7 +223,10 @@ for f in "${files[@]}"; do
     IFS='|' read -r e2 t2 s2 f2 _ < "$out/preload/$name"
     [[ $e1 =~ ^[0-9]+$ ]] && eb=$((eb + e1)); [[ $t1 =~ ^[0-9]+$ ]] && tb=$((tb + t1))
     [[ $e2 =~ ^[0-9]+$ ]] && ep=$((ep + e2)); [[ $t2 =~ ^[0-9]+$ ]] && tp=$((tp + t2))
-    grep -aqs 'vfscope: ' "$out/preload/$name.log" && said=$((said + 1))
+    if line=$(grep -am1 'vfscope: ' "$out/preload/$name.log"); then
+        said=$((said + 1))
+        spoken+="  $name: $line"$'\n'
+    fi
     if [ "$e1|$t1|$s1|$f1" = "$e2|$t2|$s2|$f2" ]; then
         same=$((same + 1))
     else
@@ -245,6 +248,11 @@ if [ -n "$details" ]; then
     echo
     echo "first difference of each (preloaded):"
     printf '%s' "$details"
+fi
+if [ -n "$spoken" ]; then
+    echo
+    echo "vfscope spoke in (first line of each):"
+    printf '%s' "$spoken"
 fi
 echo
 echo "files: ${#files[@]} run, $same the same, $differ differing; errors bare $eb, preload $ep; tests bare $tb, preload $tp; vfscope printed to $said preloaded runs; $(( $(date +%s) - start )) s"
