@@ -290,24 +290,35 @@ impl Engine {
         let Some(commit) = &self.model.commit else {
             return;
         };
-        if !matches!(c.kind, FileKind::Wal | FileKind::MainJournal) {
-            return;
-        }
-        let commits = match commit.at {
-            CommitAt::Sync => c.op == Op::Sync,
-            CommitAt::WalCommit => c.frame.is_some_and(|f| f.is_commit()),
-        };
-        if c.op == Op::Write {
+        if c.op == Op::Write && matches!(c.kind, FileKind::Wal | FileKind::MainJournal) {
             *self.pending.entry(c.db).or_default() += c.amount;
         }
+        let wal_commit = c.kind == FileKind::Wal && c.frame.is_some_and(|f| f.is_commit());
+        let commits = match commit.at {
+            CommitAt::Sync => {
+                c.op == Op::Sync && matches!(c.kind, FileKind::Wal | FileKind::MainJournal)
+            }
+            CommitAt::WalCommit => wal_commit,
+            CommitAt::Transaction => {
+                wal_commit
+                    || matches!(
+                        (c.op, c.kind, c.lock),
+                        (Op::Unlock, FileKind::MainDb, Some((from, to)))
+                            if from >= LockLevel::Reserved && to < LockLevel::Reserved
+                    )
+            }
+        };
         if !commits {
             return;
         }
-        let mut rtts: Vec<u64> = (0..commit.replicas)
-            .map(|_| commit.rtt.sample(&mut self.rng))
-            .collect();
-        rtts.sort_unstable();
-        let mut cost = rtts[commit.quorum as usize - 1];
+        let mut cost = 0;
+        for _ in 0..commit.round_trips {
+            let mut rtts: Vec<u64> = (0..commit.replicas)
+                .map(|_| commit.rtt.sample(&mut self.rng))
+                .collect();
+            rtts.sort_unstable();
+            cost += rtts[commit.quorum as usize - 1];
+        }
         cost += commit
             .overhead
             .as_ref()
@@ -319,7 +330,11 @@ impl Engine {
         match commit.replication {
             Replication::Sync => {
                 d.delay_ns += cost;
-                *remote = remote.or(Some(IOERR_FSYNC));
+                let failure = match commit.at {
+                    CommitAt::Transaction => failure_of(c.op),
+                    _ => Some(IOERR_FSYNC),
+                };
+                *remote = remote.or(failure);
             }
             Replication::Async => d.lag_ns = Some(cost),
         }

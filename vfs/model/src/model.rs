@@ -59,6 +59,11 @@ pub enum CommitAt {
     /// transaction's frames itself and need not sync, as Raft's log does);
     /// rollback-journal transactions are not charged.
     WalCommit,
+    /// The end of each write transaction, whatever the journal: the write
+    /// of a WAL commit frame, or in rollback-journal mode the unlock from
+    /// RESERVED or above (a commit or a rollback). A design that sends the
+    /// transaction's statements to a server and pays per transaction.
+    Transaction,
 }
 
 /// The cost of a commit.
@@ -68,6 +73,9 @@ pub struct Commit {
     /// Work per commit beyond the round trips (log writes, apply).
     pub overhead: Option<Dist>,
     pub rtt: Dist,
+    /// Round trips one commit waits for, one after another (each the
+    /// `quorum`-th fastest of `replicas`).
+    pub round_trips: u32,
     pub replicas: u32,
     /// Acknowledgements waited for: the commit costs the `quorum`-th
     /// smallest of `replicas` sampled round trips.

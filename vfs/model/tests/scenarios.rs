@@ -250,15 +250,31 @@ fn litefs_halt_waits_for_the_primary_at_each_wal_commit() {
 }
 
 #[test]
-fn libsql_replica_pays_the_primary_at_write_start_and_commit() {
-    let p = run("libsql-replica");
-    assert_eq!(charged(&p, Op::Lock), 2);
-    assert_eq!(charged(&p, Op::Sync), 3);
+fn libsql_replica_pays_its_round_trips_once_per_write_transaction() {
+    // Rollback journal: each write transaction ends at its unlock.
+    let p = run("libsql-replica:rtt=10ms,rtt_p99=10ms");
+    let unlocks = &p.by_op[&(Op::Unlock, FileKind::MainDb)];
+    assert_eq!(unlocks.charged, 2, "two write transactions");
+    assert_eq!(charged(&p, Op::Sync) + charged(&p, Op::Lock), 0);
     assert_eq!(
         charged(&p, Op::Read) + charged(&p, Op::Write) + charged(&p, Op::FileSize),
-        0
+        0,
+        "reads and writes local"
     );
     assert!(p.lag_ns.is_empty());
+    // WAL: each commit frame, 3 round trips by default.
+    let model = vfscope_model::load("libsql-replica:rtt=10ms,rtt_p99=10ms").unwrap();
+    let p = replay(&wal_transactions(), Some(model), 7);
+    let wal_writes = &p.by_op[&(Op::Write, FileKind::Wal)];
+    assert_eq!(wal_writes.charged, 3);
+    assert_eq!(wal_writes.added_ns, 3 * (30_000_000 - 1_000));
+    // An explicit transaction of one INSERT: 9.
+    let model = vfscope_model::load("libsql-replica:rtt=10ms,rtt_p99=10ms,round_trips=9").unwrap();
+    let p = replay(&wal_transactions(), Some(model), 7);
+    assert_eq!(
+        p.by_op[&(Op::Write, FileKind::Wal)].added_ns,
+        3 * (90_000_000 - 1_000)
+    );
 }
 
 /// Three WAL transactions as SQLite writes them (each frame a 24-byte

@@ -366,13 +366,30 @@ impl Compiler<'_> {
                 let at = match c.at.as_ref().map(|r| (r.get_ref().as_str(), r.span())) {
                     None | Some(("sync", _)) => CommitAt::Sync,
                     Some(("wal-commit", _)) => CommitAt::WalCommit,
+                    Some(("transaction", _)) => CommitAt::Transaction,
                     Some((other, span)) => {
                         return self.error(
                             span,
                             "commit.at",
-                            format!("{other:?}: expected sync or wal-commit"),
+                            format!("{other:?}: expected sync, wal-commit or transaction"),
                         )
                     }
+                };
+                let round_trips = match &c.round_trips {
+                    None => 1,
+                    Some(n) => match n.get_ref().trim().parse::<u32>() {
+                        Ok(n) if (1..=1000).contains(&n) => n,
+                        _ => {
+                            return self.error(
+                                n.span(),
+                                "commit.round_trips",
+                                format!(
+                                    "{:?}: expected a whole number from 1 to 1000",
+                                    n.get_ref()
+                                ),
+                            )
+                        }
+                    },
                 };
                 Some(Commit {
                     at,
@@ -382,6 +399,7 @@ impl Compiler<'_> {
                         .map(|d| self.dist(d, "commit.overhead"))
                         .transpose()?,
                     rtt: self.dist(&c.rtt, "commit.rtt")?,
+                    round_trips,
                     replicas: replicas as u32,
                     quorum: quorum as u32,
                     replication,

@@ -164,6 +164,7 @@ pub(super) struct CommitSpec {
     pub(super) replication: Option<S>,
     pub(super) bandwidth: Option<S>,
     pub(super) at: Option<S>,
+    pub(super) round_trips: Option<S>,
     pub(super) overhead: Option<DistSpec>,
 }
 
