@@ -68,7 +68,8 @@ fn handle_request(layout: &Layout) {
     if let Some((generation, text)) = layout.pending_model_request() {
         let result = apply(Some(layout), &text);
         if let Err(e) = &result {
-            recorder::note(&format!("latency model request rejected: {e}"));
+            // A failure, not a note: `vfscope latency` points the user here.
+            recorder::warn(&format!("latency model request rejected: {e}"));
         }
         layout.answer_model_request(generation, result.is_ok());
     }
