@@ -312,10 +312,10 @@ impl Engine {
             return;
         }
         let mut cost = 0;
+        let mut rtts = Vec::with_capacity(commit.replicas as usize);
         for _ in 0..commit.round_trips {
-            let mut rtts: Vec<u64> = (0..commit.replicas)
-                .map(|_| commit.rtt.sample(&mut self.rng))
-                .collect();
+            rtts.clear();
+            rtts.extend((0..commit.replicas).map(|_| commit.rtt.sample(&mut self.rng)));
             rtts.sort_unstable();
             cost += rtts[commit.quorum as usize - 1];
         }

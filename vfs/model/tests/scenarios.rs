@@ -85,6 +85,15 @@ fn charged(p: &Prediction, op: Op) -> u64 {
         .sum()
 }
 
+/// Charged calls of every (op, file kind) but `key`.
+fn charged_beside(p: &Prediction, key: (Op, FileKind)) -> u64 {
+    p.by_op
+        .iter()
+        .filter(|(k, _)| **k != key)
+        .map(|(_, a)| a.charged)
+        .sum()
+}
+
 fn requests(p: &Prediction) -> Vec<(&str, u64)> {
     p.requests
         .iter()
@@ -239,12 +248,7 @@ fn litefs_halt_waits_for_the_primary_at_each_wal_commit() {
     let p = replay(&wal_transactions(), Some(model), 7);
     let wal_writes = &p.by_op[&(Op::Write, FileKind::Wal)];
     assert_eq!(wal_writes.charged, 3, "one POST /tx per commit");
-    let others: u64 = p
-        .by_op
-        .iter()
-        .filter(|(key, _)| **key != (Op::Write, FileKind::Wal))
-        .map(|(_, a)| a.charged)
-        .sum();
+    let others = charged_beside(&p, (Op::Write, FileKind::Wal));
     assert_eq!(others, 0, "locks, reads and syncs stay local");
     assert!(p.lag_ns.is_empty());
 }
@@ -313,12 +317,7 @@ fn raft_wal_waits_at_every_wal_commit_only() {
     assert_eq!(wal_writes.charged, 3, "one charge per commit frame");
     // Fixed times: the faster of 2 round trips (4 ms) and the work (1 ms).
     assert_eq!(wal_writes.added_ns, 3 * (5_000_000 - 1_000));
-    let others: u64 = p
-        .by_op
-        .iter()
-        .filter(|(key, _)| **key != (Op::Write, FileKind::Wal))
-        .map(|(_, a)| a.charged)
-        .sum();
+    let others = charged_beside(&p, (Op::Write, FileKind::Wal));
     assert_eq!(others, 0, "no sync, read or journal is charged");
     let e = vfscope_model::load("quorum-wal").unwrap_err();
     assert!(e.message.contains("raft-wal"), "{e}");
